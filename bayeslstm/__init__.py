@@ -1,0 +1,15 @@
+"""bayeslstm: online Bayesian training of LSTM regressors across a network of nodes."""
+
+from .errors import BayesLSTMError, GraphError, InputError, ModelError, NumericalError, OptionError
+from .kernel import Batch, Kernel
+from .runner import RunResult, run, run_method
+from .statespace import StateSpace, read_model
+from .streams import Stream, make_stream, teacher_stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch", "BayesLSTMError", "GraphError", "InputError", "Kernel", "ModelError", "NumericalError",
+    "OptionError", "RunResult", "StateSpace", "Stream", "make_stream", "read_model", "run",
+    "run_method", "teacher_stream",
+]

@@ -1,0 +1,174 @@
+"""The ``bayeslstm`` command line: ``run`` one method, ``compare`` several on one stream.
+
+Both write ``OUT/summary.json``::
+
+    {"config": {...}, "methods": {"<name>": {"final_tae": float, "tae": [...], "seconds": float, ...}}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import BayesLSTMError, OptionError, choose
+
+DEFAULT_COMPARE = ("pf", "ekf", "sgd", "adam")
+
+# command-line flag -> kernel option
+KERNEL_FLAGS = {
+    "particles": "num_particles",
+    "resampling": "resampling",
+    "ess_threshold": "ess_threshold",
+    "covariance": "covariance",
+    "ekf_init": "init",
+    "learning_rate": "learning_rate",
+}
+
+
+def _parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _model_args(pairs: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise OptionError(f"--model-arg expects key=value; got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("synthetic teacher stream")
+    data.add_argument("--steps", type=int, default=1500, help="time steps (default 1500)")
+    data.add_argument("--nodes", type=int, default=4, help="nodes K (default 4)")
+    data.add_argument("--features", type=int, default=4, help="input width p (default 4)")
+    data.add_argument("--min-len", type=int, default=2, help="shortest sequence (default 2)")
+    data.add_argument("--max-len", type=int, default=16, help="longest sequence (default 16)")
+    data.add_argument("--noise-var", type=float, default=0.01, help="label noise variance r of the teacher (default 0.01)")
+    data.add_argument("--teacher-scale", type=float, default=1.0, help="std of the teacher's weights (default 1.0)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="lstm", help="lstm | gru | rnn | linear-gaussian | path/file.py:name | module:name")
+    model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="option of the model factory, e.g. hidden=8 or q=1e-5 (repeatable)")
+    kern = parser.add_argument_group("kernel options (given only to methods that take them)")
+    kern.add_argument("--particles", type=int, help="particles per filter (pf; default 1000)")
+    kern.add_argument("--resampling", help="systematic | stratified | multinomial | residual (pf)")
+    kern.add_argument("--ess-threshold", type=float, help="resample when ESS < this * N (pf; default 0.5)")
+    kern.add_argument("--covariance", help="full | diagonal (ekf)")
+    kern.add_argument("--ekf-init", help="sample | prior-mean (ekf)")
+    kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--fusion", default="local", help="local | centralized (default local)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
+    run.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayeslstm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one method on the stream")
+    run.add_argument("--method", default="pf", help="pf | ekf | sgd | adam (default pf)")
+    _common(run)
+    compare = sub.add_parser("compare", help="run several methods on the same stream")
+    compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE),
+                         help="comma-separated; NAME or NAME@FUSION (default pf,ekf,sgd,adam)")
+    _common(compare)
+    return parser
+
+
+def _method_specs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(label, method, fusion) for every method asked for."""
+    names = [args.method] if args.command == "run" else [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not names:
+        raise OptionError("--methods is empty")
+    specs = []
+    for name in names:
+        method, _, fusion = name.partition("@")
+        fusion = fusion or args.fusion
+        specs.append((f"{method}@{fusion}" if fusion != "local" or "@" in name else method, method, fusion))
+    return specs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    try:
+        return _main(args)
+    except BayesLSTMError as exc:
+        print(f"bayeslstm: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    from .methods import FUSIONS, KERNELS, build_method, kernel_options
+    from .runner import prepare_model, run_method
+    from .streams import teacher_stream
+
+    model_options = _model_args(args.model_arg)
+    flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
+    specs = _method_specs(args)
+    for _, method, fusion in specs:  # names and options first: typos fail before any work
+        choose("method", method, KERNELS)
+        choose("fusion", fusion, FUSIONS)
+    stream, _ = teacher_stream(
+        steps=args.steps, nodes=args.nodes, features=args.features, min_len=args.min_len,
+        max_len=args.max_len, noise_var=args.noise_var, seed=args.seed, teacher_scale=args.teacher_scale,
+    )
+    ssm = prepare_model(stream, args.model, model_options)
+    built = []
+    for label, method, fusion in specs:  # build everything first: bad options fail before any run
+        accepted = kernel_options(method)
+        options = {k: v for k, v in flags.items() if k in accepted}
+        if args.command == "run" and len(options) < len(flags):
+            extra = sorted(set(flags) - set(options))
+            raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
+        built.append((label, build_method(method, ssm, fusion, **options), method, fusion, options))
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in vars(args).items() if k not in ("command",)}
+    config.update(command=args.command, parameters=ssm.dim, model_options=model_options)
+    summary: dict[str, Any] = {"config": config, "methods": {}}
+    for label, network_method, method, fusion, options in built:
+        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress)
+        tae = result.network_tae
+        summary["methods"][label] = {
+            "method": method,
+            "fusion": fusion,
+            "options": options,
+            "final_tae": float(tae[-1]),
+            "tae": [float(v) for v in tae],
+            "seconds": result.seconds,
+            "compilations": result.compilations,
+        }
+        print(f"{label:>20s}  final TAE {tae[-1]:.5f}  ({result.seconds:.1f} s)", flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    print(f"wrote {out / 'summary.json'}")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

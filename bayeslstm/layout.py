@@ -1,0 +1,52 @@
+"""Flat parameter vectors <-> named weights.
+
+The filters work on one flat vector ``theta`` (the hidden state of the state-space model);
+people and ArviZ want named weights (``W_i``, ``R_f``, ``w_out``...). A layout is the
+ordered list of names and shapes that maps between the two.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax import Array
+
+
+class ParamLayout(NamedTuple):
+    """Ordered names and shapes of the blocks of a flat parameter vector."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(math.prod(s) for s in self.shapes)
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        out, at = [], 0
+        for shape in self.shapes:
+            out.append(at)
+            at += math.prod(shape)
+        return tuple(out)
+
+
+def unflatten(layout: ParamLayout, theta: Array) -> dict[str, Array]:
+    """Split ``theta`` (..., size) into named blocks of shape (..., *block_shape)."""
+    lead = theta.shape[:-1]
+    return {
+        name: theta[..., at : at + math.prod(shape)].reshape(*lead, *shape)
+        for name, shape, at in zip(layout.names, layout.shapes, layout.offsets)
+    }
+
+
+def flatten(layout: ParamLayout, params: dict[str, Array]) -> Array:
+    """Inverse of :func:`unflatten`."""
+    first = params[layout.names[0]]
+    lead = first.shape[: first.ndim - len(layout.shapes[0])]
+    return jnp.concatenate(
+        [jnp.reshape(params[name], (*lead, math.prod(shape))) for name, shape in zip(layout.names, layout.shapes)],
+        axis=-1,
+    )

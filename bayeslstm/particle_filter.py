@@ -1,0 +1,145 @@
+"""Bootstrap SIR particle filter over the weights of a declared model (spec 4.1).
+
+Particles are propagated through the declaration's transition, the batch is predicted with
+the posterior-predictive mixture, the log-likelihoods of the valid entries are added to the
+log weights, and the particles are resampled when the ESS falls below ``ess_threshold * N``
+(``ess_threshold=1`` resamples every step). Weights stay normalised in log space; the log
+evidence increment log sum_i w_i p(d | theta_i) is exact for any resampling schedule.
+
+The pieces (:func:`propagate`, :func:`observe_all`, :func:`reweight`, :func:`resample`) are
+public so that the distributed particle filters reuse them rather than copy them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.scipy.special import logsumexp
+
+from .errors import OptionError
+from .kernel import Batch, Kernel
+from .resampling import effective_sample_size, get_scheme
+from .statespace import StateSpace
+
+
+class ParticleState(NamedTuple):
+    particles: Array  # (N, dim)
+    log_weights: Array  # (N,), normalised: logsumexp == 0
+    log_evidence: Array  # scalar, log p(d_1..d_t)
+
+
+class ParticleInfo(NamedTuple):
+    prediction: Array  # (B,) posterior-predictive means, before the update
+    predictive_var: Array  # (B,)
+    log_pred_density: Array  # (B,) log p(d_b | past)
+    log_evidence_increment: Array  # log p(valid entries of this batch | past)
+    ess: Array  # after reweighting, before resampling
+    resampled: Array  # bool
+    collapsed: Array  # bool: every particle had zero likelihood; weights were kept
+
+
+def init_particles(ssm: StateSpace, key: Array, num_particles: int) -> ParticleState:
+    """N draws from the declaration's prior, equally weighted."""
+    particles = jax.vmap(ssm.sample_prior)(jax.random.split(key, num_particles))
+    log_w = jnp.full((num_particles,), -jnp.log(num_particles), particles.dtype)
+    return ParticleState(particles, log_w, jnp.zeros((), particles.dtype))
+
+
+def observe_all(ssm: StateSpace, particles: Array, batch: Batch) -> tuple[Array, Array, Array]:
+    """Means, variances and log-likelihoods of every batch entry under every particle: (N, B)."""
+
+    def one_particle(theta):
+        def one_entry(X, mask, d):
+            fn = ssm.observation(theta, X, mask)
+            return fn.mean, fn.variance, fn.log_prob(d)
+
+        return jax.vmap(one_entry)(batch.X, batch.mask, batch.d)
+
+    mean, var, loglik = jax.vmap(one_particle)(particles)
+    loglik = jnp.where(jnp.isnan(loglik), -jnp.inf, loglik)  # a NaN output is an impossible particle
+    return mean, var, loglik
+
+
+def mixture_prediction(log_weights: Array, mean: Array, var: Array, loglik: Array) -> tuple[Array, Array, Array]:
+    """Posterior-predictive mean, variance and log density per entry from (N, B) arrays."""
+    w = jnp.exp(log_weights)[:, None]
+    prediction = jnp.sum(w * mean, axis=0)
+    second = jnp.sum(w * (var + mean**2), axis=0)
+    log_pred = logsumexp(log_weights[:, None] + loglik, axis=0)
+    return prediction, jnp.maximum(second - prediction**2, 0.0), log_pred
+
+
+def reweight(log_weights: Array, loglik: Array) -> tuple[Array, Array, Array]:
+    """Add per-particle log-likelihoods; renormalise. Returns (log_w, increment, collapsed).
+
+    If every particle has zero likelihood the weights are kept (and ``collapsed`` is set)
+    instead of becoming NaN; the increment is then -inf, the honest evidence.
+    """
+    unnormalised = log_weights + loglik
+    increment = logsumexp(unnormalised)
+    collapsed = ~jnp.isfinite(increment)
+    new = jnp.where(collapsed, log_weights, unnormalised - increment)
+    return new, jnp.where(jnp.isnan(increment), -jnp.inf, increment), collapsed
+
+
+def resample(key: Array, state: ParticleState, scheme: str = "systematic") -> ParticleState:
+    """Draw N ancestors and reset the weights to 1/N."""
+    n = state.log_weights.shape[0]
+    idx = get_scheme(scheme)(key, state.log_weights, n)
+    flat = jnp.full((n,), -jnp.log(n), state.log_weights.dtype)
+    return ParticleState(state.particles[idx], flat, state.log_evidence)
+
+
+def resample_if_degenerate(key: Array, state: ParticleState, threshold: float, scheme: str):
+    """Resample when ESS < threshold * N. Returns (state, ess, resampled)."""
+    n = state.log_weights.shape[0]
+    ess = effective_sample_size(state.log_weights)
+    do = ess < threshold * n
+    fresh = resample(key, state, scheme)
+    chosen = jax.tree_util.tree_map(lambda a, b: jnp.where(do, a, b), fresh, state)
+    return chosen, ess, do
+
+
+def propagate(ssm: StateSpace, key: Array, state: ParticleState) -> ParticleState:
+    """Move every particle through the declaration's transition."""
+    return state._replace(particles=ssm.propagate(key, state.particles))
+
+
+def particle_filter(
+    ssm: StateSpace,
+    num_particles: int = 1000,
+    resampling: str = "systematic",
+    ess_threshold: float = 0.5,
+) -> Kernel:
+    """Bootstrap SIR kernel. ``ess_threshold`` in (0, 1]; 1 resamples every step."""
+    get_scheme(resampling)
+    if not 0.0 < ess_threshold <= 1.0:
+        raise OptionError(f"ess_threshold must be in (0, 1]; got {ess_threshold}")
+    if int(num_particles) < 1:
+        raise OptionError(f"num_particles must be a positive integer; got {num_particles}")
+    num_particles = int(num_particles)
+
+    def init(key: Array) -> ParticleState:
+        return init_particles(ssm, key, num_particles)
+
+    def step(key: Array, state: ParticleState, batch: Batch) -> tuple[ParticleState, ParticleInfo]:
+        key_move, key_resample = jax.random.split(key)
+        state = propagate(ssm, key_move, state)
+        mean, var, loglik = observe_all(ssm, state.particles, batch)
+        prediction, pred_var, log_pred = mixture_prediction(state.log_weights, mean, var, loglik)
+        total = jnp.sum(jnp.where(batch.valid[None, :], loglik, 0.0), axis=1)
+        log_w, increment, collapsed = reweight(state.log_weights, total)
+        state = ParticleState(state.particles, log_w, state.log_evidence + increment)
+        state, ess, resampled = resample_if_degenerate(key_resample, state, ess_threshold, resampling)
+        info = ParticleInfo(prediction, pred_var, log_pred, increment, ess, resampled, collapsed)
+        return state, info
+
+    return Kernel(init, step, "pf")
+
+
+def weighted_mean(state: ParticleState) -> Array:
+    """Posterior mean of theta under the current weights."""
+    return jnp.exp(state.log_weights) @ state.particles

@@ -1,0 +1,140 @@
+"""Data streams: per-step, per-node variable-length sequences and labels.
+
+A :class:`Stream` stores T steps for K nodes with sequences right-padded to the stream's
+maximum length M: ``X`` (T, K, M, p), ``lengths`` (T, K), ``d`` (T, K) and ``observed``
+(T, K), False where a node has no label at that step. :func:`validate` refuses malformed
+streams before any computation; :func:`teacher_stream` generates the paper's synthetic
+experiment (a fixed random "teacher" network labels random inputs, plus noise).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import InputError
+
+
+class Stream(NamedTuple):
+    X: np.ndarray  # (T, K, M, p)
+    lengths: np.ndarray  # (T, K) in 1..M
+    d: np.ndarray  # (T, K)
+    observed: np.ndarray  # (T, K) bool
+
+    @property
+    def steps(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def nodes(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def max_len(self) -> int:
+        return self.X.shape[2]
+
+    @property
+    def features(self) -> int:
+        return self.X.shape[3]
+
+
+def make_stream(X, lengths, d, observed=None) -> Stream:
+    """Build and validate a stream from array-likes (see :class:`Stream` for shapes)."""
+    X = np.asarray(X)
+    lengths = np.asarray(lengths)
+    d = np.asarray(d)
+    observed = np.ones(d.shape, bool) if observed is None else np.asarray(observed, bool)
+    return validate(Stream(X, lengths, d, observed))
+
+
+def validate(stream: Stream) -> Stream:
+    """Check shapes, lengths and finiteness; raise InputError naming the first problem."""
+    X, lengths, d, observed = stream
+    if X.ndim != 4:
+        raise InputError(f"X must have shape (steps, nodes, max_len, features); got {X.shape}")
+    T, K, M, p = X.shape
+    if T == 0 or K == 0 or M == 0 or p == 0:
+        raise InputError(f"the stream is empty: X has shape {X.shape}")
+    for name, arr in (("lengths", lengths), ("d", d), ("observed", observed)):
+        if arr.shape != (T, K):
+            raise InputError(f"{name} must have shape (steps, nodes) = {(T, K)}; got {arr.shape}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise InputError(f"lengths must be integers; got dtype {lengths.dtype}")
+    if lengths.min() < 1:
+        t, k = np.argwhere(lengths < 1)[0]
+        raise InputError(f"empty sequence at step {t}, node {k} (length {lengths[t, k]}); every sequence needs >= 1 step")
+    if lengths.max() > M:
+        raise InputError(f"a length ({lengths.max()}) exceeds the padded length {M}")
+    valid_rows = np.arange(M)[None, None, :] < lengths[..., None]
+    bad = ~np.isfinite(X) & valid_rows[..., None]
+    if bad.any():
+        t, k, j, f = np.argwhere(bad)[0]
+        raise InputError(f"non-finite input X[{t}, {k}, {j}, {f}] = {X[t, k, j, f]} (step {t}, node {k}); clean or drop it")
+    bad_d = ~np.isfinite(d) & observed
+    if bad_d.any():
+        t, k = np.argwhere(bad_d)[0]
+        raise InputError(f"non-finite label d[{t}, {k}] = {d[t, k]} (step {t}, node {k}); "
+                         "mark it unobserved (observed=False) or drop it")
+    # padded rows may hold anything finite-or-not in user data: zero them so they stay inert
+    X = np.where(valid_rows[..., None], X, 0.0).astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float32)
+    d = np.where(observed, d, 0.0)
+    return Stream(X, lengths.astype(np.int32), d, observed)
+
+
+def bucket_lengths(max_len: int) -> tuple[int, ...]:
+    """Powers of two below ``max_len``, then ``max_len``: ceil(log2 M) + 1 buckets at most."""
+    buckets = [2**i for i in range(math.ceil(math.log2(max_len))) if 2**i < max_len] if max_len > 1 else []
+    return tuple(buckets) + (max_len,)
+
+
+def step_buckets(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:
+    """Index of the smallest bucket holding every node's sequence at each step: (T,)."""
+    return np.searchsorted(np.asarray(buckets), lengths.max(axis=1), side="left").astype(np.int32)
+
+
+def teacher_stream(
+    steps: int = 1000,
+    nodes: int = 1,
+    features: int = 4,
+    min_len: int = 2,
+    max_len: int = 16,
+    noise_var: float = 0.01,
+    seed: int = 0,
+    model=None,
+    teacher_seed: int | None = None,
+    teacher_scale: float = 1.0,
+) -> tuple[Stream, np.ndarray]:
+    """The synthetic experiment of spec section 7.
+
+    A teacher theta* is drawn once from ``model``'s prior (default: the paper's LSTM with
+    hidden size 4 and weights of standard deviation ``teacher_scale``, large enough that the
+    labels are clearly nonlinear in the inputs); inputs are
+    standard normal, lengths uniform on [min_len, max_len], labels
+    d = f(theta*, X) + N(0, noise_var). Returns (stream, theta*).
+    """
+    from .models import lstm_regression  # local import: bayeslstm.models imports the package
+    from .statespace import read_model
+
+    if not 1 <= min_len <= max_len:
+        raise InputError(f"need 1 <= min_len <= max_len; got {min_len}, {max_len}")
+    if steps < 1 or nodes < 1 or features < 1:
+        raise InputError(f"steps, nodes and features must be positive; got {steps}, {nodes}, {features}")
+    if not noise_var >= 0:
+        raise InputError(f"noise_var must be >= 0; got {noise_var}")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((steps, nodes, max_len, features)).astype(np.float32)
+    lengths = rng.integers(min_len, max_len + 1, size=(steps, nodes)).astype(np.int32)
+    X = np.where((np.arange(max_len)[None, None, :] < lengths[..., None])[..., None], X, 0.0).astype(np.float32)
+    declaration = model if model is not None else lstm_regression(features=features, prior_scale=teacher_scale)
+    ssm = read_model(declaration, X[0, 0], np.ones(max_len, bool))
+    key = jax.random.key(seed if teacher_seed is None else teacher_seed)
+    theta_star = ssm.sample_prior(jax.random.fold_in(key, 7919))
+    mask = np.arange(max_len)[None, :] < lengths.reshape(-1)[:, None]
+    mean_fn = jax.jit(jax.vmap(lambda x, m: ssm.mean(theta_star, x, m)))
+    clean = np.asarray(mean_fn(jnp.asarray(X.reshape(-1, max_len, features)), jnp.asarray(mask)))
+    d = clean.reshape(steps, nodes) + math.sqrt(noise_var) * rng.standard_normal((steps, nodes))
+    return make_stream(X, lengths, d.astype(np.float32)), np.asarray(theta_star)

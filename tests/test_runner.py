@@ -1,0 +1,123 @@
+"""The runner: reproducibility, compile counts, chunking, modes, and refusing bad input early."""
+
+import math
+
+import numpy as np
+import pytest
+
+import bayeslstm as bl
+from bayeslstm.errors import BayesLSTMError, InputError, ModelError, OptionError
+from bayeslstm.streams import bucket_lengths, step_buckets
+
+
+@pytest.fixture(scope="module")
+def stream():
+    s, _ = bl.teacher_stream(steps=60, nodes=3, features=2, min_len=1, max_len=12, seed=4)
+    return s
+
+
+SMALL = dict(model_options=dict(hidden=2))
+
+
+def test_same_seed_same_numbers(stream):
+    a = bl.run(stream, "pf", num_particles=64, seed=7, **SMALL)
+    b = bl.run(stream, "pf", num_particles=64, seed=7, **SMALL)
+    c = bl.run(stream, "pf", num_particles=64, seed=8, **SMALL)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(np.asarray(a.final_state.particles), np.asarray(b.final_state.particles))
+    assert not np.array_equal(a.predictions, c.predictions)
+
+
+@pytest.mark.parametrize("method", ["pf", "ekf", "adam"])
+def test_chunking_does_not_change_results(stream, method):
+    options = dict(num_particles=32) if method == "pf" else {}
+    a = bl.run(stream, method, chunk_size=7, **SMALL, **options)
+    b = bl.run(stream, method, chunk_size=256, **SMALL, **options)
+    np.testing.assert_allclose(a.predictions, b.predictions, rtol=1e-6, atol=1e-6)
+
+
+def test_buckets_and_compile_count():
+    for M in (1, 2, 5, 16, 20, 100):
+        buckets = bucket_lengths(M)
+        assert len(buckets) <= math.ceil(math.log2(M)) + 1 and buckets[-1] == M
+        assert list(buckets) == sorted(set(buckets))
+    s, _ = bl.teacher_stream(steps=80, nodes=2, features=2, min_len=1, max_len=20, seed=1)
+    used = set(step_buckets(s.lengths, bucket_lengths(20)).tolist())
+    assert len(used) >= 2  # the stream really exercises several buckets
+    res = bl.run(s, "ekf", chunk_size=16, **SMALL)
+    assert res.compilations <= math.ceil(math.log2(20)) + 1
+    assert res.compilations == 1  # all buckets are branches of one program
+
+
+def test_bucketed_equals_unbucketed(stream):
+    """Cutting a step to its bucket changes nothing: compare with every step padded to the max."""
+    res = bl.run(stream, "ekf", **SMALL)
+    X = np.concatenate([stream.X, np.zeros(stream.X.shape[:2] + (20, stream.features), np.float32)], axis=2)
+    padded = bl.make_stream(X, stream.lengths, stream.d)
+    res2 = bl.run(padded, "ekf", **SMALL)
+    np.testing.assert_allclose(res.predictions, res2.predictions, rtol=1e-5, atol=1e-6)
+
+
+def test_tae_is_running_mean_of_squared_errors(stream):
+    res = bl.run(stream, "sgd", **SMALL)
+    err = (res.predictions - res.labels) ** 2
+    expected = np.cumsum(err, axis=0) / np.arange(1, stream.steps + 1)[:, None]
+    np.testing.assert_allclose(res.tae.values.T, expected, rtol=1e-5)
+    assert res.final_tae == pytest.approx(expected[-1].mean(), rel=1e-5)
+
+
+def test_centralized_sees_all_nodes(stream):
+    res = bl.run(stream, "ekf", fusion="centralized", **SMALL)
+    assert res.predictions.shape == (stream.steps, stream.nodes)
+    assert res.final_state.mean.ndim == 1  # one filter for the network
+
+
+def test_unobserved_labels_are_not_scored_or_learnt(stream):
+    observed = np.ones_like(stream.observed)
+    observed[10:, 1] = False
+    d = stream.d.copy()
+    d[10:, 1] = np.nan  # a missing label may be NaN
+    s = bl.make_stream(stream.X, stream.lengths, d, observed)
+    res = bl.run(s, "ekf", **SMALL)
+    assert np.isfinite(res.tae.values).all()
+    np.testing.assert_allclose(res.tae.values[1, 10:], res.tae.values[1, 9])
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda X, L, d: (X, L, np.where(np.arange(d.size).reshape(d.shape) == 3, np.nan, d)), "non-finite label"),
+        (lambda X, L, d: (np.where(np.indices(X.shape)[2] == 0, np.inf, X), L, d), "non-finite input"),
+        (lambda X, L, d: (X, np.where(np.arange(L.size).reshape(L.shape) == 5, 0, L), d), "empty sequence"),
+        (lambda X, L, d: (X[0], L, d), "shape"),
+        (lambda X, L, d: (X, L[:, :1], d), "lengths must have shape"),
+        (lambda X, L, d: (X, L + 100, d), "exceeds"),
+    ],
+)
+def test_bad_streams_are_refused(stream, change, error):
+    X, L, d = change(stream.X.copy(), stream.lengths.copy(), stream.d.copy())
+    with pytest.raises(InputError, match=error):
+        bl.make_stream(X, L, d)
+
+
+def test_bad_options_are_refused_before_running(stream):
+    with pytest.raises(OptionError, match="unknown method"):
+        bl.run(stream, "kalman")
+    with pytest.raises(OptionError, match="unknown fusion"):
+        bl.run(stream, "pf", fusion="gossip")
+    with pytest.raises(OptionError, match="no option"):
+        bl.run(stream, "ekf", num_particles=10)
+    with pytest.raises(OptionError, match="resampling scheme"):
+        bl.run(stream, "pf", resampling="magic")
+    with pytest.raises(OptionError, match="ess_threshold"):
+        bl.run(stream, "pf", ess_threshold=0.0)
+    with pytest.raises(ModelError, match="unknown model option"):
+        bl.run(stream, "pf", model_options=dict(hiden=3))
+    with pytest.raises(ModelError, match="unknown model"):
+        bl.run(stream, "pf", model="transformer")
+    assert issubclass(OptionError, BayesLSTMError) and issubclass(OptionError, ValueError)
+
+
+def test_divergence_is_reported_not_silent(stream):
+    with pytest.raises(bl.NumericalError, match=r"step \d+, node \d+"):
+        bl.run(stream, "sgd", learning_rate=1e30, **SMALL)

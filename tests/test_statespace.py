@@ -1,0 +1,89 @@
+"""Reading NumPyro declarations: built-ins, a user's own file, and bad declarations."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+import bayeslstm as bl
+from bayeslstm.errors import ModelError
+from bayeslstm.statespace import build_model, log_likelihood, read_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+X = jnp.ones((5, 3))
+MASK = jnp.array([1, 1, 1, 0, 0], bool)
+
+
+@pytest.mark.parametrize("name, size", [("lstm", 4 * 2 * 6 + 2), ("gru", 3 * 2 * 6 + 2), ("rnn", 2 * 6 + 2), ("linear-gaussian", 3)])
+def test_builtin_declarations_are_read(name, size):
+    options = {} if name == "linear-gaussian" else dict(hidden=2)
+    ssm = read_model(build_model(name, 3, q=1e-4, r=0.02, **options), X, MASK)
+    assert ssm.dim == size
+    np.testing.assert_allclose(ssm.transition_var, 1e-4, rtol=1e-6)
+    assert float(ssm.obs_var) == pytest.approx(0.02, rel=1e-6)
+    theta = jax.jit(ssm.sample_prior)(jax.random.key(0))
+    mean, ll = jax.jit(ssm.observe)(theta, X, MASK, 0.3)
+    expected = -0.5 * (np.log(2 * np.pi * 0.02) + (0.3 - float(mean)) ** 2 / 0.02)
+    assert float(ll) == pytest.approx(expected, rel=1e-5)
+    loglik = jax.jit(lambda t: log_likelihood(ssm, t, X, MASK, 0.3))(theta)
+    assert float(loglik) == pytest.approx(float(ll), rel=1e-6)
+    moved = jax.jit(ssm.propagate)(jax.random.key(1), jnp.tile(theta, (4000, 1)))
+    np.testing.assert_allclose(np.var(np.asarray(moved - theta), axis=0).mean(), 1e-4, rtol=0.1)
+
+
+def test_general_transition_uses_the_declared_sampler():
+    def drifting(X, mask, theta_prev=None, d=None):
+        if theta_prev is None:
+            theta = numpyro.sample("theta", dist.Normal(jnp.zeros(2), 1.0).to_event(1))
+        else:
+            theta = numpyro.sample("theta", dist.Laplace(0.9 * theta_prev, 0.1).to_event(1))
+        numpyro.sample("d", dist.Normal(theta @ (mask @ X[:, :2]), 0.1), obs=d)
+
+    ssm = read_model(drifting, X, MASK)
+    assert ssm.transition_var is None  # not a Gaussian random walk: the PF samples it generically
+    moved = jax.jit(ssm.propagate)(jax.random.key(0), jnp.ones((3000, 2)))
+    np.testing.assert_allclose(np.asarray(moved).mean(0), 0.9, atol=0.01)
+    with pytest.raises(ModelError, match="EKF needs"):
+        from bayeslstm.ekf import extended_kalman_filter
+
+        extended_kalman_filter(ssm)
+
+
+def test_user_model_file_runs_with_every_kernel():
+    stream, _ = bl.teacher_stream(steps=20, nodes=2, features=3, max_len=5, seed=0)
+    spec = f"{ROOT / 'models' / 'my_mlp.py'}:mlp_regression"
+    for method, options in (("pf", dict(num_particles=16)), ("ekf", {}), ("sgd", {}), ("adam", {})):
+        res = bl.run(stream, method, model=spec, model_options=dict(width=3), **options)
+        assert np.isfinite(res.predictions).all()
+        assert res.config["parameters"] == 3 * 3 + 3 + 3
+
+
+@pytest.mark.parametrize(
+    "declaration, message",
+    [
+        (lambda X, mask: None, "must be model"),
+        (lambda X, mask, theta_prev=None, d=None: numpyro.sample("d", dist.Normal(0.0, 1.0), obs=d), "no sample site 'theta'"),
+        (
+            lambda X, mask, theta_prev=None, d=None: (
+                numpyro.sample("theta", dist.Normal(jnp.zeros((2, 2)), 1.0).to_event(2)),
+                numpyro.sample("d", dist.Normal(0.0, 1.0), obs=d),
+            ),
+            "flat vector",
+        ),
+        (lambda X, mask, theta_prev=None, d=None: 1 / 0, "tracing the declaration failed"),
+    ],
+)
+def test_bad_declarations_are_explained(declaration, message):
+    with pytest.raises(ModelError, match=message):
+        read_model(declaration, X, MASK)
+
+
+def test_model_path_errors():
+    with pytest.raises(ModelError, match="does not exist"):
+        build_model("nowhere.py:model", 3)
+    with pytest.raises(ModelError, match="defines no"):
+        build_model(f"{ROOT / 'models' / 'my_mlp.py'}:nothing", 3)
