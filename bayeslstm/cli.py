@@ -15,9 +15,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import BayesLSTMError, OptionError, choose
+from .errors import BayesLSTMError, OptionError
+from .methods import resolve
 
-DEFAULT_COMPARE = ("pf", "ekf", "sgd", "adam")
+# the paper's comparison: each distributed scheme with its local and centralized references
+DEFAULT_COMPARE = (
+    "dpf", "pf@local", "pf@centralized",
+    "dekf", "ekf@local", "ekf@centralized",
+    "dsgd", "sgd@local", "sgd@centralized",
+)
 
 # command-line flag -> kernel option
 KERNEL_FLAGS = {
@@ -27,6 +33,8 @@ KERNEL_FLAGS = {
     "covariance": "covariance",
     "ekf_init": "init",
     "learning_rate": "learning_rate",
+    "walk_steps": "walk_steps",
+    "consensus_iters": "consensus_iters",
 }
 
 
@@ -52,7 +60,7 @@ def _model_args(pairs: Sequence[str]) -> dict[str, Any]:
 def _common(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("synthetic teacher stream")
     data.add_argument("--steps", type=int, default=1500, help="time steps (default 1500)")
-    data.add_argument("--nodes", type=int, default=4, help="nodes K (default 4)")
+    data.add_argument("--nodes", type=int, default=10, help="nodes K (default 10)")
     data.add_argument("--features", type=int, default=4, help="input width p (default 4)")
     data.add_argument("--min-len", type=int, default=2, help="shortest sequence (default 2)")
     data.add_argument("--max-len", type=int, default=16, help="longest sequence (default 16)")
@@ -69,8 +77,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     kern.add_argument("--covariance", help="full | diagonal (ekf)")
     kern.add_argument("--ekf-init", help="sample | prior-mean (ekf)")
     kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
+    kern.add_argument("--walk-steps", type=int, help="random-walk steps S per time step (dpf; default 10)")
+    kern.add_argument("--consensus-iters", type=int, help="consensus iterations L per time step (dpf-consensus; default 20)")
+    net = parser.add_argument_group("network")
+    net.add_argument("--graph", default="small-world",
+                     help="ring | star | grid | complete | path | erdos-renyi[:p=P] | geometric[:radius=R] | "
+                          "small-world[:k=K,p=P] | a graph file (.edgelist, .graphml, .gml, .adjlist); default small-world")
+    net.add_argument("--rule", default="metropolis", help="combination weights: metropolis | uniform")
+    net.add_argument("--allow-disconnected", action="store_true", help="accept a disconnected graph (independent components)")
     run = parser.add_argument_group("run")
-    run.add_argument("--fusion", default="local", help="local | centralized (default local)")
+    run.add_argument("--fusion", default=None, help="local | centralized | distributed (default: local for pf/ekf/sgd/adam)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
@@ -81,11 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayeslstm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one method on the stream")
-    run.add_argument("--method", default="pf", help="pf | ekf | sgd | adam (default pf)")
+    run.add_argument("--method", default="dpf",
+                     help="dpf | dpf-consensus | dekf | dsgd | dadam | pf | ekf | sgd | adam (default dpf)")
     _common(run)
     compare = sub.add_parser("compare", help="run several methods on the same stream")
     compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE),
-                         help="comma-separated; NAME or NAME@FUSION (default pf,ekf,sgd,adam)")
+                         help="comma-separated; NAME or NAME@FUSION (default: " + ",".join(DEFAULT_COMPARE) + ")")
     _common(compare)
     return parser
 
@@ -98,8 +115,9 @@ def _method_specs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     specs = []
     for name in names:
         method, _, fusion = name.partition("@")
-        fusion = fusion or args.fusion
-        specs.append((f"{method}@{fusion}" if fusion != "local" or "@" in name else method, method, fusion))
+        method, fusion = resolve(method, fusion or args.fusion)
+        label = method if fusion in ("distributed", "local") and "@" not in name else f"{method}@{fusion}"
+        specs.append((label, method, fusion))
     return specs
 
 
@@ -117,16 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from .methods import FUSIONS, KERNELS, build_method, kernel_options
-    from .runner import prepare_model, run_method
+    from .methods import build_method, method_options
+    from .runner import prepare_model, prepare_network, run_method
     from .streams import teacher_stream
 
     model_options = _model_args(args.model_arg)
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
-    specs = _method_specs(args)
-    for _, method, fusion in specs:  # names and options first: typos fail before any work
-        choose("method", method, KERNELS)
-        choose("fusion", fusion, FUSIONS)
+    specs = _method_specs(args)  # names and modes first: typos fail before any work
+    network = None
+    if any(fusion == "distributed" for _, _, fusion in specs):
+        network = prepare_network(args.graph, args.nodes, args.seed, args.rule, args.allow_disconnected)
     stream, _ = teacher_stream(
         steps=args.steps, nodes=args.nodes, features=args.features, min_len=args.min_len,
         max_len=args.max_len, noise_var=args.noise_var, seed=args.seed, teacher_scale=args.teacher_scale,
@@ -134,17 +152,18 @@ def _main(args: argparse.Namespace) -> int:
     ssm = prepare_model(stream, args.model, model_options)
     built = []
     for label, method, fusion in specs:  # build everything first: bad options fail before any run
-        accepted = kernel_options(method)
+        accepted = method_options(method, fusion)
         options = {k: v for k, v in flags.items() if k in accepted}
         if args.command == "run" and len(options) < len(flags):
             extra = sorted(set(flags) - set(options))
             raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
-        built.append((label, build_method(method, ssm, fusion, **options), method, fusion, options))
+        built.append((label, build_method(method, ssm, fusion, network, **options), method, fusion, options))
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k not in ("command",)}
-    config.update(command=args.command, parameters=ssm.dim, model_options=model_options)
+    config.update(command=args.command, parameters=ssm.dim, model_options=model_options,
+                  edges=None if network is None else [list(e) for e in network.graph.edges])
     summary: dict[str, Any] = {"config": config, "methods": {}}
     for label, network_method, method, fusion, options in built:
         result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress)
@@ -157,6 +176,8 @@ def _main(args: argparse.Namespace) -> int:
             "tae": [float(v) for v in tae],
             "seconds": result.seconds,
             "compilations": result.compilations,
+            "messages_per_step": float(result.diagnostics["messages"].mean()) if "messages" in result.diagnostics else 0.0,
+            "floats_per_step": float(result.diagnostics["floats"].mean()) if "floats" in result.diagnostics else 0.0,
         }
         print(f"{label:>20s}  final TAE {tae[-1]:.5f}  ({result.seconds:.1f} s)", flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))

@@ -19,9 +19,10 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .errors import NumericalError, OptionError
+from .errors import GraphError, NumericalError, OptionError
 from .fusion import NetworkMethod, StepData
-from .methods import build_method
+from .graph import Network, make_network, parse_graph
+from .methods import build_method, resolve
 from .statespace import StateSpace, build_model, read_model
 from .streams import Stream, bucket_lengths, step_buckets, validate
 
@@ -171,39 +172,63 @@ def run_method(
     )
 
 
+DEFAULT_GRAPH = "small-world"
+
+
 def prepare_model(stream: Stream, model=None, model_options: dict | None = None) -> StateSpace:
     """Build the declaration for ``stream``'s feature width and read it."""
     declaration = build_model(model, stream.features, **(model_options or {}))
     return read_model(declaration, stream.X[0, 0], np.ones(stream.max_len, bool))
 
 
+def prepare_network(graph, nodes: int, seed: int = 0, rule: str = "metropolis", allow_disconnected: bool = False) -> Network:
+    """A :class:`Network` from a Network, a networkx graph, a topology spec or a file path."""
+    if isinstance(graph, Network):
+        if graph.nodes != nodes:
+            raise GraphError(f"the graph has {graph.nodes} nodes but the data has {nodes}")
+        return graph
+    if graph is None or isinstance(graph, str):
+        graph = parse_graph(graph or DEFAULT_GRAPH, nodes, seed)
+    return make_network(graph, rule=rule, allow_disconnected=allow_disconnected, nodes=nodes)
+
+
 def run(
     stream: Stream,
     method: str = "pf",
     model=None,
-    fusion: str = "local",
+    fusion: str | None = None,
     seed: int = 0,
     model_options: dict | None = None,
+    graph=None,
+    rule: str = "metropolis",
+    allow_disconnected: bool = False,
     chunk_size: int = 256,
     progress: bool = False,
     **options: Any,
 ) -> RunResult:
-    """Run inference ``method`` (pf, ekf, sgd, adam) in mode ``fusion`` on ``stream``.
+    """Run ``method`` on ``stream``.
 
-    ``model`` is a declaration, a factory, a built-in name or ``path.py:name`` (default: the
-    paper's LSTM); ``model_options`` go to its factory; ``options`` go to the kernel (for
-    example ``num_particles=500``). All options are checked before anything is computed.
+    ``method``: pf, ekf, sgd, adam (with ``fusion`` local | centralized | distributed) or a
+    distributed scheme: dpf, dpf-consensus, dekf, dsgd, dadam. ``model``: a declaration, a
+    factory, a built-in name or ``path.py:name`` (default: the paper's LSTM);
+    ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
+    a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
+    small-world graph); ``rule``: combination weights. ``options`` go to the kernel (for
+    example ``num_particles=500``). Everything is checked before anything is computed.
     """
     stream = validate(stream)
+    name, mode = resolve(method, fusion)
+    network = prepare_network(graph, stream.nodes, seed, rule, allow_disconnected) if mode == "distributed" else None
     ssm = prepare_model(stream, model, model_options)
-    built = build_method(method, ssm, fusion, **options)
+    built = build_method(name, ssm, mode, network, **options)
     config = {
-        "method_name": method,
-        "fusion": fusion,
+        "method_name": name,
+        "fusion": mode,
         "model": model if isinstance(model, str) or model is None else getattr(model, "__name__", repr(model)),
         "model_options": dict(model_options or {}),
         "options": options,
         "parameters": ssm.dim,
         "dtype": str(jnp.asarray(0.0).dtype),
+        "graph": None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]},
     }
     return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config)

@@ -10,14 +10,16 @@ import pytest
 from bayeslstm.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = ["--steps", "30", "--nodes", "2", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2",
+TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2",
         "--particles", "32", "--no-progress"]
 
 
 def test_compare_writes_summary(tmp_path):
-    assert main(["compare", *TINY, "--out", str(tmp_path)]) == 0
+    assert main(["compare", *TINY, "--methods", "dpf,pf,pf@centralized,dekf,dsgd,adam", "--walk-steps", "2",
+                 "--graph", "ring", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["methods"]) == {"pf", "ekf", "sgd", "adam"}
+    assert set(summary["methods"]) == {"dpf", "pf", "pf@centralized", "dekf", "dsgd", "adam"}
+    assert summary["methods"]["pf"]["messages_per_step"] == 0 and summary["methods"]["dekf"]["messages_per_step"] == 4
     for entry in summary["methods"].values():
         assert len(entry["tae"]) == 30 and entry["final_tae"] == pytest.approx(entry["tae"][-1])
         assert entry["seconds"] > 0
@@ -41,6 +43,9 @@ def test_run_with_user_model_and_fusion(tmp_path):
         (["run", "--model", "nope"], "unknown model"),
         (["run", "--model-arg", "hidden"], "key=value"),
         (["run", "--steps", "0"], "positive"),
+        (["run", "--method", "dekf", "--fusion", "local"], "distributed method"),
+        (["run", "--graph", "hypercube"], "hypercube"),
+        (["run", "--graph", "star", "--nodes", "5", "--rule", "uniform"], "doubly stochastic"),
     ],
 )
 def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
