@@ -91,9 +91,14 @@ def run_cell(step, init_carry, X: Array, mask: Array, pooling: str = "mean") -> 
 
 def lstm_features(params: dict[str, Array], X: Array, mask: Array, pooling: str = "mean") -> Array:
     """Pooled hidden state hbar (n,) of one sequence."""
-    hidden = params["w_out"].shape[0]
-    zeros = jnp.zeros(hidden, X.dtype)
+    X, zeros = input_and_state(params, X)
     return run_cell(lstm_cell(params), (zeros, zeros), X, mask, pooling)
+
+
+def input_and_state(params: dict[str, Array], X: Array) -> tuple[Array, Array]:
+    """X in the weights' precision (float32 data with float64 weights) and a zero state."""
+    dtype = jnp.result_type(X.dtype, params["w_out"].dtype)
+    return X.astype(dtype), jnp.zeros(params["w_out"].shape[0], dtype)
 
 
 def readout(params: dict[str, Array], features: Array) -> Array:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from .layout import ParamLayout, unflatten
-from .lstm import readout, run_cell
+from .lstm import input_and_state, readout, run_cell
 
 
 def gru_layout(features: int, hidden: int, output_bias: bool = False) -> ParamLayout:
@@ -39,7 +39,7 @@ def gru_predict(layout: ParamLayout, theta: Array, X: Array, mask: Array, poolin
         c = jnp.tanh(p["W_c"] @ x + p["R_c"] @ (r * h) + p["b_c"])
         return ((1.0 - u) * c + u * h,)
 
-    zeros = jnp.zeros(p["w_out"].shape[0], X.dtype)
+    X, zeros = input_and_state(p, X)
     return readout(p, run_cell(step, (zeros,), X, mask, pooling))
 
 
@@ -57,5 +57,5 @@ def rnn_predict(layout: ParamLayout, theta: Array, X: Array, mask: Array, poolin
         (h,) = carry
         return (jnp.tanh(p["W"] @ x + p["R"] @ h + p["b"]),)
 
-    zeros = jnp.zeros(p["w_out"].shape[0], X.dtype)
+    X, zeros = input_and_state(p, X)
     return readout(p, run_cell(step, (zeros,), X, mask, pooling))
