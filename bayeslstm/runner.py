@@ -134,7 +134,7 @@ def run_method(
     seed_key = jax.random.key(seed)
     counter = [0]
     runner = _chunk_runner(method, buckets, jax.random.fold_in(seed_key, 1), counter)
-    state = method.init(jax.random.fold_in(seed_key, 0), K)
+    state = jax.jit(method.init, static_argnums=1)(jax.random.fold_in(seed_key, 0), K)
     collected: list[dict[str, np.ndarray]] = []
     start = time.perf_counter()
     with tqdm(total=T, disable=not progress, desc=method.name, unit="step", leave=False) as bar:

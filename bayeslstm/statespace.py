@@ -113,33 +113,44 @@ def read_model(model: Callable, X: Array, mask: Array, layout: ParamLayout | Non
     _call_signature_check(model)
     X = jnp.asarray(X)
     mask = jnp.asarray(mask)
-    try:
+    found: dict[str, Any] = {}
+
+    def probe(X, mask):  # traced once under jit: no op-by-op execution of the network
         prior_trace = _trace(model, 0, X, mask)
+        for site in (THETA, LABEL):
+            if site not in prior_trace or prior_trace[site]["type"] != "sample":
+                raise ModelError(f"the declaration has no sample site {site!r}; it needs a latent "
+                                 f"'{THETA}' and an observed label '{LABEL}'")
+        theta0 = prior_trace[THETA]["value"]
+        if theta0.ndim != 1:
+            raise ModelError(f"site '{THETA}' must be a flat vector (use .to_event(1)); got shape {theta0.shape}")
+        if jnp.shape(prior_trace[LABEL]["value"]) != ():
+            raise ModelError(f"site '{LABEL}' must be a scalar label; got shape {jnp.shape(prior_trace[LABEL]['value'])}")
+        dim = theta0.shape[0]
+        probe_point = theta0 + 0.37
+        step_trace = _trace(model, 1, X, mask, theta_prev=probe_point)
+        if step_trace[THETA]["value"].shape != (dim,):
+            raise ModelError(f"the transition of '{THETA}' changes its shape")
+        found["dim"] = int(dim)
+        return {
+            "probe": probe_point,
+            "prior": _gaussian_moments(prior_trace[THETA]["fn"], dim),
+            "step": _gaussian_moments(step_trace[THETA]["fn"], dim),
+            "label": _gaussian_moments(prior_trace[LABEL]["fn"], 1),
+        }
+
+    try:
+        moments = jax.jit(probe)(X, mask)
+    except ModelError:
+        raise
     except Exception as exc:  # user code: report it in terms of the declaration
         raise ModelError(f"tracing the declaration failed: {type(exc).__name__}: {exc}") from exc
-    for site in (THETA, LABEL):
-        if site not in prior_trace or prior_trace[site]["type"] != "sample":
-            raise ModelError(f"the declaration has no sample site {site!r}; it needs a latent "
-                             f"'{THETA}' and an observed label '{LABEL}'")
-    theta0 = prior_trace[THETA]["value"]
-    if theta0.ndim != 1:
-        raise ModelError(f"site '{THETA}' must be a flat vector (use .to_event(1)); got shape {theta0.shape}")
-    dim = int(theta0.shape[0])
-    if jnp.shape(prior_trace[LABEL]["value"]) != ():
-        raise ModelError(f"site '{LABEL}' must be a scalar label; got shape {jnp.shape(prior_trace[LABEL]['value'])}")
+    dim = found["dim"]
     layout = layout or getattr(model, "layout", None) or ParamLayout((THETA,), ((dim,),))
     if layout.size != dim:
         raise ModelError(f"the layout describes {layout.size} parameters but '{THETA}' has {dim}")
-
-    probe = theta0 + 0.37
-    step_trace = _trace(model, 1, X, mask, theta_prev=probe)
-    if step_trace[THETA]["value"].shape != (dim,):
-        raise ModelError(f"the transition of '{THETA}' changes its shape")
-
-    prior = _gaussian_moments(prior_trace[THETA]["fn"], dim)
-    step = _gaussian_moments(step_trace[THETA]["fn"], dim)
-    random_walk = step is not None and bool(np.allclose(step[0], probe))
-    label = _gaussian_moments(prior_trace[LABEL]["fn"], 1)
+    prior, step, label = moments["prior"], moments["step"], moments["label"]
+    random_walk = step is not None and bool(np.allclose(step[0], moments["probe"]))
 
     def sample_prior(key: Array) -> Array:
         return _trace(model, key, X, mask)[THETA]["value"]

@@ -132,7 +132,7 @@ def teacher_stream(
     declaration = model if model is not None else lstm_regression(features=features, prior_scale=teacher_scale)
     ssm = read_model(declaration, X[0, 0], np.ones(max_len, bool))
     key = jax.random.key(seed if teacher_seed is None else teacher_seed)
-    theta_star = ssm.sample_prior(jax.random.fold_in(key, 7919))
+    theta_star = jax.jit(ssm.sample_prior)(jax.random.fold_in(key, 7919))
     mask = np.arange(max_len)[None, :] < lengths.reshape(-1)[:, None]
     mean_fn = jax.jit(jax.vmap(lambda x, m: ssm.mean(theta_star, x, m)))
     clean = np.asarray(mean_fn(jnp.asarray(X.reshape(-1, max_len, features)), jnp.asarray(mask)))

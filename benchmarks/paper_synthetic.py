@@ -20,6 +20,7 @@ Writes OUT/paper_synthetic.json, OUT/paper_synthetic.md and OUT/paper_synthetic.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import pathlib
@@ -63,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
     p.add_argument("--quick", action="store_true", help="smoke run: T=200, 1 seed, 100 particles")
     p.add_argument("--progress", action="store_true", help="show a tqdm bar inside each run")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse finished (seed, method) runs cached in OUT/cache/ by an earlier, interrupted call")
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.particles = 200, 1, 100
@@ -105,73 +108,118 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+def _cache_path(args, label, seed, options) -> pathlib.Path:
+    key = json.dumps({"steps": args.steps, "nodes": args.nodes, "graph": args.graph, "seed": seed, "label": label,
+                      "options": options, "hidden": HIDDEN, "noise_var": NOISE_VAR}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return pathlib.Path(args.out) / "cache" / f"{label.replace('@', '_')}_seed{seed}_{digest}.json"
+
+
+def _compile_estimate(bl, stream, method, fusion, args, seed, options) -> float:
+    """Seconds of a 1-step run of the same program: JIT compilation plus one step."""
+    one = bl.make_stream(stream.X[:1], stream.lengths[:1], stream.d[:1], stream.observed[:1])
+    res = bl.run(one, method, fusion=None if fusion == "distributed" else fusion, graph=args.graph, seed=seed,
+                 model_options={"hidden": HIDDEN}, **options)
+    return res.seconds
+
+
+def run_one(bl, stream, label, method, fusion, args, seed, options) -> dict[str, Any]:
+    res = bl.run(stream, method, fusion=None if fusion == "distributed" else fusion, graph=args.graph,
+                 seed=seed, model_options={"hidden": HIDDEN}, progress=args.progress, **options)
+    diag = res.diagnostics
+    return {
+        "final_tae": res.final_tae,
+        "seconds": res.seconds,
+        "compilations": res.compilations,
+        "curve": [float(v) for v in res.network_tae],
+        "messages": float(diag["messages"].mean()) if "messages" in diag else 0.0,
+        "floats": float(diag["floats"].mean()) if "floats" in diag else 0.0,
+        "upload": float(np.mean(stream.lengths * FEATURES + 1)) if fusion == "centralized" else 0.0,
+        "diagnostics": {
+            name: float(np.asarray(diag[name].values, float).mean())
+            for name in diag.data_vars
+            if name not in ("prediction", "predictive_var", "log_pred_density", "messages", "floats")
+            and diag[name].ndim == 2
+        },
+        "graph": res.config.get("graph"),
+    }
+
+
 def run_all(args, specs) -> dict[str, Any]:
     import bayeslstm as bl
     from bayeslstm.errors import BayesLSTMError
 
     per: dict[str, dict[str, Any]] = {
-        label: {"method": m, "fusion": f, "options": kernel_options(m, f, args), "final_tae": [], "seconds": [],
-                "messages_per_node_step": [], "floats_per_node_step": [], "upload_floats_per_node_step": [],
-                "diagnostics": [], "curves": [], "errors": []}
+        label: {"method": m, "fusion": f, "options": kernel_options(m, f, args), "runs": {}, "errors": [],
+                "compile_seconds": float("nan")}
         for label, m, f in specs
     }
-    graphs = {}
+    graphs, label_var = {}, {}
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         stream, _ = bl.teacher_stream(steps=args.steps, nodes=args.nodes, features=FEATURES, min_len=MIN_LEN,
                                       max_len=MAX_LEN, noise_var=NOISE_VAR, seed=seed)
-        print(f"[seed {seed}] stream T={args.steps} K={args.nodes} ready ({time.perf_counter() - t0:.1f} s)", flush=True)
-        # floats a node would upload to a fusion centre per step: its sequence and label
-        upload = float(np.mean(stream.lengths * FEATURES + 1))
+        label_var[seed] = float(np.var(stream.d[stream.observed]))
+        print(f"[seed {seed}] stream T={args.steps} K={args.nodes} ready, Var(d) = {label_var[seed]:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
         for label, method, fusion in specs:
             entry = per[label]
-            wall = time.perf_counter()
-            try:
-                res = bl.run(stream, method, fusion=None if fusion == "distributed" else fusion, graph=args.graph,
-                             seed=seed, model_options={"hidden": HIDDEN}, progress=args.progress, **entry["options"])
-            except BayesLSTMError as exc:  # a diverged filter is a result, not a crash
-                entry["errors"].append(f"seed {seed}: {exc}")
-                entry["final_tae"].append(float("nan"))
-                entry["seconds"].append(time.perf_counter() - wall)
-                print(f"[seed {seed}] {label:>16s}  FAILED: {exc}", flush=True)
-                continue
-            wall = time.perf_counter() - wall
-            curve = res.network_tae
-            entry["final_tae"].append(res.final_tae)
-            entry["seconds"].append(res.seconds)
-            entry["curves"].append(curve)
-            diag = res.diagnostics
-            entry["messages_per_node_step"].append(float(diag["messages"].mean()) if "messages" in diag else 0.0)
-            entry["floats_per_node_step"].append(float(diag["floats"].mean()) if "floats" in diag else 0.0)
-            entry["upload_floats_per_node_step"].append(upload if fusion == "centralized" else 0.0)
-            entry["diagnostics"].append({
-                name: float(np.asarray(diag[name].values, float).mean())
-                for name in diag.data_vars
-                if name not in ("prediction", "predictive_var", "log_pred_density", "messages", "floats")
-                and diag[name].ndim == 2
-            })
+            cache = _cache_path(args, label, seed, entry["options"])
+            if args.resume and cache.exists():
+                run = json.loads(cache.read_text())
+                print(f"[seed {seed}] {label:>16s}  final TAE {run['final_tae']:.5f}  run {run['seconds']:7.1f} s  (cached)",
+                      flush=True)
+            else:
+                wall = time.perf_counter()
+                try:
+                    run = run_one(bl, stream, label, method, fusion, args, seed, entry["options"])
+                    if seed == 0:
+                        run["compile_seconds"] = _compile_estimate(bl, stream, method, fusion, args, seed, entry["options"])
+                except BayesLSTMError as exc:  # a diverged filter is a result, not a crash
+                    entry["errors"].append(f"seed {seed}: {exc}")
+                    print(f"[seed {seed}] {label:>16s}  FAILED after {time.perf_counter() - wall:.1f} s: {exc}", flush=True)
+                    continue
+                wall = time.perf_counter() - wall
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps(run))
+                print(f"[seed {seed}] {label:>16s}  final TAE {run['final_tae']:.5f}  run {run['seconds']:7.1f} s  "
+                      f"(wall {wall:.1f} s incl. compile estimate)", flush=True)
+            entry["runs"][seed] = run
+            if "compile_seconds" in run:
+                entry["compile_seconds"] = run["compile_seconds"]
             if fusion == "distributed" and seed not in graphs:
-                graphs[seed] = res.config.get("graph")
-            print(f"[seed {seed}] {label:>16s}  final TAE {res.final_tae:.5f}  run {res.seconds:7.1f} s  "
-                  f"(wall {wall:.1f} s, {res.compilations} compilation(s))", flush=True)
-    return {"per": per, "graphs": graphs}
+                graphs[seed] = run["graph"]
+    return {"per": per, "graphs": graphs, "label_var": label_var}
 
 
 def summarise(args, specs, raw) -> dict[str, Any]:
     methods = {}
     for label, _, _ in specs:
         e = raw["per"][label]
-        mean, std = mean_std(e["final_tae"])
-        curve = np.mean(np.stack(e["curves"]), axis=0) if e["curves"] else np.full(args.steps, np.nan)
+        runs = [e["runs"][s] if s in e["runs"] else None for s in range(args.seeds)]
+        ok = [r for r in runs if r is not None]
+        finals = [r["final_tae"] if r is not None else float("nan") for r in runs]
+        mean, std = mean_std(finals)
+        curve = np.mean(np.stack([r["curve"] for r in ok]), axis=0) if ok else np.full(args.steps, np.nan)
+        seconds = float(np.mean([r["seconds"] for r in ok])) if ok else float("nan")
+        compile_s = e["compile_seconds"]
+        steady = (seconds - compile_s) / max(args.steps - 1, 1) if math.isfinite(compile_s) else float("nan")
+        steady = steady if steady > 0 else float("nan")  # too short a run to separate compilation
+
+        def avg(name):
+            return float(np.mean([r[name] for r in ok])) if ok else float("nan")
+
         methods[label] = {
             "method": e["method"], "fusion": e["fusion"], "options": e["options"],
-            "final_tae_per_seed": e["final_tae"], "final_tae_mean": mean, "final_tae_std": std,
-            "seconds_per_seed": e["seconds"], "seconds_mean": float(np.mean(e["seconds"])),
-            "seconds_per_step": float(np.mean(e["seconds"])) / args.steps,
-            "messages_per_node_step": float(np.mean(e["messages_per_node_step"])) if e["messages_per_node_step"] else 0.0,
-            "floats_per_node_step": float(np.mean(e["floats_per_node_step"])) if e["floats_per_node_step"] else 0.0,
-            "upload_floats_per_node_step": float(np.mean(e["upload_floats_per_node_step"])) if e["upload_floats_per_node_step"] else 0.0,
-            "diagnostics_mean": {k: float(np.mean([d[k] for d in e["diagnostics"]])) for k in (e["diagnostics"][0] if e["diagnostics"] else {})},
+            "final_tae_per_seed": finals, "final_tae_mean": mean, "final_tae_std": std,
+            "seconds_per_seed": [r["seconds"] if r is not None else float("nan") for r in runs],
+            "seconds_mean": seconds,
+            "seconds_per_step": seconds / args.steps,
+            "compile_seconds_estimate": compile_s,
+            "steady_seconds_per_step": steady,
+            "messages_per_node_step": avg("messages"),
+            "floats_per_node_step": avg("floats"),
+            "upload_floats_per_node_step": avg("upload"),
+            "diagnostics_mean": {k: float(np.mean([r["diagnostics"][k] for r in ok])) for k in (ok[0]["diagnostics"] if ok else {})},
             "errors": e["errors"],
             "tae_curve_mean": [float(v) for v in curve],
         }
@@ -232,14 +280,19 @@ def claims(methods: dict[str, Any]) -> list[dict[str, Any]]:
             add(text, None, "a method is missing or failed")
 
     for dpf in ("dpf", "dpf-consensus"):
-        text = f"(4) {dpf} cost per step of the order of the gradient methods' (< {SAME_ORDER:.0f}x their seconds)"
+        text = f"(4) {dpf} cost per step of the order of the gradient methods' (< {SAME_ORDER:.0f}x their seconds per step)"
         grads = [g for g in ("dsgd", "dadam") if g in methods]
         if dpf in methods and grads:
-            ratios = {g: methods[dpf]["seconds_mean"] / methods[g]["seconds_mean"] for g in grads}
+            def per_step(name):  # steady state (compilation estimate removed) when available
+                m = methods[name]
+                return m["steady_seconds_per_step"] if math.isfinite(m["steady_seconds_per_step"]) else m["seconds_per_step"]
+
+            ratios = {g: per_step(dpf) / per_step(g) for g in grads}
+            raw = {g: methods[dpf]["seconds_mean"] / methods[g]["seconds_mean"] for g in grads}
             ok = all(r < SAME_ORDER for r in ratios.values())
-            per_step = methods[dpf]["seconds_per_step"] * 1e3
-            ev = f"{dpf} {per_step:.2f} ms/step; " + ", ".join(
-                f"{g} {methods[g]['seconds_per_step'] * 1e3:.2f} ms/step (ratio {r:.1f}x)" for g, r in ratios.items())
+            ev = f"{dpf} {per_step(dpf) * 1e3:.2f} ms/step; " + ", ".join(
+                f"{g} {per_step(g) * 1e3:.2f} ms/step (ratio {ratios[g]:.1f}x; whole runs incl. compilation {raw[g]:.1f}x)"
+                for g in grads)
             add(text, ok, ev)
         else:
             add(text, None, "a method is missing")
@@ -248,7 +301,7 @@ def claims(methods: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- outputs
 
-def markdown(args, methods, claim_list, command: str, wall: float) -> str:
+def markdown(args, methods, claim_list, command: str, wall: float, label_var: dict) -> str:
     r = NOISE_VAR
     ref = methods.get("pf@centralized", {}).get("final_tae_mean", float("nan"))
     ranked = sorted(methods.items(), key=lambda kv: (not math.isfinite(kv[1]["final_tae_mean"]), kv[1]["final_tae_mean"]))
@@ -259,10 +312,11 @@ def markdown(args, methods, claim_list, command: str, wall: float) -> str:
         f"K={args.nodes} nodes, graph `{args.graph}` (drawn per seed), T={args.steps} steps, seeds 0..{args.seeds - 1}, "
         f"teacher LSTM hidden {HIDDEN} (weights std 1), learner hidden {HIDDEN}, p={FEATURES}, lengths {MIN_LEN}..{MAX_LEN}, "
         f"noise floor r={r}; particles N={args.particles}, walk steps S={args.walk_steps}, consensus iterations L={args.consensus_iters}. "
-        f"Total wall time {wall / 60:.1f} min.",
+        f"Label variance Var(d) (the TAE of predicting 0) per seed: "
+        + ", ".join(f"{v:.3f}" for v in label_var.values()) + f". Total wall time {wall / 60:.1f} min.",
         "",
-        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | seconds per run | floats sent per node per step |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
+        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | seconds per run | ms per step (excl. compile) | floats sent per node per step |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for i, (label, m) in enumerate(ranked, 1):
         mean, std = m["final_tae_mean"], m["final_tae_std"]
@@ -273,11 +327,12 @@ def markdown(args, methods, claim_list, command: str, wall: float) -> str:
             floats = f"({m['upload_floats_per_node_step']:.0f})†"
         else:
             floats = "0"
-        lines.append(f"| {i} | {label} | {tae} | {mean / r:.2f} | {mean / ref:.3f} | {m['seconds_mean']:.1f} | {floats} |")
+        lines.append(f"| {i} | {label} | {tae} | {mean / r:.2f} | {mean / ref:.3f} | {m['seconds_mean']:.1f} | {m['steady_seconds_per_step'] * 1e3:.2f} | {floats} |")
     lines += [
         "",
-        "Std is the sample std (ddof=1) over seeds. Seconds per run include JIT compilation and are from a "
-        "shared 2-core CPU machine; compare them as orders of magnitude. † centralized: not counted by the package; "
+        "Std is the sample std (ddof=1) over seeds. Seconds per run include JIT compilation; ms per step removes "
+        "an estimate of it (the time of a 1-step run of the same program, seed 0). All timings are from a "
+        "shared 2-core CPU machine (float32); compare them as orders of magnitude. † centralized: not counted by the package; "
         "the number in brackets is the raw data (sequence + label) each node would upload to the fusion centre per step.",
         "",
         "## Claims (computed from the numbers above)",
@@ -340,10 +395,11 @@ def main(argv=None) -> int:
     config.update(command=command, features=FEATURES, hidden=HIDDEN, min_len=MIN_LEN, max_len=MAX_LEN,
                   noise_var=NOISE_VAR, teacher_scale=1.0, wall_seconds=wall, jax=jax.__version__,
                   backend=jax.default_backend(), dtype="float32", python=platform.python_version(),
+                  label_variance_per_seed={str(k): v for k, v in raw["label_var"].items()},
                   graph_edges_per_seed={str(s): g for s, g in raw["graphs"].items()})
     (out / "paper_synthetic.json").write_text(json.dumps({"config": config, "methods": methods, "claims": claim_list},
                                                           indent=1, default=str))
-    md = markdown(args, methods, claim_list, command, wall)
+    md = markdown(args, methods, claim_list, command, wall, raw["label_var"])
     (out / "paper_synthetic.md").write_text(md)
     plot(args, methods, out / "paper_synthetic.png")
     print()
