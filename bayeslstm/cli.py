@@ -166,7 +166,7 @@ def _main(args: argparse.Namespace) -> int:
                   edges=None if network is None else [list(e) for e in network.graph.edges])
     summary: dict[str, Any] = {"config": config, "methods": {}}
     for label, network_method, method, fusion, options in built:
-        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress)
+        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress, layout=ssm.layout)
         tae = result.network_tae
         summary["methods"][label] = {
             "method": method,

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .errors import GraphError, NumericalError, OptionError
 from .fusion import NetworkMethod, StepData
 from .graph import Network, make_network, parse_graph
+from .layout import ParamLayout
 from .methods import build_method, resolve
 from .statespace import StateSpace, build_model, read_model
 from .streams import Stream, bucket_lengths, step_buckets, validate
@@ -40,6 +41,7 @@ class RunResult(NamedTuple):
     seconds: float
     compilations: int
     config: dict
+    layout: ParamLayout | None = None  # names and shapes of the blocks of theta, for reports
 
     @property
     def final_tae(self) -> float:
@@ -108,8 +110,9 @@ def run_method(
     chunk_size: int = 256,
     progress: bool = False,
     config: dict | None = None,
+    layout: ParamLayout | None = None,
 ) -> RunResult:
-    """Run a built :class:`NetworkMethod` over ``stream``."""
+    """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks."""
     stream = validate(stream)
     if chunk_size < 1:
         raise OptionError(f"chunk_size must be positive; got {chunk_size}")
@@ -169,6 +172,7 @@ def run_method(
         seconds=seconds,
         compilations=counter[0],
         config=dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets)),
+        layout=layout,
     )
 
 
@@ -231,4 +235,4 @@ def run(
         "dtype": str(jnp.asarray(0.0).dtype),
         "graph": None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]},
     }
-    return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config)
+    return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config, layout=ssm.layout)
