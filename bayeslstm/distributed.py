@@ -54,12 +54,14 @@ def _traffic(messages: Array, floats: Array) -> dict[str, Array]:
     return {"messages": jnp.asarray(messages, jnp.float32), "floats": jnp.asarray(floats, jnp.float32)}
 
 
-def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", init: str = "sample") -> NetworkMethod:
-    """DEKF, adapt then combine: EKF updates with every neighbour's example in turn, then
-    theta_k = sum_l C_lk psi_l. Covariances stay local (the paper's setting)."""
-    kernel = extended_kalman_filter(ssm, covariance, init)
+def adapt_then_combine(kernel, network: Network, field: str, use_neighbours_data: bool, traffic, name: str) -> NetworkMethod:
+    """Diffusion (Cattivelli & Sayed): every node runs ``kernel.step`` (adapt), then its
+    estimate ``state.<field>`` becomes sum_l C_lk psi_l over its neighbours (combine).
+
+    ``use_neighbours_data``: adapt on the neighbours' raw examples (incremental update, DEKF)
+    or on the node's own only (diffusion SGD). ``traffic(data) -> (messages, floats)``.
+    """
     own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
-    degree = jnp.asarray(network.degrees, jnp.float32)
 
     def init_fn(key: Array, nodes: int):
         _check_nodes(network, nodes)
@@ -67,33 +69,35 @@ def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", i
 
     def step(key: Array, state, data: StepData):
         nodes = data.d.shape[0]
-        psi, info = jax.vmap(kernel.step)(node_keys(key, nodes), state, _neighbourhood(network, data))
-        state = psi._replace(mean=mix(network, psi.mean))
-        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        out = info_per_node(info, nodes, entry=own_slot)
-        out.update(_traffic(2 * degree, degree * (example + ssm.dim)))
+        batch = _neighbourhood(network, data) if use_neighbours_data else _own(data)
+        psi, info = jax.vmap(kernel.step)(node_keys(key, nodes), state, batch)
+        state = psi._replace(**{field: mix(network, getattr(psi, field))})
+        out = info_per_node(info, nodes, entry=own_slot if use_neighbours_data else None)
+        out.update(_traffic(*traffic(data)))
         return state, out
 
-    return NetworkMethod(init_fn, step, "dekf")
+    return NetworkMethod(init_fn, step, name)
+
+
+def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", init: str = "sample") -> NetworkMethod:
+    """DEKF, adapt then combine: EKF updates with every neighbour's example in turn, then
+    theta_k = sum_l C_lk psi_l. Covariances stay local (the paper's setting). Traffic: the
+    raw example and the estimate, to each neighbour."""
+    degree = jnp.asarray(network.degrees, jnp.float32)
+
+    def traffic(data: StepData):
+        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
+        return 2 * degree, degree * (example + ssm.dim)
+
+    return adapt_then_combine(extended_kalman_filter(ssm, covariance, init), network, "mean", True, traffic, "dekf")
 
 
 def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd", learning_rate: float | None = None) -> NetworkMethod:
-    """Diffusion SGD/Adam: psi_k = a step on node k's own loss, theta_k = sum_l C_lk psi_l."""
-    kernel = gradient_descent(ssm, optimizer, learning_rate)
+    """Diffusion SGD/Adam: psi_k = a step on node k's own loss, theta_k = sum_l C_lk psi_l.
+    Optimiser state (Adam's moments) stays local. Traffic: the estimate, to each neighbour."""
     degree = jnp.asarray(network.degrees, jnp.float32)
-
-    def init_fn(key: Array, nodes: int):
-        _check_nodes(network, nodes)
-        return jax.vmap(kernel.init)(node_keys(key, nodes))
-
-    def step(key: Array, state, data: StepData):
-        nodes = data.d.shape[0]
-        psi, info = jax.vmap(kernel.step)(node_keys(key, nodes), state, _own(data))
-        out = info_per_node(info, nodes)
-        out.update(_traffic(degree, degree * ssm.dim))
-        return psi._replace(theta=mix(network, psi.theta)), out
-
-    return NetworkMethod(init_fn, step, f"d{optimizer}")
+    kernel = gradient_descent(ssm, optimizer, learning_rate)
+    return adapt_then_combine(kernel, network, "theta", False, lambda data: (degree, degree * ssm.dim), f"d{optimizer}")
 
 
 def _particle_options(num_particles: int, resampling: str) -> int:
