@@ -127,9 +127,13 @@ def run_one(bl, stream, label, method, fusion, args, seed, options) -> dict[str,
     res = bl.run(stream, method, fusion=None if fusion == "distributed" else fusion, graph=args.graph,
                  seed=seed, model_options={"hidden": HIDDEN}, progress=args.progress, **options)
     diag = res.diagnostics
+    timing = {"seconds": res.seconds}
+    if hasattr(res, "compile_seconds"):  # the runner times compilation apart: seconds = compile + run
+        timing = {"seconds": res.compile_seconds + res.seconds, "run_seconds": res.seconds,
+                  "compile_seconds": res.compile_seconds}
     return {
         "final_tae": res.final_tae,
-        "seconds": res.seconds,
+        **timing,
         "compilations": res.compilations,
         "curve": [float(v) for v in res.network_tae],
         "messages": float(diag["messages"].mean()) if "messages" in diag else 0.0,
@@ -145,6 +149,18 @@ def run_one(bl, stream, label, method, fusion, args, seed, options) -> dict[str,
     }
 
 
+def late_mse(curve) -> float:
+    """Mean squared error over the last quarter of the steps, from the running-mean TAE curve.
+
+    Every node has a label at every step of the teacher stream, so t * TAE(t) is the running
+    sum of squared errors and the window's mean is a difference of two of them.
+    """
+    c = np.asarray(curve, float)
+    T = c.size
+    t1 = T - max(T // 4, 1)
+    return float((T * c[-1] - t1 * c[t1 - 1]) / (T - t1)) if t1 >= 1 else float(c[-1])
+
+
 def run_all(args, specs) -> dict[str, Any]:
     import bayeslstm as bl
     from bayeslstm.errors import BayesLSTMError
@@ -154,7 +170,7 @@ def run_all(args, specs) -> dict[str, Any]:
                 "compile_seconds": float("nan")}
         for label, m, f in specs
     }
-    graphs, label_var = {}, {}
+    graphs, label_var, reused = {}, {}, 0
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         stream, _ = bl.teacher_stream(steps=args.steps, nodes=args.nodes, features=FEATURES, min_len=MIN_LEN,
@@ -166,13 +182,14 @@ def run_all(args, specs) -> dict[str, Any]:
             cache = _cache_path(args, label, seed, entry["options"])
             if args.resume and cache.exists():
                 run = json.loads(cache.read_text())
+                reused += 1
                 print(f"[seed {seed}] {label:>16s}  final TAE {run['final_tae']:.5f}  run {run['seconds']:7.1f} s  (cached)",
                       flush=True)
             else:
                 wall = time.perf_counter()
                 try:
                     run = run_one(bl, stream, label, method, fusion, args, seed, entry["options"])
-                    if seed == 0:
+                    if seed == 0 and "run_seconds" not in run:  # older runner: seconds include compilation
                         run["compile_seconds"] = _compile_estimate(bl, stream, method, fusion, args, seed, entry["options"])
                 except BayesLSTMError as exc:  # a diverged filter is a result, not a crash
                     entry["errors"].append(f"seed {seed}: {exc}")
@@ -182,13 +199,13 @@ def run_all(args, specs) -> dict[str, Any]:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 cache.write_text(json.dumps(run))
                 print(f"[seed {seed}] {label:>16s}  final TAE {run['final_tae']:.5f}  run {run['seconds']:7.1f} s  "
-                      f"(wall {wall:.1f} s incl. compile estimate)", flush=True)
+                      f"(wall {wall:.1f} s; compilation {run.get('compile_seconds', float('nan')):.1f} s)", flush=True)
             entry["runs"][seed] = run
             if "compile_seconds" in run:
                 entry["compile_seconds"] = run["compile_seconds"]
             if fusion == "distributed" and seed not in graphs:
                 graphs[seed] = run["graph"]
-    return {"per": per, "graphs": graphs, "label_var": label_var}
+    return {"per": per, "graphs": graphs, "label_var": label_var, "reused": reused}
 
 
 def summarise(args, specs, raw) -> dict[str, Any]:
@@ -201,8 +218,14 @@ def summarise(args, specs, raw) -> dict[str, Any]:
         mean, std = mean_std(finals)
         curve = np.mean(np.stack([r["curve"] for r in ok]), axis=0) if ok else np.full(args.steps, np.nan)
         seconds = float(np.mean([r["seconds"] for r in ok])) if ok else float("nan")
+        late = [late_mse(r["curve"]) if r is not None else float("nan") for r in runs]
+        late_mean, late_std = mean_std(late)
         compile_s = e["compile_seconds"]
-        steady = (seconds - compile_s) / max(args.steps - 1, 1) if math.isfinite(compile_s) else float("nan")
+        if ok and all("run_seconds" in r for r in ok):  # measured by the runner, per run
+            compile_s = float(np.mean([r["compile_seconds"] for r in ok]))
+            steady = float(np.mean([r["run_seconds"] for r in ok])) / args.steps
+        else:  # estimated: a 1-step run of the same program (seed 0)
+            steady = (seconds - compile_s) / max(args.steps - 1, 1) if math.isfinite(compile_s) else float("nan")
         steady = steady if steady > 0 else float("nan")  # too short a run to separate compilation
 
         def avg(name):
@@ -211,10 +234,12 @@ def summarise(args, specs, raw) -> dict[str, Any]:
         methods[label] = {
             "method": e["method"], "fusion": e["fusion"], "options": e["options"],
             "final_tae_per_seed": finals, "final_tae_mean": mean, "final_tae_std": std,
+            "late_mse_per_seed": late, "late_mse_mean": late_mean, "late_mse_std": late_std,
             "seconds_per_seed": [r["seconds"] if r is not None else float("nan") for r in runs],
             "seconds_mean": seconds,
             "seconds_per_step": seconds / args.steps,
-            "compile_seconds_estimate": compile_s,
+            "compile_seconds": compile_s,
+            "compile_seconds_measured": bool(ok and all("run_seconds" in r for r in ok)),
             "steady_seconds_per_step": steady,
             "messages_per_node_step": avg("messages"),
             "floats_per_node_step": avg("floats"),
@@ -301,7 +326,7 @@ def claims(methods: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- outputs
 
-def markdown(args, methods, claim_list, command: str, wall: float, label_var: dict) -> str:
+def markdown(args, methods, claim_list, command: str, wall: float, label_var: dict, reused: int = 0) -> str:
     r = NOISE_VAR
     ref = methods.get("pf@centralized", {}).get("final_tae_mean", float("nan"))
     ranked = sorted(methods.items(), key=lambda kv: (not math.isfinite(kv[1]["final_tae_mean"]), kv[1]["final_tae_mean"]))
@@ -312,11 +337,13 @@ def markdown(args, methods, claim_list, command: str, wall: float, label_var: di
         f"K={args.nodes} nodes, graph `{args.graph}` (drawn per seed), T={args.steps} steps, seeds 0..{args.seeds - 1}, "
         f"teacher LSTM hidden {HIDDEN} (weights std 1), learner hidden {HIDDEN}, p={FEATURES}, lengths {MIN_LEN}..{MAX_LEN}, "
         f"noise floor r={r}; particles N={args.particles}, walk steps S={args.walk_steps}, consensus iterations L={args.consensus_iters}. "
-        f"Label variance Var(d) (the TAE of predicting 0) per seed: "
-        + ", ".join(f"{v:.3f}" for v in label_var.values()) + f". Total wall time {wall / 60:.1f} min.",
+        f"Label variance Var(d) (the TAE of always predicting the mean label) per seed: "
+        + ", ".join(f"{v:.3f}" for v in label_var.values()) + f". Wall time of this call {wall / 60:.1f} min"
+        + (f" ({reused} (seed, method) runs reused from OUT/cache/ made by an earlier call; their seconds are "
+           f"from that call)." if reused else "."),
         "",
-        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | seconds per run | ms per step (excl. compile) | floats sent per node per step |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | MSE over last 25% of steps | seconds per run | ms per step (excl. compile) | floats sent per node per step |",
+        "| ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for i, (label, m) in enumerate(ranked, 1):
         mean, std = m["final_tae_mean"], m["final_tae_std"]
@@ -327,11 +354,15 @@ def markdown(args, methods, claim_list, command: str, wall: float, label_var: di
             floats = f"({m['upload_floats_per_node_step']:.0f})†"
         else:
             floats = "0"
-        lines.append(f"| {i} | {label} | {tae} | {mean / r:.2f} | {mean / ref:.3f} | {m['seconds_mean']:.1f} | {m['steady_seconds_per_step'] * 1e3:.2f} | {floats} |")
+        lines.append(f"| {i} | {label} | {tae} | {mean / r:.2f} | {mean / ref:.3f} | {m['late_mse_mean']:.5f} ± {m['late_mse_std']:.5f} | {m['seconds_mean']:.1f} | {m['steady_seconds_per_step'] * 1e3:.2f} | {floats} |")
     lines += [
         "",
-        "Std is the sample std (ddof=1) over seeds. Seconds per run include JIT compilation; ms per step removes "
-        "an estimate of it (the time of a 1-step run of the same program, seed 0). All timings are from a "
+        "Std is the sample std (ddof=1) over seeds. Final TAE is the running mean of squared errors over all "
+        f"{args.steps} steps (it keeps the early transient); the MSE over the last 25% of steps shows where each method "
+        "has got to (compare it with r). Seconds per run include JIT compilation; ms per step excludes it ("
+        + ("as timed by the runner" if all(m["compile_seconds_measured"] for m in methods.values())
+           else "minus an estimate: the time of a 1-step run of the same program, seed 0")
+        + "). All timings are from a "
         "shared 2-core CPU machine (float32); compare them as orders of magnitude. † centralized: not counted by the package; "
         "the number in brackets is the raw data (sequence + label) each node would upload to the fusion centre per step.",
         "",
@@ -393,13 +424,13 @@ def main(argv=None) -> int:
 
     config = {k: v for k, v in vars(args).items()}
     config.update(command=command, features=FEATURES, hidden=HIDDEN, min_len=MIN_LEN, max_len=MAX_LEN,
-                  noise_var=NOISE_VAR, teacher_scale=1.0, wall_seconds=wall, jax=jax.__version__,
+                  noise_var=NOISE_VAR, teacher_scale=1.0, wall_seconds=wall, runs_reused_from_cache=raw["reused"], jax=jax.__version__,
                   backend=jax.default_backend(), dtype="float32", python=platform.python_version(),
                   label_variance_per_seed={str(k): v for k, v in raw["label_var"].items()},
                   graph_edges_per_seed={str(s): g for s, g in raw["graphs"].items()})
     (out / "paper_synthetic.json").write_text(json.dumps({"config": config, "methods": methods, "claims": claim_list},
                                                           indent=1, default=str))
-    md = markdown(args, methods, claim_list, command, wall, raw["label_var"])
+    md = markdown(args, methods, claim_list, command, wall, raw["label_var"], raw["reused"])
     (out / "paper_synthetic.md").write_text(md)
     plot(args, methods, out / "paper_synthetic.png")
     print()
