@@ -1,8 +1,13 @@
-"""The ``bayeslstm`` command line: ``run`` one method, ``compare`` several on one stream.
+"""The ``bayeslstm`` command line: ``run`` one method, ``compare`` several on one stream,
+``report`` to redraw a comparison's report.
 
-Both write ``OUT/summary.json``::
+``run`` and ``compare`` write ``OUT/summary.json``::
 
     {"config": {...}, "methods": {"<name>": {"final_tae": float, "tae": [...], "seconds": float, ...}}}
+
+``compare`` also writes each method's ArviZ InferenceData (``OUT/<name>.nc``, the name made
+file-safe: ``pf@centralized`` -> ``pf_centralized.nc``), the figures (``OUT/*.png``) and
+``OUT/report.md``; ``report DIR`` rebuilds the last two from the first two.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ DEFAULT_COMPARE = (
     "dekf", "ekf@local", "ekf@centralized",
     "dsgd", "sgd@local", "sgd@centralized",
 )
+
+CLI_PARTICLES = 300  # smaller than the library's 1000 so that `bayeslstm compare` takes minutes
 
 # command-line flag -> kernel option
 KERNEL_FLAGS = {
@@ -59,7 +66,7 @@ def _model_args(pairs: Sequence[str]) -> dict[str, Any]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("synthetic teacher stream")
-    data.add_argument("--steps", type=int, default=1500, help="time steps (default 1500)")
+    data.add_argument("--steps", type=int, default=1000, help="time steps (default 1000)")
     data.add_argument("--nodes", type=int, default=10, help="nodes K (default 10)")
     data.add_argument("--features", type=int, default=4, help="input width p (default 4)")
     data.add_argument("--min-len", type=int, default=2, help="shortest sequence (default 2)")
@@ -71,7 +78,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="option of the model factory, e.g. hidden=8 or q=1e-5 (repeatable)")
     kern = parser.add_argument_group("kernel options (given only to methods that take them)")
-    kern.add_argument("--particles", type=int, help="particles per filter (pf; default 1000)")
+    kern.add_argument("--particles", type=int,
+                      help=f"particles per filter (pf, dpf, dpf-consensus; default {CLI_PARTICLES})")
     kern.add_argument("--resampling", help="systematic | stratified | multinomial | residual (pf)")
     kern.add_argument("--ess-threshold", type=float, help="resample when ESS < this * N (pf; default 0.5)")
     kern.add_argument("--covariance", help="full | diagonal (ekf)")
@@ -104,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE),
                          help="comma-separated; NAME or NAME@FUSION (default: " + ",".join(DEFAULT_COMPARE) + ")")
     _common(compare)
+    compare.add_argument("--draws", type=int, default=200, help="posterior draws of Gaussian (EKF) states in the .nc files (default 200)")
+    report = sub.add_parser("report", help="redraw report.md and the figures of a compare folder from its files")
+    report.add_argument("dir", help="the folder `bayeslstm compare --out` wrote (summary.json and *.nc)")
     return parser
 
 
@@ -123,7 +134,7 @@ def _method_specs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.x64:
+    if getattr(args, "x64", False):
         import jax
 
         jax.config.update("jax_enable_x64", True)
@@ -135,10 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.command == "report":
+        from .report import rebuild_report
+
+        files = rebuild_report(args.dir)
+        print(f"wrote {files.report} and {len(files.figures)} figures")
+        return 0
     from .methods import build_method, method_options
     from .runner import prepare_model, prepare_network, run_method
     from .streams import teacher_stream
 
+    if args.command == "compare" and args.draws < 1:
+        raise OptionError(f"--draws must be a positive integer; got {args.draws}")
     model_options = _model_args(args.model_arg)
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
     specs = _method_specs(args)  # names and modes first: typos fail before any work
@@ -157,6 +176,8 @@ def _main(args: argparse.Namespace) -> int:
         if args.command == "run" and len(options) < len(flags):
             extra = sorted(set(flags) - set(options))
             raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
+        if "num_particles" in accepted:
+            options.setdefault("num_particles", CLI_PARTICLES)
         built.append((label, build_method(method, ssm, fusion, network, **options), method, fusion, options))
 
     out = pathlib.Path(args.out)
@@ -165,8 +186,16 @@ def _main(args: argparse.Namespace) -> int:
     config.update(command=args.command, parameters=ssm.dim, model_options=model_options,
                   edges=None if network is None else [list(e) for e in network.graph.edges])
     summary: dict[str, Any] = {"config": config, "methods": {}}
+    idatas = {}
     for label, network_method, method, fusion, options in built:
-        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress, layout=ssm.layout)
+        run_config = {
+            "label": label, "method_name": method, "fusion": fusion, "options": options, "model": args.model,
+            "model_options": model_options, "parameters": ssm.dim, "noise_var": args.noise_var,
+            "stream": {k: getattr(args, k) for k in ("steps", "nodes", "features", "min_len", "max_len", "noise_var", "teacher_scale")},
+            "graph": None if fusion != "distributed" else {"rule": network.rule, "edges": config["edges"]},
+        }
+        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress, layout=ssm.layout,
+                            config=run_config)
         tae = result.network_tae
         summary["methods"][label] = {
             "method": method,
@@ -175,13 +204,29 @@ def _main(args: argparse.Namespace) -> int:
             "final_tae": float(tae[-1]),
             "tae": [float(v) for v in tae],
             "seconds": result.seconds,
+            "compile_seconds": result.compile_seconds,
             "compilations": result.compilations,
             "messages_per_step": float(result.diagnostics["messages"].mean()) if "messages" in result.diagnostics else 0.0,
             "floats_per_step": float(result.diagnostics["floats"].mean()) if "floats" in result.diagnostics else 0.0,
         }
-        print(f"{label:>20s}  final TAE {tae[-1]:.5f}  ({result.seconds:.1f} s)", flush=True)
+        print(f"{label:>20s}  final TAE {tae[-1]:.5f}  ({result.seconds:.1f} s running, "
+              f"{result.compile_seconds:.1f} s compiling)", flush=True)
+        if args.command == "compare":
+            from .reporting import to_inference_data
+
+            idatas[label] = to_inference_data(result, num_draws=args.draws, seed=args.seed, label=label)
+    if idatas:
+        from .report import save_runs
+
+        for label, name in save_runs(out, idatas).items():
+            summary["methods"][label]["netcdf"] = name
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     print(f"wrote {out / 'summary.json'}")
+    if idatas:
+        from .report import write_report
+
+        files = write_report(out, idatas, config=config)
+        print(f"wrote {files.report}, {len(files.figures)} figures and {len(idatas)} netCDF files")
     return 0
 
 

@@ -1,0 +1,312 @@
+"""ArviZ InferenceData, comparisons, figures and reports, on real (tiny) runs."""
+
+import json
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+
+import bayeslstm as bl  # noqa: E402
+from bayeslstm.cli import main  # noqa: E402
+from bayeslstm.comparison import compare_results, table_markdown  # noqa: E402
+from bayeslstm.ekf import EKFState  # noqa: E402
+from bayeslstm.errors import InputError, OptionError  # noqa: E402
+from bayeslstm.gradient import GradientState  # noqa: E402
+from bayeslstm.layout import ParamLayout, unflatten  # noqa: E402
+from bayeslstm.particle_filter import ParticleState  # noqa: E402
+from bayeslstm.plots import plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
+from bayeslstm.reporting import (  # noqa: E402
+    netcdf_name,
+    parameter_dims,
+    prequential_log_score,
+    run_config,
+    tae_from_inference_data,
+    to_inference_data,
+)
+
+az = pytest.importorskip("arviz")
+
+# the same tiny problem as tests/test_cli.py, so that the compiled programs are shared
+TINY = dict(steps=30, nodes=3, features=2, max_len=6)
+CLI_TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2",
+            "--particles", "32", "--no-progress", "--walk-steps", "2", "--graph", "ring"]
+RUNS = {
+    "pf": ("pf", dict(num_particles=32)),
+    "ekf": ("ekf", {}),
+    "pf@centralized": ("pf", dict(fusion="centralized", num_particles=32)),
+    "dpf": ("dpf", dict(graph="ring", num_particles=32, walk_steps=2)),
+}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    stream, _ = bl.teacher_stream(**TINY)
+    return {label: bl.run(stream, method, model_options={"hidden": 2}, **kw) for label, (method, kw) in RUNS.items()}
+
+
+@pytest.fixture(scope="module")
+def idatas(runs):
+    return {label: to_inference_data(run, num_draws=64, label=label) for label, run in runs.items()}
+
+
+def _identical(a, b) -> None:
+    assert set(a.groups()) == set(b.groups())
+    for group in a.groups():
+        assert getattr(a, group).identical(getattr(b, group)), group
+    assert dict(a.attrs) == dict(b.attrs)
+
+
+# --------------------------------------------------------------------------- InferenceData
+
+
+def test_posterior_names_and_dims_follow_the_layout(runs, idatas):
+    run, idata = runs["pf"], idatas["pf"]
+    layout = run.layout
+    assert list(idata.posterior.data_vars) == list(layout.names)
+    assert idata.posterior["W_i"].dims == ("chain", "draw", "hidden", "feature")
+    assert idata.posterior["R_f"].dims == ("chain", "draw", "hidden", "hidden_prev")
+    assert idata.posterior["b_o"].dims == ("chain", "draw", "hidden")
+    assert idata.posterior["w_out"].dims == ("chain", "draw", "hidden")
+    assert dict(idata.posterior.sizes) == {"chain": 3, "draw": 32, "hidden": 2, "feature": 2, "hidden_prev": 2}
+    # every block is the named slice of the particle each draw copies
+    ancestors = idata.sample_stats["ancestor"].values
+    particles = np.asarray(run.final_state.particles)
+    copied = np.take_along_axis(particles, ancestors[..., None], axis=1)
+    for name, block in unflatten(layout, copied).items():
+        np.testing.assert_array_equal(idata.posterior[name].values, np.asarray(block))
+
+
+def test_particle_weights_are_kept(runs, idatas):
+    state, idata = runs["dpf"].final_state, idatas["dpf"]
+    raw = np.asarray(state.log_weights)
+    np.testing.assert_array_equal(idata.filter_state["log_weights"].values, raw)
+    ancestors = idata.sample_stats["ancestor"].values
+    np.testing.assert_array_equal(idata.sample_stats["log_weight"].values, np.take_along_axis(raw, ancestors, axis=1))
+    assert idata.sample_stats["log_weight"].dims == ("chain", "draw")
+    np.testing.assert_allclose(np.logaddexp.reduce(raw, axis=1), 0.0, atol=1e-5)
+    np.testing.assert_array_equal(idata.filter_state["log_evidence"].values, np.asarray(state.log_evidence))
+
+
+def test_resampled_posterior_mean_matches_the_weighted_mean(runs):
+    rng = np.random.default_rng(3)
+    n, dim = 4000, runs["pf"].layout.size
+    particles = rng.normal(size=(2, n, dim)).astype(np.float32)
+    log_w = -0.5 * (particles[..., 0] - 1.0) ** 2 / 0.2  # strongly uneven: pulls theta_0 towards 1
+    log_w -= np.logaddexp.reduce(log_w, axis=1, keepdims=True)
+    state = ParticleState(particles, log_w, np.zeros(2, np.float32))
+    idata = to_inference_data(runs["pf"]._replace(final_state=state), seed=1)
+    flat = np.concatenate([idata.posterior[name].values.reshape(2, n, -1) for name in runs["pf"].layout.names], axis=-1)
+    w = np.exp(log_w)
+    weighted = np.einsum("kn,knd->kd", w, particles)
+    plain = particles.mean(axis=1)
+    spread = np.sqrt(np.einsum("kn,knd->kd", w, (particles - weighted[:, None]) ** 2) / (np.sum(w**2, axis=1, keepdims=True) ** -1))
+    assert np.all(np.abs(flat.mean(axis=1) - weighted) < 5 * spread + 1e-6)
+    assert np.abs(weighted[:, 0] - plain[:, 0]).min() > 20 * spread[:, 0].max()  # the check can fail
+    # equal weights: the particles are kept as they are
+    flat_state = state._replace(log_weights=np.full((2, n), -np.log(n), np.float32))
+    same = to_inference_data(runs["pf"]._replace(final_state=flat_state))
+    np.testing.assert_array_equal(same.sample_stats["ancestor"].values, np.tile(np.arange(n), (2, 1)))
+
+
+def test_ekf_draws_follow_its_gaussian(runs, idatas):
+    run, idata = runs["ekf"], idatas["ekf"]
+    np.testing.assert_array_equal(idata.filter_state["mean"].values, np.asarray(run.final_state.mean))
+    np.testing.assert_array_equal(idata.filter_state["cov"].values, np.asarray(run.final_state.cov))
+    assert idata.filter_state["cov"].dims == ("chain", "parameter", "parameter_bis")
+    assert idata.filter_state["parameter"].values[0] == "W_z[0,0]"
+    assert idata.posterior.sizes["draw"] == 64 and idata.attrs["draws_are"] == "gaussian draws"
+    # many draws: sample moments match the filter's (full and diagonal covariances)
+    mean, cov = np.asarray(run.final_state.mean), np.asarray(run.final_state.cov)
+    for state in (EKFState(mean, cov, run.final_state.log_evidence),
+                  EKFState(mean, np.diagonal(cov, axis1=1, axis2=2).copy(), run.final_state.log_evidence)):
+        big = to_inference_data(run._replace(final_state=state), num_draws=20000, seed=2)
+        flat = np.concatenate([big.posterior[n].values.reshape(3, 20000, -1) for n in run.layout.names], axis=-1)
+        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+        assert np.all(np.abs(flat.mean(axis=1) - mean) < 5 * sd / np.sqrt(20000) + 1e-6)
+        np.testing.assert_allclose(flat.std(axis=1), sd, rtol=0.05)
+    assert "var" in big.filter_state and "cov" not in big.filter_state
+
+
+def test_centralized_and_point_states(runs, idatas):
+    idata = idatas["pf@centralized"]
+    assert idata.posterior.sizes["chain"] == 1 and idata.posterior.sizes["draw"] == 32
+    assert idata.attrs["chain_is"].startswith("centralized")
+    assert idata.observed_data.sizes["node"] == 3  # predictions stay per node
+    theta = np.random.default_rng(0).normal(size=(3, runs["pf"].layout.size)).astype(np.float32)
+    point = to_inference_data(runs["pf"]._replace(final_state=GradientState(theta, None)))
+    assert point.posterior.sizes["draw"] == 1
+    np.testing.assert_array_equal(point.posterior["w_out"].values[:, 0], theta[:, -2:])
+    unnamed = to_inference_data(runs["pf"]._replace(layout=None))
+    assert unnamed.posterior["theta"].dims == ("chain", "draw", "theta_dim_0")
+    with pytest.raises(OptionError, match="num_draws"):
+        to_inference_data(runs["ekf"], num_draws=0)
+    with pytest.raises(InputError, match="RunResult"):
+        to_inference_data({"not": "a run"})
+
+
+def test_unobserved_labels(tmp_path, runs):
+    run = runs["ekf"]
+    observed = run.observed.copy()
+    observed[5:, 1] = False  # node 1 loses its labels after step 5
+    idata = to_inference_data(run._replace(observed=observed))
+    assert np.isnan(idata.observed_data["d"].values[5:, 1]).all()
+    assert not np.isnan(idata.observed_data["d"].values[:, 0]).any()
+    assert (idata.log_likelihood["d"].values[0, 0, 5:, 1] == 0).all()
+    score = prequential_log_score(idata).values
+    assert score[1] == pytest.approx(float(run.diagnostics["log_pred_density"].values[:5, 1].mean()), rel=1e-5)
+    tae = tae_from_inference_data(idata)
+    assert np.all(tae.sel(node=1).values[5:] == tae.sel(node=1).values[4])  # no new errors once unobserved
+    idata.to_netcdf(str(tmp_path / "x.nc"))
+    _identical(idata, az.from_netcdf(str(tmp_path / "x.nc")))
+
+
+@pytest.mark.parametrize("label", list(RUNS))
+def test_netcdf_round_trip(tmp_path, runs, idatas, label):
+    idata = idatas[label]
+    path = tmp_path / f"{netcdf_name(label)}.nc"
+    idata.to_netcdf(str(path))
+    back = az.from_netcdf(str(path))
+    _identical(idata, back)
+    assert run_config(back) == json.loads(json.dumps(runs[label].config))
+    assert back.attrs["bayeslstm_version"] == bl.__version__
+    xr.testing.assert_allclose(tae_from_inference_data(back), runs[label].tae, rtol=1e-6)
+
+
+@pytest.mark.parametrize("label", list(RUNS))
+def test_arviz_functions_work(runs, idatas, label):
+    idata = idatas[label]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = az.summary(idata, var_names=["w_out", "b_f"])
+        assert list(summary.index) == ["w_out[0]", "w_out[1]", "b_f[0]", "b_f[1]"]
+        assert np.isfinite(summary["mean"]).all()
+        for plot in (az.plot_posterior, az.plot_forest, az.plot_trace):
+            plot(idata, var_names=["w_out"])
+            plt.close("all")
+        waic = az.waic(idata)
+    observed = runs[label].diagnostics["log_pred_density"]
+    assert waic.elpd_waic == pytest.approx(float(observed.sum()), rel=1e-5)  # one draw: the prequential score
+    assert float(prequential_log_score(idata).mean()) == pytest.approx(float(observed.mean()), rel=1e-5)
+    assert idata.log_likelihood["d"].dims == ("chain", "draw", "time", "node")
+    assert idata.predictions["d"].dims == ("chain", "draw", "time", "node")
+    np.testing.assert_array_equal(idata.predictions["d"].values[0, 0], runs[label].predictions)
+
+
+def test_parameter_dims_fall_back_to_arviz_names():
+    mlp = ParamLayout(("W1", "b1", "w2"), ((3, 2), (3,), (3,)))
+    assert parameter_dims(mlp) == {"W1": ("W1_dim_0", "W1_dim_1"), "b1": ("b1_dim_0",), "w2": ("w2_dim_0",)}
+    clash = ParamLayout(("W", "w_out"), ((3, 2), (4,)))  # hidden sizes disagree
+    assert parameter_dims(clash) == {"W": ("W_dim_0", "W_dim_1"), "w_out": ("w_out_dim_0",)}
+    assert netcdf_name("pf@centralized") == "pf_centralized" and netcdf_name("dpf-consensus") == "dpf-consensus"
+
+
+# --------------------------------------------------------------------------- comparison and plots
+
+
+def _constant(run, values, seconds=1.0):
+    """``run`` with TAE = values[node] at every step."""
+    tae = xr.full_like(run.tae, 0.0) + xr.DataArray(np.asarray(values, float), dims="node")
+    return run._replace(tae=tae.transpose("node", "time"), seconds=seconds)
+
+
+def test_comparison_ranks_and_aggregates(runs):
+    base = runs["pf"]
+    results = {
+        "worst": _constant(base, [0.5, 0.5, 0.5]),
+        "best": [_constant(base, [0.1, 0.2, 0.3], seconds=2.0), _constant(base, [0.3, 0.4, 0.5], seconds=4.0)],
+        "middle": _constant(runs["dpf"], [0.3, 0.3, 0.3]),
+    }
+    dataset, table = compare_results(results)
+    assert dataset["tae"].dims == ("method", "node", "time")
+    assert list(dataset["method"].values) == ["worst", "best", "middle"]
+    assert [row["method"] for row in table] == ["best", "middle", "worst"]
+    assert [row["rank"] for row in table] == [1, 2, 3]
+    best = table[0]
+    assert best["final_tae"] == pytest.approx(0.3) and best["replicates"] == 2
+    assert best["final_tae_sd_seeds"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert best["final_tae_sd_nodes"] == pytest.approx(np.std([0.1, 0.2, 0.3]))
+    assert best["seconds"] == pytest.approx(3.0)
+    np.testing.assert_allclose(dataset["tae"].sel({"method": "best"}).isel(time=-1), [0.2, 0.3, 0.4])
+    assert np.isnan(table[2]["final_tae_sd_seeds"]) and table[1]["messages_per_step"] > 0
+    assert table[2]["messages_per_step"] == 0
+    assert "sd over seeds" in table_markdown(table)
+    with pytest.raises(InputError, match="same stream"):
+        compare_results({"a": base, "b": base._replace(tae=base.tae.isel(time=slice(0, 10)))})
+    with pytest.raises(InputError, match="cannot compare"):
+        compare_results({"a": "nope"})
+
+
+def test_comparison_from_runs_equals_comparison_from_inference_data(runs, idatas):
+    from_runs = compare_results(runs)
+    from_files = compare_results(idatas)
+    xr.testing.assert_allclose(from_runs.dataset, from_files.dataset)
+    for a, b in zip(from_runs.table, from_files.table):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], nan_ok=True) if isinstance(a[key], float) else a[key] == b[key]
+
+
+def test_plots_draw(runs, idatas):
+    comparison = compare_results(runs)
+    ax = plot_tae(comparison, noise_floor=0.01, band=True)
+    assert ax.get_yscale() == "log" and len(ax.get_lines()) == len(runs) + 1
+    ess = plot_ess(comparison)
+    assert [line.get_label().split(" ")[0] for line in ess.get_lines()] == ["pf", "pf@centralized", "dpf"]
+    assert plot_ess(compare_results({"ekf": runs["ekf"]})) is None
+    fig = plot_weights(idatas)
+    assert len([a for a in fig.axes if a.get_visible()]) == len(runs)
+    net = plot_network(comparison)
+    assert len(net.axes) >= len(runs)
+    assert plot_weights(idatas, var_name="nope") is None
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- command line reports
+
+
+def test_compare_writes_a_report_that_report_rebuilds(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compare", *CLI_TINY, "--methods", ",".join(RUNS), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == list(RUNS) and summary["config"]["steps"] == 30
+    for label, entry in summary["methods"].items():
+        assert {"final_tae", "tae", "seconds", "messages_per_step", "floats_per_step"} <= set(entry)
+        assert entry["netcdf"] == f"{netcdf_name(label)}.nc"
+        idata = az.from_netcdf(str(out / entry["netcdf"]))
+        np.testing.assert_allclose(tae_from_inference_data(idata).mean("node"), entry["tae"], rtol=1e-5)
+        assert run_config(idata)["label"] == label
+    assert (out / "pf_centralized.nc").is_file()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["ess.png", "network.png", "tae.png", "weights.png"]
+    assert all((out / p).stat().st_size > 5000 for p in pngs)
+    report = (out / "report.md").read_text()
+    for png in pngs:
+        assert f"]({png})" in report
+    assert "| 1 |" in report and "pf@centralized" in report
+    first = {p: (out / p).stat().st_size for p in pngs}
+
+    for p in pngs + ["report.md"]:
+        (out / p).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    assert (out / "report.md").read_text() == report
+    for p in pngs:
+        assert (out / p).stat().st_size > 5000
+        assert abs((out / p).stat().st_size - first[p]) < 0.2 * first[p]
+
+
+def test_report_needs_a_compare_folder(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "summary.json" in capsys.readouterr().err
+    (tmp_path / "summary.json").write_text(json.dumps({"config": {}, "methods": {"pf": {"final_tae": 1.0}}}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "pf.nc is missing" in capsys.readouterr().err
+    assert main(["compare", "--draws", "0", "--out", str(tmp_path)]) == 2
+    assert "--draws" in capsys.readouterr().err
