@@ -10,10 +10,10 @@ from bayeslstm.models import lstm_regression
 @pytest.mark.slow
 def test_distributed_beat_local_and_consensus_dpf_matches_centralized():
     teacher = lstm_regression(features=2, hidden=2, prior_scale=2.0)
-    stream, _ = bl.teacher_stream(steps=400, nodes=10, features=2, min_len=2, max_len=8, noise_var=0.01,
+    stream, _ = bl.teacher_stream(steps=300, nodes=10, features=2, min_len=2, max_len=8, noise_var=0.01,
                                   seed=0, model=teacher)
     student = dict(model_options=dict(hidden=2, prior_scale=1.0), seed=0)
-    particles = dict(num_particles=300)
+    particles = dict(num_particles=200)
     tae = {
         "dpf": bl.run(stream, "dpf", walk_steps=10, **particles, **student).final_tae,
         "dpf-consensus": bl.run(stream, "dpf-consensus", **particles, **student).final_tae,
