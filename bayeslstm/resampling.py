@@ -32,8 +32,9 @@ def stratified(key: Array, log_weights: Array, num: int) -> Array:
 
 
 def multinomial(key: Array, log_weights: Array, num: int) -> Array:
-    """Independent draws from the weights."""
-    return jax.random.categorical(key, log_weights, shape=(num,))
+    """Independent draws from the weights (inverse CDF by binary search: O(N log N), not the
+    O(N^2) of Gumbel-max draws), in draw order so any prefix is itself iid."""
+    return _search(log_weights, jax.random.uniform(key, (num,), log_weights.dtype))
 
 
 def residual(key: Array, log_weights: Array, num: int) -> Array:
@@ -46,7 +47,7 @@ def residual(key: Array, log_weights: Array, num: int) -> Array:
     deterministic = jnp.searchsorted(ends, slot, side="right")
     remainder = num * w - copies
     log_rest = jnp.where(remainder > 0, jnp.log(jnp.maximum(remainder, 1e-38)), -jnp.inf)
-    drawn = jax.random.categorical(key, log_rest, shape=(num,))
+    drawn = multinomial(key, log_rest, num)
     drawn = jnp.where(jnp.isfinite(jnp.max(log_rest)), drawn, deterministic)
     rest = jnp.take(drawn, jnp.clip(slot - kept, 0, num - 1))
     return jnp.clip(jnp.where(slot < kept, deterministic, rest), 0, log_weights.shape[0] - 1)

@@ -66,7 +66,7 @@ def test_markov_chain_dpf_approaches_centralized_as_walks_grow():
     for walk in (1, 5, 30):
         e = []
         for seed in range(3):
-            res = bl.run(stream, "dpf", graph="complete", walk_steps=walk, num_particles=1000, seed=seed, **LG)
+            res = bl.run(stream, "dpf", graph="complete", walk_steps=walk, num_particles=500, seed=seed, **LG)
             est = np.asarray(res.final_state.particles).mean(axis=1)  # equally weighted after resampling
             e.append(((est - exact) ** 2).sum(axis=1).mean())
         errs[walk] = np.mean(e)
