@@ -1,13 +1,8 @@
-import os
 import tempfile
 
-# The suite's cost is XLA compilation of many small programs, not running them: compile with
-# less LLVM optimisation (same floating-point semantics). Must be set before jax starts.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import numpy as np
+import pytest
 
 # Many tests run the same configuration more than once; the persistent compilation cache
 # (keyed by the compiled program, not by Python object identity) lets them share programs.
