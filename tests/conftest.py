@@ -1,8 +1,13 @@
+import os
 import tempfile
 
-import jax
-import numpy as np
-import pytest
+# The suite is bound by XLA compiling many small programs: compile with less LLVM optimisation
+# (the same floating-point semantics). Measured: 6.4 instead of 8.1 minutes on 2 cores.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # Many tests run the same configuration more than once; the persistent compilation cache
 # (keyed by the compiled program, not by Python object identity) lets them share programs.
