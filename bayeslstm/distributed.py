@@ -100,6 +100,11 @@ def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd"
     return adapt_then_combine(kernel, network, "theta", False, lambda data: (degree, degree * ssm.dim), f"d{optimizer}")
 
 
+def _own_prediction(prediction: Array, pred_var: Array, log_pred: Array) -> dict[str, Array]:
+    """Each node's prediction of its own example (entry 0 of its (K, 1) mixture outputs)."""
+    return {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0]}
+
+
 def _particle_options(num_particles: int, resampling: str) -> int:
     get_scheme(resampling)
     if int(num_particles) < 1:
@@ -144,10 +149,8 @@ def consensus_particle_filter(
         log_w, increment, collapsed = jax.vmap(reweight)(state.log_weights, global_ll)
         state = ParticleState(particles, log_w, state.log_evidence + increment)
         state, ess, resampled = jax.vmap(lambda s: resample_if_degenerate(key_resample, s, ess_threshold, resampling))(state)
-        out = {
-            "prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0],
-            "log_evidence_increment": increment, "ess": ess, "resampled": resampled, "collapsed": collapsed,
-        }
+        out = _own_prediction(prediction, pred_var, log_pred)
+        out.update(log_evidence_increment=increment, ess=ess, resampled=resampled, collapsed=collapsed)
         out.update(_traffic(iters * degree, iters * degree * n))
         return state, out
 
@@ -215,10 +218,8 @@ def markov_chain_particle_filter(
         new_particles, ess, empty = jax.vmap(gather)(jnp.arange(nodes), node_keys(key_resample, nodes), particles)
         flat = jnp.full((nodes, n), -jnp.log(n), pool.dtype)
         state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
-        out = {
-            "prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0],
-            "ess": ess, "occupancy": occupancy.astype(jnp.float32), "empty": empty,
-        }
+        out = _own_prediction(prediction, pred_var, log_pred)
+        out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)
         out.update(_traffic(sent, sent * ssm.dim))
         return state, out
 
