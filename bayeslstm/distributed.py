@@ -22,6 +22,7 @@ from .graph import Network, consensus, mix, require_doubly_stochastic
 from .kernel import Batch
 from .particle_filter import (
     ParticleState,
+    check_particle_options,
     init_particles,
     mixture_prediction,
     observe_all,
@@ -105,13 +106,6 @@ def _own_prediction(prediction: Array, pred_var: Array, log_pred: Array) -> dict
     return {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0]}
 
 
-def _particle_options(num_particles: int, resampling: str) -> int:
-    get_scheme(resampling)
-    if int(num_particles) < 1:
-        raise OptionError(f"num_particles must be a positive integer; got {num_particles}")
-    return int(num_particles)
-
-
 def consensus_particle_filter(
     ssm: StateSpace,
     network: Network,
@@ -124,13 +118,11 @@ def consensus_particle_filter(
     their local log-likelihood vectors by ``consensus_iters`` rounds of consensus with C, and
     weight by K times the result, an estimate of the centralized log-likelihood. Only
     L * N numbers per neighbour and step cross the network, never particles."""
-    n = _particle_options(num_particles, resampling)
+    n = check_particle_options(num_particles, resampling, ess_threshold)
     require_doubly_stochastic(network, "the likelihood-consensus DPF")
     if int(consensus_iters) < 0:
         raise OptionError(f"consensus_iters must be >= 0; got {consensus_iters}")
     iters = int(consensus_iters)
-    if not 0.0 < ess_threshold <= 1.0:
-        raise OptionError(f"ess_threshold must be in (0, 1]; got {ess_threshold}")
     degree = jnp.asarray(network.degrees, jnp.float32)
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
@@ -170,7 +162,7 @@ def markov_chain_particle_filter(
     all nodes' log-likelihoods, the centralized weight. Each node then resamples N particles
     among those that ended with it; a node left with none keeps its own propagated set and
     reports ``empty``. Particles that cross an edge are the communication (S*N per node)."""
-    n = _particle_options(num_particles, resampling)
+    n = check_particle_options(num_particles, resampling)
     require_doubly_stochastic(network, "the Markov-chain DPF")
     if int(walk_steps) < 1:
         raise OptionError(f"walk_steps must be >= 1; got {walk_steps}")

@@ -108,6 +108,16 @@ def propagate(ssm: StateSpace, key: Array, state: ParticleState) -> ParticleStat
     return state._replace(particles=ssm.propagate(key, state.particles))
 
 
+def check_particle_options(num_particles: int, resampling: str, ess_threshold: float | None = None) -> int:
+    """Refuse bad particle-filter options before any work; return N as an int."""
+    get_scheme(resampling)
+    if ess_threshold is not None and not 0.0 < ess_threshold <= 1.0:
+        raise OptionError(f"ess_threshold must be in (0, 1]; got {ess_threshold}")
+    if int(num_particles) < 1:
+        raise OptionError(f"num_particles must be a positive integer; got {num_particles}")
+    return int(num_particles)
+
+
 def particle_filter(
     ssm: StateSpace,
     num_particles: int = 1000,
@@ -115,12 +125,7 @@ def particle_filter(
     ess_threshold: float = 0.5,
 ) -> Kernel:
     """Bootstrap SIR kernel. ``ess_threshold`` in (0, 1]; 1 resamples every step."""
-    get_scheme(resampling)
-    if not 0.0 < ess_threshold <= 1.0:
-        raise OptionError(f"ess_threshold must be in (0, 1]; got {ess_threshold}")
-    if int(num_particles) < 1:
-        raise OptionError(f"num_particles must be a positive integer; got {num_particles}")
-    num_particles = int(num_particles)
+    num_particles = check_particle_options(num_particles, resampling, ess_threshold)
 
     def init(key: Array) -> ParticleState:
         return init_particles(ssm, key, num_particles)
