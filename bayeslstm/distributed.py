@@ -1,8 +1,10 @@
 """Distributed fusion over a graph (spec section 5): DEKF, the two DPFs, diffusion SGD/Adam.
 
 Each scheme reuses the node-level kernels and particle-filter pieces rather than copying
-them, and exchanges only with graph neighbours through :func:`bayeslstm.graph.mix` /
-:func:`bayeslstm.graph.consensus` (dense for small K, a padded neighbour table for large K).
+them, and exchanges only with graph neighbours, through :func:`bayeslstm.graph.combine` over the
+step's live links (:class:`bayeslstm.graph.Links`: the graph's, or fewer under faults).
+Each is written row-locally (``node_step``) so :mod:`bayeslstm.sharding` can run it over a
+device mesh unchanged.
 Every step reports, per node, the prediction of its own example made before the update and
 the communication it cost (``messages`` and ``floats`` sent).
 """
@@ -16,9 +18,9 @@ from jax import Array
 
 from .ekf import extended_kalman_filter
 from .errors import GraphError, OptionError
-from .fusion import NetworkMethod, StepData, info_per_node, node_keys
+from .fusion import NetworkMethod, NodeAxis, StepData, from_node_step, info_per_node, node_keys
 from .gradient import gradient_descent
-from .graph import Network, consensus, mix, require_doubly_stochastic
+from .graph import Links, Network, combine, live_links, require_doubly_stochastic
 from .kernel import Batch
 from .particle_filter import (
     ParticleState,
@@ -44,49 +46,57 @@ def _own(data: StepData) -> Batch:
     return Batch(data.X[:, None], data.mask[:, None], data.d[:, None], data.observed[:, None])
 
 
-def _neighbourhood(network: Network, data: StepData) -> Batch:
-    """Each node's batch of its neighbours' raw examples (self included), sorted by node."""
-    table = jnp.asarray(network.neighbors)
-    valid = jnp.asarray(network.neighbor_valid) & data.observed[table]
-    return Batch(data.X[table], data.mask[table], data.d[table], valid)
-
-
 def _traffic(messages: Array, floats: Array) -> dict[str, Array]:
     return {"messages": jnp.asarray(messages, jnp.float32), "floats": jnp.asarray(floats, jnp.float32)}
 
 
+def _live_degree(links: Links, rows: Array) -> Array:
+    """Live neighbours of each node held here, itself not counted."""
+    return jnp.sum(links.live[rows], axis=1).astype(jnp.float32) - 1.0
+
+
+def _method(network: Network, init_fn, node_step, name: str) -> NetworkMethod:
+    """A distributed method: its default links are the graph's, all up."""
+    return from_node_step(init_fn, node_step, name, lambda: live_links(network))
+
+
 def adapt_then_combine(kernel, network: Network, field: str, use_neighbours_data: bool, traffic, name: str) -> NetworkMethod:
     """Diffusion (Cattivelli & Sayed): every node runs ``kernel.step`` (adapt), then its
-    estimate ``state.<field>`` becomes sum_l C_lk psi_l over its neighbours (combine).
+    estimate ``state.<field>`` becomes sum_l C_lk psi_l over its live neighbours (combine).
 
     ``use_neighbours_data``: adapt on the neighbours' raw examples (incremental update, DEKF)
-    or on the node's own only (diffusion SGD). ``traffic(data) -> (messages, floats)``.
+    or on the node's own only (diffusion SGD). ``traffic(data, degree) -> (messages, floats)``.
     """
+    table = jnp.asarray(network.neighbors)
     own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
 
     def init_fn(key: Array, nodes: int):
         _check_nodes(network, nodes)
         return jax.vmap(kernel.init)(node_keys(key, nodes))
 
-    def step(key: Array, state, data: StepData):
-        nodes = data.d.shape[0]
-        batch = _neighbourhood(network, data) if use_neighbours_data else _own(data)
-        psi, info = jax.vmap(kernel.step)(node_keys(key, nodes), state, batch)
-        state = psi._replace(**{field: mix(network, getattr(psi, field))})
-        out = info_per_node(info, nodes, entry=own_slot if use_neighbours_data else None)
-        out.update(_traffic(*traffic(data)))
-        return state, out
+    def node_step(key: Array, state, data: StepData, links: Links, axis: NodeAxis):
+        rows = axis.index
+        neighbours = table[rows]
+        if use_neighbours_data:
+            everyone = axis.gather(data)
+            valid = links.live[rows] & everyone.observed[neighbours]
+            batch = Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
+        else:
+            batch = _own(data)
+        psi, info = jax.vmap(kernel.step)(node_keys(key, rows), state, batch)
+        mixed = combine(links.weights[rows], neighbours, axis.gather(getattr(psi, field)))
+        out = info_per_node(info, rows.shape[0], entry=own_slot[rows] if use_neighbours_data else None)
+        out.update(_traffic(*traffic(data, _live_degree(links, rows))))
+        return psi._replace(**{field: mixed}), out
 
-    return NetworkMethod(init_fn, step, name)
+    return _method(network, init_fn, node_step, name)
 
 
 def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", init: str = "sample") -> NetworkMethod:
     """DEKF, adapt then combine: EKF updates with every neighbour's example in turn, then
     theta_k = sum_l C_lk psi_l. Covariances stay local (the paper's setting). Traffic: the
     raw example and the estimate, to each neighbour."""
-    degree = jnp.asarray(network.degrees, jnp.float32)
-
-    def traffic(data: StepData):
+    def traffic(data: StepData, degree: Array):
         example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
         return 2 * degree, degree * (example + ssm.dim)
 
@@ -96,9 +106,9 @@ def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", i
 def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd", learning_rate: float | None = None) -> NetworkMethod:
     """Diffusion SGD/Adam: psi_k = a step on node k's own loss, theta_k = sum_l C_lk psi_l.
     Optimiser state (Adam's moments) stays local. Traffic: the estimate, to each neighbour."""
-    degree = jnp.asarray(network.degrees, jnp.float32)
     kernel = gradient_descent(ssm, optimizer, learning_rate)
-    return adapt_then_combine(kernel, network, "theta", False, lambda data: (degree, degree * ssm.dim), f"d{optimizer}")
+    traffic = lambda data, degree: (degree, degree * ssm.dim)  # noqa: E731
+    return adapt_then_combine(kernel, network, "theta", False, traffic, f"d{optimizer}")
 
 
 def _own_prediction(prediction: Array, pred_var: Array, log_pred: Array) -> dict[str, Array]:
@@ -123,30 +133,32 @@ def consensus_particle_filter(
     if int(consensus_iters) < 0:
         raise OptionError(f"consensus_iters must be >= 0; got {consensus_iters}")
     iters = int(consensus_iters)
-    degree = jnp.asarray(network.degrees, jnp.float32)
+    table = jnp.asarray(network.neighbors)
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
         _check_nodes(network, nodes)
         shared = init_particles(ssm, key, n)
         return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
 
-    def step(key: Array, state: ParticleState, data: StepData):
-        nodes = data.d.shape[0]
+    def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
+        rows = axis.index
         key_move, key_resample = jax.random.split(key)  # shared by every node
         particles = jax.vmap(lambda p: ssm.propagate(key_move, p))(state.particles)
         mean, var, loglik = jax.vmap(lambda p, b: observe_all(ssm, p, b))(particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
         local_ll = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
-        global_ll = nodes * consensus(network, local_ll, iters)
-        log_w, increment, collapsed = jax.vmap(reweight)(state.log_weights, global_ll)
+        weights, neighbours = links.weights[rows], table[rows]
+        average = jax.lax.fori_loop(0, iters, lambda _, v: combine(weights, neighbours, axis.gather(v)), local_ll)
+        log_w, increment, collapsed = jax.vmap(reweight)(state.log_weights, axis.nodes * average)
         state = ParticleState(particles, log_w, state.log_evidence + increment)
         state, ess, resampled = jax.vmap(lambda s: resample_if_degenerate(key_resample, s, ess_threshold, resampling))(state)
         out = _own_prediction(prediction, pred_var, log_pred)
         out.update(log_evidence_increment=increment, ess=ess, resampled=resampled, collapsed=collapsed)
+        degree = _live_degree(links, rows)
         out.update(_traffic(iters * degree, iters * degree * n))
         return state, out
 
-    return NetworkMethod(init_fn, step, "dpf-consensus")
+    return _method(network, init_fn, node_step, "dpf-consensus")
 
 
 def markov_chain_particle_filter(
@@ -169,34 +181,41 @@ def markov_chain_particle_filter(
     S = int(walk_steps)
     scheme = get_scheme(resampling)
     table = jnp.asarray(network.neighbors)
-    log_moves = jnp.log(jnp.where(jnp.asarray(network.neighbor_valid), jnp.asarray(network.neighbor_weights), 0.0))
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
         _check_nodes(network, nodes)
         return jax.vmap(lambda k: init_particles(ssm, k, n))(node_keys(key, nodes))
 
-    def step(key: Array, state: ParticleState, data: StepData):
-        nodes = data.d.shape[0]
+    def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
+        rows, K = axis.index, axis.nodes
         key_move, key_walk, key_resample = jax.random.split(key, 3)
-        particles = jax.vmap(lambda k, p: ssm.propagate(k, p))(node_keys(key_move, nodes), state.particles)
+        particles = jax.vmap(lambda k, p: ssm.propagate(k, p))(node_keys(key_move, rows), state.particles)
         mean, var, loglik = jax.vmap(lambda p, b: observe_all(ssm, p, b))(particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
 
-        pool = particles.reshape(nodes * n, -1)
-        start = jnp.repeat(jnp.arange(nodes), n)
+        everyone = axis.gather_all(data)  # a walk reaches S hops away
+        log_moves = jnp.log(jnp.where(links.live, links.weights, 0.0))
+
+        def loglik_at(theta, j):
+            ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
+            return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
 
         def walk(carry, key_s):
             where, log_w, sent = carry
-            slot = jax.random.categorical(key_s, log_moves[where])
+            # one key per starting node, so a particle's path does not depend on the layout
+            slot = jax.vmap(lambda k, w: jax.random.categorical(k, log_moves[w]))(node_keys(key_s, rows), where)
             nxt = table[where, slot]
-            sent = sent + jnp.zeros(nodes).at[where].add((nxt != where).astype(jnp.float32))
-            ll = jax.vmap(lambda theta, j: ssm.observation(theta, data.X[j], data.mask[j]).log_prob(data.d[j]))(pool, nxt)
-            ll = jnp.where(data.observed[nxt], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
-            return (nxt, log_w + (nodes / S) * ll, sent), None
+            sent = sent.at[where.ravel()].add((nxt != where).ravel().astype(sent.dtype))
+            ll = jax.vmap(jax.vmap(loglik_at))(particles, nxt)
+            return (nxt, log_w + (K / S) * ll, sent), None
 
-        init_walk = (start, jnp.zeros(nodes * n, pool.dtype), jnp.zeros(nodes))
+        start = jnp.broadcast_to(rows[:, None], (rows.shape[0], n)).astype(table.dtype)
+        init_walk = (start, jnp.zeros((rows.shape[0], n), particles.dtype), jnp.zeros(K, jnp.float32))
         (where, log_w, sent), _ = jax.lax.scan(walk, init_walk, jax.random.split(key_walk, S))
-        occupancy = jnp.sum(where[None, :] == jnp.arange(nodes)[:, None], axis=1)
+        sent = axis.total(sent)[rows]
+        pool = axis.gather_all(particles).reshape(K * n, -1)
+        where, log_w = axis.gather_all(where).reshape(-1), axis.gather_all(log_w).reshape(-1)
+        occupancy = jnp.sum(where[None, :] == rows[:, None], axis=1)
 
         def gather(node, key_k, own):
             candidates = jnp.where(where == node, log_w, -jnp.inf)
@@ -207,12 +226,12 @@ def markov_chain_particle_filter(
             ess = jnp.where(empty, 0.0, effective_sample_size(safe))
             return chosen, ess, empty
 
-        new_particles, ess, empty = jax.vmap(gather)(jnp.arange(nodes), node_keys(key_resample, nodes), particles)
-        flat = jnp.full((nodes, n), -jnp.log(n), pool.dtype)
+        new_particles, ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), particles)
+        flat = jnp.full((rows.shape[0], n), -jnp.log(n), pool.dtype)
         state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
         out = _own_prediction(prediction, pred_var, log_pred)
         out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)
         out.update(_traffic(sent, sent * ssm.dim))
         return state, out
 
-    return NetworkMethod(init_fn, step, "dpf")
+    return _method(network, init_fn, node_step, "dpf")

@@ -10,6 +10,12 @@ This module has the two references every method exists in: ``local`` (each node 
 ``centralized`` (one filter sees all nodes' data). Distributed schemes live in
 :mod:`bayeslstm.distributed`. Per-node randomness is ``fold_in(key, node)``, so the numbers do
 not depend on how nodes are vectorised or sharded.
+
+Methods whose state has a node axis also carry ``node_step(key, state, data, links, axis)``:
+the same step written for the rows of the nodes held here (``axis.index``), reaching other
+nodes only through ``axis.gather`` and ``axis.total``. On one device those are the identity;
+:mod:`bayeslstm.sharding` runs the very same function under ``jax.shard_map`` with
+collectives, so sharded and unsharded runs compute the same numbers.
 """
 
 from __future__ import annotations
@@ -34,15 +40,58 @@ class StepData(NamedTuple):
     observed: Array
 
 
+class NodeAxis(NamedTuple):
+    """The nodes one program instance holds and how it reaches the others.
+
+    ``index``: (K_here,) global ids of the rows held here; ``nodes``: K in all;
+    ``gather``: (K_here, ...) -> (K, ...), every node's value (all-gather or halo exchange);
+    ``total``: (K, ...) partial sums -> their sum over all instances (psum);
+    ``gather_all``: like ``gather`` but guaranteed complete, for values that travel further
+    than one hop (``gather`` may fill only the neighbours' rows).
+    """
+
+    index: Array
+    nodes: int
+    gather: Callable[[Any], Any]
+    total: Callable[[Any], Any]
+    gather_all: Callable[[Any], Any]
+
+
+def whole_axis(nodes: int) -> NodeAxis:
+    """All nodes in one place: nothing to exchange."""
+    same = lambda x: x  # noqa: E731
+    return NodeAxis(jnp.arange(nodes), nodes, same, same, same)
+
+
 class NetworkMethod(NamedTuple):
+    """``init(key, K) -> state``; ``step(key, state, data, links=None) -> (state, info)``.
+
+    ``links`` (a :class:`bayeslstm.graph.Links`) overrides the graph's links for this step
+    (link and node faults); methods without a graph ignore it. ``node_step`` is the
+    row-local form used for sharding (None for methods without a node axis).
+    """
+
     init: Callable[[Array, int], Any]
-    step: Callable[[Array, Any, StepData], tuple[Any, dict[str, Array]]]
+    step: Callable[..., tuple[Any, dict[str, Array]]]
     name: str
+    node_step: Callable[..., tuple[Any, dict[str, Array]]] | None = None
 
 
-def node_keys(key: Array, nodes: int) -> Array:
-    """One key per node, independent of the node axis' layout."""
-    return jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(nodes))
+def node_keys(key: Array, nodes: int | Array) -> Array:
+    """One key per node: ``fold_in(key, k)`` for k in 0..nodes-1 or in the given global ids."""
+    ids = jnp.arange(nodes) if jnp.ndim(nodes) == 0 else nodes
+    return jax.vmap(lambda k: jax.random.fold_in(key, k))(ids)
+
+
+def from_node_step(init: Callable, node_step: Callable, name: str, default_links: Callable[[], Any] | None = None) -> NetworkMethod:
+    """A NetworkMethod whose ``step`` runs ``node_step`` on every node at once."""
+
+    def step(key: Array, state, data: StepData, links=None):
+        if links is None and default_links is not None:
+            links = default_links()
+        return node_step(key, state, data, links, whole_axis(data.d.shape[0]))
+
+    return NetworkMethod(init, step, name, node_step)
 
 
 def info_per_node(info: Any, nodes: int, entry: Array | None = None) -> dict[str, Array]:
@@ -62,13 +111,12 @@ def local(kernel: Kernel) -> NetworkMethod:
     def init(key: Array, nodes: int):
         return jax.vmap(kernel.init)(node_keys(key, nodes))
 
-    def step(key: Array, state, data: StepData):
-        nodes = data.d.shape[0]
+    def node_step(key: Array, state, data: StepData, links, axis: NodeAxis):
         batch = Batch(data.X[:, None], data.mask[:, None], data.d[:, None], data.observed[:, None])
-        state, info = jax.vmap(kernel.step)(node_keys(key, nodes), state, batch)
-        return state, info_per_node(info, nodes)
+        state, info = jax.vmap(kernel.step)(node_keys(key, axis.index), state, batch)
+        return state, info_per_node(info, data.d.shape[0])
 
-    return NetworkMethod(init, step, f"{kernel.name}-local")
+    return from_node_step(init, node_step, f"{kernel.name}-local")
 
 
 def centralized(kernel: Kernel) -> NetworkMethod:
@@ -77,7 +125,7 @@ def centralized(kernel: Kernel) -> NetworkMethod:
     def init(key: Array, nodes: int):
         return kernel.init(key)
 
-    def step(key: Array, state, data: StepData):
+    def step(key: Array, state, data: StepData, links=None):
         nodes = data.d.shape[0]
         state, info = kernel.step(key, state, Batch(data.X, data.mask, data.d, data.observed))
         out = {}

@@ -276,3 +276,73 @@ def consensus(network: Network, values, iterations: int, dense: bool | None = No
     if iterations == 0:
         return values
     return jax.lax.fori_loop(0, int(iterations), lambda _, v: mix(network, v, dense), values)
+
+
+class Links(NamedTuple):
+    """The links of one step in neighbour-table form (rows: nodes, columns: table slots).
+
+    ``live[k, j]``: slot j of node k takes part in this step's exchange (the self slot of a
+    present node always does); ``weights[k, j]``: the weight of that neighbour's value in
+    node k's combination, zero for dead slots, each row summing to 1.
+    """
+
+    live: jax.Array  # (K, D) bool
+    weights: jax.Array  # (K, D)
+
+
+def slot_edges(network: Network) -> np.ndarray:
+    """(K, D) index into ``list(network.graph.edges)`` of the edge behind each table slot; -1 for
+    the self slot and padding. Both directions of an undirected edge share one index."""
+    index = {frozenset(e): i for i, e in enumerate(network.graph.edges)}
+    K, D = network.neighbors.shape
+    out = np.full((K, D), -1, np.int32)
+    for k in range(K):
+        for j in range(D):
+            l = int(network.neighbors[k, j])
+            if network.neighbor_valid[k, j] and l != k:
+                out[k, j] = index[frozenset((k, l))]
+    return out
+
+
+def live_links(network: Network, edge_up=None, present=None) -> Links:
+    """Combination weights recomputed from the live edges, by ``network.rule``.
+
+    ``edge_up`` (E,) bool over ``network.graph.edges`` (default: all up); ``present`` (K,) bool
+    (default: all). An edge is live when it is up and both its ends are present. Metropolis
+    weights 1 / (1 + max(deg_k, deg_l)) use the live degrees, so C stays symmetric and doubly
+    stochastic on whatever subgraph is left; an isolated node keeps its own value (weight 1).
+    """
+    table = jnp.asarray(network.neighbors)
+    K = network.nodes
+    is_self = table == jnp.arange(K)[:, None]
+    up = jnp.asarray(network.neighbor_valid) & ~is_self
+    if edge_up is not None and network.graph.number_of_edges() > 0:
+        edges = jnp.asarray(slot_edges(network))
+        up = up & jnp.asarray(edge_up, bool)[jnp.maximum(edges, 0)]
+    if present is not None:
+        present = jnp.asarray(present, bool)
+        up = up & present[:, None] & present[table]
+    degree = jnp.sum(up, axis=1)
+    dtype = jnp.result_type(float)
+    if network.rule == "uniform":
+        neighbour = jnp.where(up, 1.0 / (1.0 + degree[:, None]), 0.0)
+    else:
+        neighbour = jnp.where(up, 1.0 / (1.0 + jnp.maximum(degree[:, None], degree[table])), 0.0)
+    neighbour = neighbour.astype(dtype)
+    own = 1.0 - jnp.sum(neighbour, axis=1, keepdims=True)
+    # padding slots also point at k itself: only the first self slot carries the own weight
+    first_self = is_self & (jnp.cumsum(is_self, axis=1) == 1)
+    return Links(up | first_self, jnp.where(first_self, own, neighbour))
+
+
+def combine(weights, neighbors, values):
+    """out[k] = sum_j weights[k, j] values[neighbors[k, j]] for the rows held here.
+
+    ``weights``/``neighbors``: (K_here, D) rows of the link tables; ``values``: (K, ...) every
+    node's value (or at least every neighbour's). Dead slots have weight 0 and are masked, so
+    non-finite values there cannot leak in.
+    """
+    values = _as_float(values)
+    gathered = values[neighbors]  # (K_here, D, ...)
+    w = jnp.asarray(weights, values.dtype).reshape(weights.shape + (1,) * (values.ndim - 1))
+    return jnp.sum(jnp.where(w != 0, w * gathered, 0), axis=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from .baselines import baseline
 from .distributed import (
     consensus_particle_filter,
     diffusion_ekf,
@@ -20,6 +21,7 @@ from .distributed import (
 )
 from .ekf import extended_kalman_filter
 from .errors import OptionError, choose
+from .faults import Faults, with_faults
 from .fusion import NetworkMethod, centralized, local
 from .gradient import gradient_descent
 from .graph import Network
@@ -31,6 +33,8 @@ KERNELS: dict[str, Callable] = {
     "ekf": extended_kalman_filter,
     "sgd": lambda ssm, learning_rate=None: gradient_descent(ssm, "sgd", learning_rate),
     "adam": lambda ssm, learning_rate=None: gradient_descent(ssm, "adam", learning_rate),
+    "baseline-last": lambda ssm, target_feature=None: baseline("last", ssm, target_feature),
+    "baseline-mean": lambda ssm: baseline("mean", ssm),
 }
 DISTRIBUTED: dict[str, Callable] = {
     "dpf": markov_chain_particle_filter,
@@ -54,6 +58,8 @@ def resolve(method: str, fusion: str | None = None) -> tuple[str, str]:
             raise OptionError(f"{method!r} is a distributed method; for fusion {fusion!r} use one of {sorted(KERNELS)}")
         return method, "distributed"
     fusion = fusion or "local"
+    if fusion == "distributed" and method not in DISTRIBUTED_OF:
+        raise OptionError(f"{method!r} has no distributed form; use fusion 'local' or 'centralized'")
     return (DISTRIBUTED_OF[method], fusion) if fusion == "distributed" else (method, fusion)
 
 
@@ -61,25 +67,47 @@ def needs_graph(method: str, fusion: str | None = None) -> bool:
     return resolve(method, fusion)[1] == "distributed"
 
 
+# options every method takes, handled here rather than by the kernel
+RUN_OPTIONS = ("mesh", "exchange") + Faults._fields
+
+
 def method_options(method: str, fusion: str | None = None) -> list[str]:
-    """Option names the method accepts."""
+    """Option names the method's kernel accepts (besides :data:`RUN_OPTIONS`)."""
     name, mode = resolve(method, fusion)
     builder = DISTRIBUTED[name] if mode == "distributed" else KERNELS[name]
     return [p for p in inspect.signature(builder).parameters if p not in ("ssm", "network")]
 
 
 def build_method(
-    method: str, ssm: StateSpace, fusion: str | None = None, network: Network | None = None, **options: Any
+    method: str,
+    ssm: StateSpace,
+    fusion: str | None = None,
+    network: Network | None = None,
+    mesh=None,
+    exchange: str = "auto",
+    **options: Any,
 ) -> NetworkMethod:
-    """Method ``method`` with ``options`` in cooperation mode ``fusion``."""
+    """Method ``method`` with ``options`` in cooperation mode ``fusion``.
+
+    ``mesh`` (a :class:`jax.sharding.Mesh` or a device count) shards the node axis (see
+    :mod:`bayeslstm.sharding`); ``link_failure``, ``node_dropout``, ``link_schedule`` and
+    ``node_schedule`` inject faults (see :mod:`bayeslstm.faults`).
+    """
     name, mode = resolve(method, fusion)
+    faults = Faults(**{k: options.pop(k) for k in Faults._fields if k in options})
     accepted = method_options(name, mode)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise OptionError(f"method {name!r} has no option(s) {unknown}; it accepts {accepted}")
+        raise OptionError(f"method {name!r} has no option(s) {unknown}; it accepts {accepted + list(RUN_OPTIONS)}")
     if mode == "distributed":
         if network is None:
             raise OptionError(f"method {name!r} needs a graph (graph=... / --graph)")
-        return DISTRIBUTED[name](ssm, network, **options)
-    kernel = KERNELS[name](ssm, **options)
-    return local(kernel) if mode == "local" else centralized(kernel)
+        built = DISTRIBUTED[name](ssm, network, **options)
+    else:
+        kernel = KERNELS[name](ssm, **options)
+        built = local(kernel) if mode == "local" else centralized(kernel)
+    if mesh is not None:
+        from .sharding import shard  # jax.sharding only when asked for
+
+        built = shard(built, mesh, network if mode == "distributed" else None, exchange)
+    return with_faults(built, network if mode == "distributed" else None, faults)
