@@ -1,0 +1,95 @@
+"""Run by tests/test_sharding.py in fresh processes (JAX's device count is fixed at start).
+
+    python sharding_worker.py devices OUT.json            # one process, 4 CPU devices
+    python sharding_worker.py process ID N PORT OUT.json  # one of N jax.distributed processes
+"""
+
+import json
+import sys
+
+import jax
+
+MODE = sys.argv[1]
+if MODE == "devices":
+    jax.config.update("jax_num_cpu_devices", 4)
+else:
+    from bayeslstm.sharding import initialize
+
+    process, processes, port = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    address = f"127.0.0.1:{port}"
+    initialize(address, processes, process, bind_address=address)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import bayeslstm as bl  # noqa: E402
+from bayeslstm.errors import BayesLSTMError  # noqa: E402
+from bayeslstm.fusion import StepData  # noqa: E402
+from bayeslstm.methods import build_method  # noqa: E402
+from bayeslstm.runner import prepare_model, prepare_network  # noqa: E402
+
+CASES = [
+    ("dekf", {}), ("dsgd", {}), ("dpf", {"num_particles": 16}),
+    ("dpf-consensus", {"num_particles": 16}), ("pf", {"num_particles": 16}),
+    ("dekf", {"exchange": "halo"}), ("dpf-consensus", {"num_particles": 16, "exchange": "halo"}),
+    ("dekf", {"link_failure": 0.3, "node_dropout": 0.2}),
+]
+
+
+def one_step_differences() -> dict:
+    """Largest |sharded - unsharded| over the state and diagnostics after one step, per case."""
+    stream = bl.teacher_stream(steps=1, nodes=8, features=2, max_len=4, seed=1)[0]
+    ssm = prepare_model(stream, None, {"hidden": 2})
+    network = prepare_network("ring", 8)
+    mask = jnp.arange(4)[None, :] < stream.lengths[0][:, None]
+    data = StepData(jnp.asarray(stream.X[0]), mask, jnp.asarray(stream.d[0]), jnp.asarray(stream.observed[0]))
+    key = jax.random.key(3)
+    out = {}
+    for method, options in CASES:
+        graph = network if method.startswith("d") else None
+        results = []
+        for mesh in (None, 4):
+            built = build_method(method, ssm, None, graph, mesh=mesh, **options)
+            state = jax.jit(built.init, static_argnums=1)(key, 8)
+            results.append(jax.jit(built.step)(key, state, data))
+        leaves = zip(*(jax.tree_util.tree_leaves(r) for r in results))
+        out[f"{method} {sorted(options.items())}"] = max(
+            float(jnp.max(jnp.abs(jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32)))) for a, b in leaves
+        )
+    return out
+
+
+def refusals() -> dict:
+    stream = bl.teacher_stream(steps=1, nodes=6, features=2, max_len=4)[0]
+    said = {}
+    for name, call in {
+        "uneven": lambda: bl.run(stream, "dekf", graph="ring", mesh=4, model_options={"hidden": 2}),
+        "centralized": lambda: bl.run(stream, "ekf", fusion="centralized", mesh=2, model_options={"hidden": 2}),
+        "too many": lambda: bl.run(stream, "dekf", graph="ring", mesh=64, model_options={"hidden": 2}),
+    }.items():
+        try:
+            call()
+            said[name] = None
+        except BayesLSTMError as error:
+            said[name] = f"{type(error).__name__}: {error}"
+    return said
+
+
+def distributed_run() -> dict:
+    stream = bl.teacher_stream(steps=2, nodes=4, features=2, max_len=4, seed=2)[0]
+    out = {"devices": len(jax.devices()), "process": jax.process_index()}
+    for method, options in (("dekf", {}), ("dpf", {"num_particles": 8})):
+        result = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, mesh=len(jax.devices()), **options)
+        out[method] = np.asarray(result.predictions).tolist()
+    return out
+
+
+if __name__ == "__main__":
+    if MODE == "devices":
+        report = {"differences": one_step_differences(), "refusals": refusals()}
+    else:
+        report = distributed_run()
+    with open(sys.argv[-1], "w") as f:
+        json.dump(report, f)
+    if MODE != "devices":
+        jax.distributed.shutdown()

@@ -1,0 +1,78 @@
+"""The node axis sharded with jax.shard_map over 4 CPU devices, and over 2 processes with
+jax.distributed (gloo on 127.0.0.1), gives the single-device numbers. Each runs in fresh
+processes (JAX fixes its devices at start), bounded in time and always cleaned up."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bayeslstm as bl
+
+WORKER = Path(__file__).with_name("sharding_worker.py")
+LIMIT = 420  # seconds: generous for a loaded 2-core machine
+
+
+def _start(args, log):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _finish(procs, logs):
+    try:
+        for p in procs:
+            p.wait(timeout=LIMIT)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, Path(log).read_text()[-3000:]
+
+
+@pytest.mark.slow
+def test_one_step_on_four_devices_equals_one_device(tmp_path):
+    out, log = tmp_path / "devices.json", tmp_path / "devices.log"
+    with open(log, "w") as f:
+        _finish([_start(["devices", out], f)], [log])
+    report = json.loads(out.read_text())
+    for case, diff in report["differences"].items():
+        assert diff < 1e-5, (case, diff)
+    assert len(report["differences"]) == 8
+    refusals = report["refusals"]
+    assert refusals["uneven"].startswith("GraphError") and "6 nodes" in refusals["uneven"], refusals
+    assert refusals["centralized"].startswith("OptionError") and "no node axis" in refusals["centralized"], refusals
+    assert refusals["too many"].startswith("OptionError") and "available" in refusals["too many"], refusals
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
+    port = _free_port()
+    outs = [tmp_path / f"p{i}.json" for i in range(2)]
+    logs = [tmp_path / f"p{i}.log" for i in range(2)]
+    files = [open(log, "w") for log in logs]
+    try:
+        procs = [_start(["process", i, 2, port, outs[i]], files[i]) for i in range(2)]
+        _finish(procs, logs)
+    finally:
+        for f in files:
+            f.close()
+    reports = [json.loads(o.read_text()) for o in outs]
+    assert [r["process"] for r in reports] == [0, 1] and all(r["devices"] == 2 for r in reports)
+    stream = bl.teacher_stream(steps=2, nodes=4, features=2, max_len=4, seed=2)[0]
+    for method, options in (("dekf", {}), ("dpf", {"num_particles": 8})):
+        single = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, **options).predictions
+        for r in reports:
+            np.testing.assert_allclose(np.asarray(r[method]), single, rtol=0, atol=1e-5)
