@@ -49,16 +49,11 @@ def init_particles(ssm: StateSpace, key: Array, num_particles: int) -> ParticleS
 
 
 def observe_all(ssm: StateSpace, particles: Array, batch: Batch) -> tuple[Array, Array, Array]:
-    """Means, variances and log-likelihoods of every batch entry under every particle: (N, B)."""
+    """Means, variances and log-likelihoods of every batch entry under every particle: (N, B).
 
-    def one_particle(theta):
-        def one_entry(X, mask, d):
-            fn = ssm.observation(theta, X, mask)
-            return fn.mean, fn.variance, fn.log_prob(d)
-
-        return jax.vmap(one_entry)(batch.X, batch.mask, batch.d)
-
-    mean, var, loglik = jax.vmap(one_particle)(particles)
+    Through :meth:`StateSpace.observe_particles`, which takes the particles in cache-sized blocks.
+    """
+    mean, var, loglik = ssm.observe_particles(particles, batch.X, batch.mask, batch.d)
     loglik = jnp.where(jnp.isnan(loglik), -jnp.inf, loglik)  # a NaN output is an impossible particle
     return mean, var, loglik
 

@@ -12,11 +12,21 @@ d=None)`` for ONE example (X (m, p), mask (m,)):
 ``substitute``) and returns a :class:`StateSpace`: samplers for the prior and transition,
 the observation distribution, and, where the declaration is Gaussian, the moments the EKF
 needs. Nothing about the LSTM is hard-wired: any model in this form runs with every kernel.
+
+Two speed-ups keep the numbers of the plain paths (see docs/performance.md):
+
+* a Gaussian random walk draws its noise with :func:`random_walk_noise`, bit for bit
+  ``jax.random.normal`` but with the Threefry rounds unrolled into one fused loop (jax lowers
+  them as a rolled loop on the CPU, which streams the whole array through memory 5 times);
+* :meth:`StateSpace.observe_particles` runs the particles in blocks of ``particle_block``
+  (a ``vmap`` per block) so that a block's weights stay in cache through the recurrence,
+  instead of one ``vmap`` over all N whose weights are streamed from memory at every step.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -48,6 +58,7 @@ class StateSpace(NamedTuple):
     prior_var: Array | None
     transition_var: Array | None  # diagonal q of a Gaussian random walk, else None
     obs_var: Array | None  # r of a Gaussian label, else None
+    particle_block: int | None = 128  # particles per block in observe_particles; None: one vmap
 
     def mean(self, theta: Array, X: Array, mask: Array) -> Array:
         """Regression output f(theta, X): the mean of the label's distribution."""
@@ -58,13 +69,99 @@ class StateSpace(NamedTuple):
         fn = self.observation(theta, X, mask)
         return fn.mean, fn.log_prob(d)
 
+    def observe_particles(self, particles: Array, X: Array, mask: Array, d: Array) -> tuple[Array, Array, Array]:
+        """Mean, variance and log p(d_b | theta_i, X_b) of B examples (X (B, m, p), mask (B, m),
+        d (B,)) under N particles (N, dim): three (N, B) arrays.
+
+        The particles go in at most :data:`MAX_BLOCKS` blocks of about ``particle_block``, each
+        a ``vmap`` of the declaration's trace; the numbers are those of one ``vmap`` over all
+        (``particle_block=None``). Blocking pays on the CPU, where one particle's LSTM weights
+        (6 KB for n = 16) times N no longer fit in cache; measured in benchmarks/speed.py.
+        """
+
+        def one(theta):
+            def entry(X_, mask_, d_):
+                fn = self.observation(theta, X_, mask_)
+                return fn.mean, fn.variance, fn.log_prob(d_)
+
+            return jax.vmap(entry)(X, mask, d)
+
+        spans = particle_blocks(particles.shape[0], self.particle_block)
+        parts = [jax.vmap(one)(particles[start:stop]) for start, stop in spans]
+        return parts[0] if len(parts) == 1 else tuple(jnp.concatenate(p) for p in zip(*parts))
+
     def propagate(self, key: Array, particles: Array) -> Array:
         """Draw theta_t for every row of ``particles`` (N, dim) from the transition."""
         if self.transition_var is not None:  # Gaussian random walk: one batched draw
-            noise = jax.random.normal(key, particles.shape, particles.dtype)
+            noise = random_walk_noise(key, particles.shape, particles.dtype)
             return particles + jnp.sqrt(self.transition_var).astype(particles.dtype) * noise
         keys = jax.random.split(key, particles.shape[0])
         return jax.vmap(self.sample_transition)(keys, particles)
+
+
+MAX_BLOCKS = 16  # each block is its own copy of the per-particle program: bounds compile time
+
+
+def particle_blocks(count: int, block: int | None, max_blocks: int = MAX_BLOCKS) -> list[tuple[int, int]]:
+    """(start, stop) of near-equal blocks of about ``block`` particles (at most ``max_blocks``)."""
+    if block is None or count <= block:
+        return [(0, count)]
+    if block < 1:
+        raise ValueError(f"particle_block must be positive or None; got {block}")
+    pieces = min(-(-count // block), max_blocks)
+    size = -(-count // pieces)  # 1000 particles at 128 go as 8 x 125, not 7 x 128 + 104
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def _rotate_left(v: Array, r: int) -> Array:
+    return (v << np.uint32(r)) | (v >> np.uint32(32 - r))
+
+
+def _threefry2x32(k1: Array, k2: Array, x1: Array, x2: Array) -> tuple[Array, Array]:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), the hash of ``jax.random``, unrolled."""
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x1 = x1 + x2
+            x2 = x1 ^ _rotate_left(x2, r)
+        x1, x2 = x1 + ks[(i + 1) % 3], x2 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x1, x2
+
+
+def _threefry_key_data(key: Array) -> Array | None:
+    """The (2,) uint32 words of a Threefry key, or None for another generator."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if "threefry2x32" not in str(jax.random.key_impl(key)):
+            return None
+        return jax.random.key_data(key)
+    if key.dtype == jnp.uint32 and key.shape == (2,) and "threefry" in str(jax.config.jax_default_prng_impl):
+        return key
+    return None
+
+
+def random_walk_noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
+    """``jax.random.normal(key, shape, dtype)``, bit for bit, several times faster on the CPU.
+
+    jax lowers the Threefry hash on the CPU as a rolled loop over its 20 rounds, so a large
+    draw goes 5 times through memory; here the rounds are unrolled and fuse with the
+    uniform-to-normal transform into one pass. The bits follow jax's partitionable Threefry
+    layout (the default); any other generator, layout, dtype or size falls back to
+    ``jax.random.normal``. tests/test_speed_paths.py checks the equality.
+    """
+    words = _threefry_key_data(key)
+    size = math.prod(shape)
+    if (words is None or jnp.dtype(dtype) != jnp.float32 or not jax.config.jax_threefry_partitionable
+            or not 0 < size < 2**32):
+        return jax.random.normal(key, shape, dtype)
+    counts = jax.lax.iota(jnp.uint32, size).reshape(shape)  # the 64-bit counter's low word
+    b1, b2 = _threefry2x32(words[..., 0], words[..., 1], jnp.zeros_like(counts), counts)
+    mantissa = ((b1 ^ b2) >> np.uint32(32 - 23)) | np.uint32(0x3F800000)  # a float in [1, 2)
+    floats = jax.lax.bitcast_convert_type(mantissa, jnp.float32) - np.float32(1.0)
+    lo = np.nextafter(np.float32(-1.0), np.float32(0.0))
+    uniform = jax.lax.max(lo, floats * (np.float32(1.0) - lo) + lo)
+    return np.float32(np.sqrt(2.0)) * jax.lax.erf_inv(uniform)
 
 
 def _trace(model: Callable, key, *args, **kwargs) -> dict:

@@ -6,13 +6,19 @@
 Per-step times exclude compilation (reported separately). ``pf_flop_fraction_of_matmul`` is
 the particle filter's achieved FLOP rate (LSTM matrix products only) over the rate of a
 2048x2048 float32 matmul measured in the same run; ``scaling_slopes`` are log-log slopes of
-per-step time against N, K and m. Peers (Pyro's SMCFilter, dynamax's EKF) are measured only
-when installed; otherwise the JSON says so.
+per-step time against N, K and m. ``fast_paths`` times, in this same process, the particle
+filter's pieces and whole step before and after the fast paths of issue 6 (the plain paths are
+put back for the "before" numbers: ``jax.random.normal`` for the random-walk noise and one
+``vmap`` over all particles for the observation). Peers (Pyro's SMCFilter on the same
+LSTM state-space model in PyTorch, dynamax's EKF with the same LSTM as emission function) are
+measured only when installed (``pip install -e .[bench]``); otherwise their keys are null and
+``peers`` says why.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -26,6 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayeslstm as bl
+import bayeslstm.statespace as statespace
+from bayeslstm import particle_filter as pf
+from bayeslstm.ekf import extended_kalman_filter
+from bayeslstm.kernel import Batch
+from bayeslstm.lstm import GATES, lstm_predict
+from bayeslstm.models.lstm import lstm_regression
 
 
 def matmul_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
@@ -57,6 +69,224 @@ def per_step(method: str, steps: int, nodes: int, length: int, hidden: int, feat
         "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str))},
         "seconds_per_step": res.seconds / steps, "compile_seconds": res.compile_seconds,
     }
+
+
+def best_of(functions: dict, rounds: int = 7) -> dict:
+    """Best wall time of each jitted zero-argument function, calls interleaved round by round
+    so that load from other processes hits every candidate alike."""
+    for f in functions.values():
+        jax.block_until_ready(f())
+    best = {name: math.inf for name in functions}
+    for _ in range(rounds):
+        for name, f in functions.items():
+            t = time.perf_counter()
+            jax.block_until_ready(f())
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
+@contextlib.contextmanager
+def plain_paths():
+    """The paths before issue 6: random-walk noise from ``jax.random.normal`` itself and one
+    ``vmap`` over all particles. Both are read when a step is traced."""
+    saved = statespace.random_walk_noise, statespace.particle_blocks
+    statespace.random_walk_noise = lambda key, shape, dtype: jax.random.normal(key, shape, dtype)
+    statespace.particle_blocks = lambda count, block, max_blocks=statespace.MAX_BLOCKS: [(0, count)]
+    try:
+        yield
+    finally:
+        statespace.random_walk_noise, statespace.particle_blocks = saved
+
+
+def fast_path_comparison(N: int, n: int, p: int, m: int, steps: int) -> dict:
+    """The PF's pieces and its whole step, before and after the fast paths, in this process."""
+    model = lstm_regression(features=p, hidden=n)
+    ssm = statespace.read_model(model, np.zeros((m, p), np.float32), np.ones(m, bool))
+    plain_ssm = ssm._replace(particle_block=None)
+    key = jax.random.key(0)
+    particles = jax.jit(lambda k: pf.init_particles(ssm, k, N).particles)(key)
+    X = jax.random.normal(jax.random.key(1), (1, m, p))
+    batch = Batch(X, jnp.ones((1, m), bool), jnp.zeros(1), jnp.ones(1, bool))
+    shape, dtype = particles.shape, particles.dtype
+
+    def noise(draw):
+        f = jax.jit(lambda k, x: x + 0.01 * draw(k, x.shape, x.dtype))
+        return lambda: f(key, particles)
+
+    generators = {
+        "threefry jax.random.normal (before)": noise(jax.random.normal),
+        "threefry unrolled, bit-identical (after)": noise(statespace.random_walk_noise),
+    }
+    for impl in ("rbg", "unsafe_rbg"):  # other generators, for the record (numbers differ)
+        other = jax.random.key(0, impl=impl)
+        f = jax.jit(lambda k, x: x + 0.01 * jax.random.normal(k, x.shape, x.dtype))
+        generators[f"{impl} jax.random.normal"] = (lambda f, k: lambda: f(k, particles))(f, other)
+    noise_times = best_of(generators)
+
+    observers = {"one vmap over all particles (before)": jax.jit(lambda P: pf.observe_all(plain_ssm, P, batch))}
+    for block in (64, 256, 512):
+        observers[f"blocks of {block}"] = jax.jit(lambda P, b=block: pf.observe_all(ssm._replace(particle_block=b), P, batch))
+    observers[f"blocks of {ssm.particle_block} (after, default)"] = jax.jit(lambda P: pf.observe_all(ssm, P, batch))
+    observe_times = best_of({name: (lambda f: lambda: f(particles))(f) for name, f in observers.items()})
+
+    step_times = {}
+    kernels = {"after": pf.particle_filter(ssm, N), "before": pf.particle_filter(ssm, N)}
+    state = pf.init_particles(ssm, key, N)
+    compiled = {}
+    for name, kernel in kernels.items():
+        context = plain_paths() if name == "before" else contextlib.nullcontext()
+        with context:  # the noise function is read when the step is traced
+            compiled[name] = jax.jit(kernel.step).lower(key, state, batch).compile()
+    step_times = best_of({name: (lambda f: lambda: f(key, state, batch))(f) for name, f in compiled.items()})
+
+    stream = fixed_stream(steps, 1, m, p)
+    with plain_paths():
+        before = bl.run(stream, "pf", model=model, num_particles=N)
+    after = bl.run(stream, "pf", model=model, num_particles=N)
+    return {
+        "config": {"particles": N, "hidden": n, "features": p, "length": m},
+        "noise_seconds": noise_times,
+        "noise_speedup": noise_times["threefry jax.random.normal (before)"] / noise_times["threefry unrolled, bit-identical (after)"],
+        "observe_seconds": observe_times,
+        "observe_speedup": observe_times["one vmap over all particles (before)"]
+        / observe_times[f"blocks of {ssm.particle_block} (after, default)"],
+        "step_seconds": step_times,
+        "step_speedup": step_times["before"] / step_times["after"],
+        "run_seconds_per_step": {"before": before.seconds / steps, "after": after.seconds / steps},
+        "run_speedup": before.seconds / after.seconds,
+        "run_max_abs_prediction_diff": float(np.max(np.abs(before.predictions - after.predictions))),
+    }
+
+
+def torch_lstm_predict(torch, layout, thetas, X, mask):
+    """The LSTM of bayeslstm.lstm (fused gates, mean pooling) for N weight vectors, in PyTorch."""
+    blocks = {}
+    for name, shape, at in zip(layout.names, layout.shapes, layout.offsets):
+        blocks[name] = thetas[..., at : at + math.prod(shape)].reshape(*thetas.shape[:-1], *shape)
+    W = torch.cat([blocks[f"W_{g}"] for g in GATES], dim=-2)  # (N, 4n, p)
+    R = torch.cat([blocks[f"R_{g}"] for g in GATES], dim=-2)  # (N, 4n, n)
+    b = torch.cat([blocks[f"b_{g}"] for g in GATES], dim=-1)  # (N, 4n)
+    n = R.shape[-1]
+    h = torch.zeros(*thetas.shape[:-1], n)
+    c, total = torch.zeros_like(h), torch.zeros_like(h)
+    inputs = torch.einsum("...gp,mp->m...g", W, X) + b
+    count = 0
+    for t in range(X.shape[0]):
+        if not bool(mask[t]):
+            continue
+        pre = inputs[t] + (R @ h.unsqueeze(-1)).squeeze(-1)
+        z, i, f, o = pre.chunk(4, dim=-1)
+        c = torch.sigmoid(i) * torch.tanh(z) + torch.sigmoid(f) * c
+        h = torch.sigmoid(o) * torch.tanh(c)
+        total = total + h
+        count += 1
+    return (blocks["w_out"] * total / max(count, 1)).sum(-1)
+
+
+def pyro_smcfilter_seconds_per_step(stream, N: int, n: int, p: int, steps: int, q=1e-4, r=0.01, prior_scale=0.5) -> dict:
+    """Pyro's SMCFilter on the same state-space model: theta_t ~ N(theta_{t-1}, q I) over the
+    flat LSTM weights, d_t ~ N(LSTM(theta_t, X_t), r), bootstrap proposal, N particles."""
+    import pyro
+    import pyro.distributions as pdist
+    import torch
+    from pyro.infer import SMCFilter
+
+    layout = lstm_regression(features=p, hidden=n).layout
+    dim = layout.size
+
+    class Model:
+        def init(self, state):
+            self.t = 0
+            state["theta"] = pyro.sample("theta_0", pdist.Normal(torch.zeros(dim), prior_scale).to_event(1))
+
+        def step(self, state, X, mask, d):
+            self.t += 1
+            state["theta"] = pyro.sample(f"theta_{self.t}", pdist.Normal(state["theta"], q**0.5).to_event(1))
+            mean = torch_lstm_predict(torch, layout, state["theta"], X, mask)
+            pyro.sample(f"d_{self.t}", pdist.Normal(mean, r**0.5), obs=d)
+
+    class Guide:  # the transition itself: a bootstrap filter, as ours
+        def init(self, state):
+            self.t = 0
+            pyro.sample("theta_0", pdist.Normal(torch.zeros(dim), prior_scale).to_event(1))
+
+        def step(self, state, X, mask, d):
+            self.t += 1
+            pyro.sample(f"theta_{self.t}", pdist.Normal(state["theta"], q**0.5).to_event(1))
+
+    pyro.set_rng_seed(0)
+    smc = SMCFilter(Model(), Guide(), num_particles=N, max_plate_nesting=0)
+    smc.init()
+    data = [(torch.tensor(stream.X[t, 0], dtype=torch.float32), torch.tensor(np.arange(stream.X.shape[2]) < stream.lengths[t, 0]),
+             torch.tensor(float(stream.d[t, 0]))) for t in range(stream.steps)]
+    warm = 2
+    for t in range(warm):
+        smc.step(*data[t])
+    start = time.perf_counter()
+    for t in range(warm, steps):
+        smc.step(*data[t])
+    return {"seconds_per_step": (time.perf_counter() - start) / (steps - warm), "torch": torch.__version__,
+            "pyro": pyro.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def dynamax_comparison(stream, n: int, p: int, steps: int) -> dict:
+    """dynamax's extended_kalman_filter and ours on the same model, start and data: per-step
+    time of each (compiled, whole run in one scan) and the largest differences of the filtered
+    means and of the one-step-ahead predictions."""
+    import dynamax
+    from dynamax.nonlinear_gaussian_ssm import ParamsNLGSSM
+    from dynamax.nonlinear_gaussian_ssm import extended_kalman_filter as dynamax_ekf
+
+    model = lstm_regression(features=p, hidden=n)
+    m = stream.X.shape[2]
+    ssm = statespace.read_model(model, np.zeros((m, p), np.float32), np.ones(m, bool))
+    kernel = extended_kalman_filter(ssm, covariance="full", init="sample")
+    X = jnp.asarray(stream.X[:steps, 0], jnp.float32)
+    mask = jnp.asarray(np.arange(m)[None, :] < stream.lengths[:steps, 0][:, None])
+    d = jnp.asarray(stream.d[:steps, 0], jnp.float32)
+    init = jax.jit(kernel.init)(jax.random.key(0))
+    q, r = ssm.transition_var, ssm.obs_var
+
+    @jax.jit
+    def ours(init):
+        def body(state, t):
+            state, info = kernel.step(None, state, Batch(X[t][None], mask[t][None], d[t][None], jnp.ones(1, bool)))
+            return state, (state.mean, info.prediction[0])
+        return jax.lax.scan(body, init, jnp.arange(steps))[1]
+
+    params = ParamsNLGSSM(
+        initial_mean=init.mean,
+        initial_covariance=init.cov + jnp.diag(q),  # dynamax conditions first: p(z_1) includes the first step's q
+        dynamics_function=lambda z, u: z,
+        dynamics_covariance=jnp.diag(q),
+        emission_function=lambda z, u: jnp.atleast_1d(lstm_predict(ssm.layout, z, u[:-m].reshape(m, p), u[-m:] > 0.5)),
+        emission_covariance=jnp.reshape(r, (1, 1)),
+    )
+    inputs = jnp.concatenate([X.reshape(steps, m * p), mask.astype(jnp.float32)], axis=1)
+    theirs = jax.jit(lambda: dynamax_ekf(params, d[:, None], inputs=inputs, output_fields=["filtered_means"]).filtered_means)
+
+    our_means, our_pred = jax.block_until_ready(ours(init))
+    their_means = jax.block_until_ready(theirs())
+    previous = jnp.concatenate([init.mean[None], their_means[:-1]])
+    their_pred = jax.vmap(lambda z, x, k: lstm_predict(ssm.layout, z, x, k))(previous, X, mask)
+    times = best_of({"ours": lambda: ours(init), "dynamax": theirs}, rounds=3)
+    return {
+        "steps": steps, "parameters": ssm.dim, "dynamax": dynamax.__version__,
+        "ours_seconds_per_step": times["ours"] / steps, "dynamax_seconds_per_step": times["dynamax"] / steps,
+        "max_abs_diff_filtered_means": float(jnp.max(jnp.abs(our_means - their_means))),
+        "max_abs_diff_predictions": float(jnp.max(jnp.abs(our_pred - their_pred))),
+        "max_abs_filtered_mean": float(jnp.max(jnp.abs(our_means))),
+    }
+
+
+def peer(name: str, module: str, measure):
+    """(result, note): the measurement, or None and why not."""
+    if importlib.util.find_spec(module) is None:
+        return None, f"{module} not installed (pip install -e .[bench])"
+    try:
+        return measure(), "measured"
+    except Exception as exc:  # a peer's failure must not lose our own numbers
+        return None, f"{name} failed: {type(exc).__name__}: {exc}"
 
 
 def slope(xs, ys) -> float:
@@ -117,9 +347,17 @@ def main(argv=None) -> int:
     varied = bl.teacher_stream(steps=60, nodes=2, features=p, min_len=1, max_len=M, seed=1)[0]
     compilations = bl.run(varied, "ekf", model_options={"hidden": 4}).compilations
 
-    peers = {}
-    for name, module in (("pyro_smcfilter", "pyro"), ("dynamax_ekf", "dynamax")):
-        peers[name] = "measured elsewhere" if importlib.util.find_spec(module) else "not installed"
+    print("fast paths: before/after in this process", flush=True)
+    fast = fast_path_comparison(N, n, p, m, steps)
+    print(json.dumps(fast, indent=1), flush=True)
+
+    peer_steps = 8 if quick else 20
+    stream = fixed_stream(max(peer_steps, 12), 1, m, p)
+    pyro_result, pyro_note = peer("pyro", "pyro", lambda: pyro_smcfilter_seconds_per_step(stream, N, n, p, 12 if quick else 30))
+    dynamax_result, dynamax_note = peer("dynamax", "dynamax", lambda: dynamax_comparison(stream, n, p, peer_steps))
+    ekf_row = next(row for row in rows if row["method"] == "ekf" and row["hidden"] == n)
+    peers = {"pyro_smcfilter": pyro_result or pyro_note, "dynamax_ekf": dynamax_result or dynamax_note}
+    print(json.dumps(peers, indent=1), flush=True)
 
     results = {
         "device": jax.devices()[0].device_kind,
@@ -136,8 +374,12 @@ def main(argv=None) -> int:
         },
         "compile_counts": {"max_len": M, "bound": math.ceil(math.log2(M)) + 1, "compilations": compilations},
         "peak_memory": peak_memory_bytes(),
-        "speedup_vs_pyro_smcfilter": None,
-        "ekf_speedup_vs_dynamax": None,
+        "fast_paths": fast,
+        "speedup_vs_pyro_smcfilter": None if pyro_result is None else pyro_result["seconds_per_step"] / reference["seconds_per_step"],
+        "ekf_speedup_vs_dynamax": None if dynamax_result is None else
+            dynamax_result["dynamax_seconds_per_step"] / dynamax_result["ours_seconds_per_step"],
+        "ekf_max_abs_diff_vs_dynamax": None if dynamax_result is None else dynamax_result["max_abs_diff_filtered_means"],
+        "ekf_runner_seconds_per_step": ekf_row["seconds_per_step"],
         "peers": peers,
         "rows": rows,
         "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
