@@ -99,6 +99,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    saving = parser.add_argument_group("checkpoints (compare: one subfolder per method)")
+    saving.add_argument("--checkpoint", metavar="DIR", help="save the complete run state to DIR as it runs")
+    saving.add_argument("--checkpoint-every", type=int, metavar="S",
+                        help="steps between checkpoints (default 256, or the checkpoint's own when resuming)")
+    saving.add_argument("--resume", metavar="DIR",
+                        help="continue the run checkpointed in DIR (same other arguments) and keep saving there")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +167,7 @@ def _main(args: argparse.Namespace) -> int:
     model_options = _model_args(args.model_arg)
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
     specs = _method_specs(args)  # names and modes first: typos fail before any work
+    _checkpointing(args, specs[0][0])
     network = None
     if any(fusion == "distributed" for _, _, fusion in specs):
         network = prepare_network(args.graph, args.nodes, args.seed, args.rule, args.allow_disconnected)
@@ -195,7 +202,7 @@ def _main(args: argparse.Namespace) -> int:
             "graph": None if fusion != "distributed" else {"rule": network.rule, "edges": config["edges"]},
         }
         result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress, layout=ssm.layout,
-                            config=run_config)
+                            config=run_config, **_checkpointing(args, label))
         tae = result.network_tae
         summary["methods"][label] = {
             "method": method,
@@ -228,6 +235,26 @@ def _main(args: argparse.Namespace) -> int:
         files = write_report(out, idatas, config=config)
         print(f"wrote {files.report}, {len(files.figures)} figures and {len(idatas)} netCDF files")
     return 0
+
+
+def _checkpointing(args: argparse.Namespace, label: str) -> dict[str, Any]:
+    """run_method's checkpoint arguments for method ``label``: DIR for run, DIR/<label> for compare."""
+    folder = args.resume or args.checkpoint
+    if args.resume and args.checkpoint and pathlib.Path(args.resume) != pathlib.Path(args.checkpoint):
+        raise OptionError(f"--resume {args.resume} continues saving to its own folder; leave out --checkpoint "
+                          f"{args.checkpoint} or give the same folder")
+    if folder is None:
+        if args.checkpoint_every is not None:
+            raise OptionError("--checkpoint-every needs --checkpoint DIR (or --resume DIR)")
+        return {}
+    resume = args.resume is not None
+    if args.command == "compare":  # methods not reached before the interruption start afresh
+        from .checkpoint import MANIFEST
+        from .reporting import netcdf_name
+
+        folder = pathlib.Path(folder) / netcdf_name(label)
+        resume = resume and (folder / MANIFEST).exists()
+    return {"checkpoint": folder, "checkpoint_every": args.checkpoint_every, "resume": resume}
 
 
 def _json_default(value: Any) -> Any:

@@ -32,6 +32,10 @@ class NumericalError(BayesLSTMError, RuntimeError):
     """A non-finite value appeared during a run; the message names where."""
 
 
+class CheckpointError(BayesLSTMError, ValueError):
+    """A checkpoint that cannot be resumed: missing, corrupt, or written by a different run."""
+
+
 def choose(name: str, value: str, allowed) -> str:
     """Return ``value`` if it is one of ``allowed``, else raise an OptionError listing them."""
     allowed = tuple(allowed)

@@ -4,12 +4,19 @@ The whole stream runs inside jitted ``lax.scan`` calls over fixed-size chunks of
 step's sequences are cut to the smallest length bucket (powers of two up to the stream's
 maximum) holding all of them, and ``lax.switch`` picks the compiled branch for that bucket,
 so variable lengths cost what they use and the program compiles once per run shape (the
-buckets are branches of that one program). Keys are ``fold_in(seed, step)``, so results do
-not depend on the chunking.
+buckets are branches of that one program). Keys are ``fold_in(fold_in(seed, 1), step)``
+(the initial state uses ``fold_in(seed, 0)``), so the keys do not depend on the chunking.
+
+``record`` bounds what a long run keeps: every step (``"full"``), every ``s``-th step (an
+integer) or about :data:`SUMMARY_ROWS` evenly spaced steps (``"summary"``); the TAE is exact
+at every kept step because running error sums are carried over all steps. ``checkpoint``
+saves the complete run state to a folder on chunk boundaries (see :mod:`bayeslstm.checkpoint`)
+and ``resume`` continues from it with the same numbers as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -19,6 +26,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from . import checkpoint as ckpt
 from .errors import GraphError, NumericalError, OptionError
 from .fusion import NetworkMethod, StepData
 from .graph import Network, make_network, parse_graph
@@ -27,15 +35,17 @@ from .methods import build_method, resolve
 from .statespace import StateSpace, build_model, read_model
 from .streams import Stream, bucket_lengths, step_buckets, validate
 
+SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
+
 
 class RunResult(NamedTuple):
-    """Everything a run produced. Arrays are (time, node)."""
+    """Everything a run produced. Arrays are (time, node) over the kept steps (all by default)."""
 
     method: str
     predictions: np.ndarray
     labels: np.ndarray
     observed: np.ndarray
-    tae: xr.DataArray  # (node, time): running mean of squared errors
+    tae: xr.DataArray  # (node, time): running mean of squared errors; ``time`` holds the step numbers
     diagnostics: xr.Dataset  # every per-step info field, (time, node)
     final_state: Any
     seconds: float  # running time, compilation excluded
@@ -51,20 +61,93 @@ class RunResult(NamedTuple):
 
     @property
     def network_tae(self) -> np.ndarray:
-        """Network-mean TAE per step."""
+        """Network-mean TAE per kept step."""
         return self.tae.mean("node").values
+
+
+class Trace(NamedTuple):
+    """What a run keeps of its steps: the kept rows, chunk by chunk, and running error sums.
+
+    Each row dict holds every info field, ``step`` (1-based step numbers) and ``tae``;
+    ``sq_sum`` and ``count`` are the (K,) squared-error sum and label count over all steps
+    so far (None before the first step).
+    """
+
+    rows: tuple[dict[str, np.ndarray], ...] = ()
+    sq_sum: np.ndarray | None = None
+    count: np.ndarray | None = None
+
+    def merged(self) -> dict[str, np.ndarray]:
+        """The kept rows as one dict of arrays."""
+        return {name: np.concatenate([r[name] for r in self.rows]) for name in self.rows[0]} if self.rows else {}
+
+
+def accumulate_tae(sq_sum, count, predictions, labels, observed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Continue running squared-error sums over more steps: (sum, count, TAE per step (n, K)).
+
+    The sum is a cumulative sum seeded with the carried one, so the additions happen in step
+    order and splitting the steps anywhere gives the same bits.
+    """
+    sq = np.where(observed, (labels - predictions) ** 2, 0.0)
+    seed = np.zeros_like(sq[:1]) if sq_sum is None else np.asarray(sq_sum, sq.dtype)[None]
+    sums = np.cumsum(np.concatenate([seed, sq]), axis=0)[1:]
+    counts = (0 if count is None else count) + np.cumsum(observed, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tae = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return sums[-1], counts[-1], tae
 
 
 def time_accumulated_error(predictions: np.ndarray, labels: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """TAE_k(t) = mean over observed s <= t of (d - dhat)^2; (T, K). NaN before any label."""
-    sq = np.where(observed, (labels - predictions) ** 2, 0.0)
-    counts = np.cumsum(observed, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, np.cumsum(sq, axis=0) / np.maximum(counts, 1), np.nan)
+    return accumulate_tae(None, None, predictions, labels, observed)[2]
 
 
-def _chunk_runner(method: NetworkMethod, buckets: tuple[int, ...], seed_key, trace_counter: list[int]):
-    """Jitted (state, chunk) -> (state, infos) over one chunk of steps."""
+def record_stride(record: str | int, steps: int) -> int:
+    """Steps between kept rows for ``record`` = "full" | "summary" | a positive integer."""
+    if record == "full":
+        return 1
+    if record == "summary":
+        return max(1, -(-steps // SUMMARY_ROWS))
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool) and record >= 1:
+        return int(record)
+    raise OptionError(f"record must be 'full', 'summary' or a positive integer stride; got {record!r}")
+
+
+def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, stride: int, steps: int) -> Trace:
+    """Add steps t0+1.. (their infos, labels and flags) to ``trace``, keeping every ``stride``-th and the last."""
+    sq_sum, count, tae = accumulate_tae(trace.sq_sum, trace.count, infos["prediction"], labels, observed)
+    numbers = np.arange(t0 + 1, t0 + len(labels) + 1)
+    kept = (numbers % stride == 0) | (numbers == steps)
+    row = {name: value[kept] for name, value in infos.items()} | {"step": numbers[kept], "tae": tae[kept]}
+    return Trace(trace.rows + (row,), sq_sum, count)
+
+
+def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
+    """Steps per compiled chunk: ``chunk_size`` (at most ``steps``), cut to divide ``checkpoint_every``
+    so that checkpoints fall on chunk boundaries and every chunk keeps one compiled shape."""
+    if chunk_size < 1:
+        raise OptionError(f"chunk_size must be positive; got {chunk_size}")
+    chunk = min(chunk_size, steps)
+    if checkpoint_every is None:
+        return chunk
+    if checkpoint_every < 1:
+        raise OptionError(f"checkpoint_every must be a positive number of steps; got {checkpoint_every}")
+    return max(d for d in range(1, min(chunk, checkpoint_every) + 1) if checkpoint_every % d == 0)
+
+
+def step_inputs(t0: int, size: int, X, lengths, d, observed, buckets: tuple[int, ...], dtype) -> tuple:
+    """Scan inputs of the steps t0, t0+1, .. given by the (n, K, ..) arrays, padded with inactive steps to ``size``."""
+    n = len(X)
+
+    def pad(a, fill=0):
+        return a if n == size else np.concatenate([a, np.full((size - n,) + a.shape[1:], fill, a.dtype)])
+
+    return (np.arange(t0, t0 + size), pad(X.astype(dtype)), pad(lengths, 1), pad(d.astype(dtype)),
+            pad(observed, False), pad(step_buckets(lengths, buckets), 0), np.arange(size) < n)
+
+
+def chunk_program(method: NetworkMethod, buckets: tuple[int, ...], trace_counter: list[int], donate: bool = True):
+    """Jitted (state, seed key, chunk of :func:`step_inputs`) -> (state, infos) over one chunk of steps."""
 
     def branch(length: int) -> Callable:
         def run_branch(state, key, X, mask, d, observed):
@@ -74,22 +157,30 @@ def _chunk_runner(method: NetworkMethod, buckets: tuple[int, ...], seed_key, tra
 
     branches = [branch(length) for length in buckets]
 
-    def one_step(state, inputs):
-        t, X, lengths, d, observed, bucket, active = inputs
-        mask = jnp.arange(X.shape[1])[None, :] < lengths[:, None]
-        key = jax.random.fold_in(seed_key, t)
-        new_state, info = jax.lax.switch(bucket, branches, state, key, X, mask, d, observed)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new_state, state)
-        return state, info
-
-    def run_chunk(state, chunk):
+    def run_chunk(state, seed_key, chunk):
         trace_counter[0] += 1  # runs once per compilation
+        step_key = jax.random.fold_in(seed_key, 1)
+
+        def one_step(state, inputs):
+            t, X, lengths, d, observed, bucket, active = inputs
+            mask = jnp.arange(X.shape[1])[None, :] < lengths[:, None]
+            key = jax.random.fold_in(step_key, t)
+            new_state, info = jax.lax.switch(bucket, branches, state, key, X, mask, d, observed)
+            state = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new_state, state)
+            return state, info
+
         return jax.lax.scan(one_step, state, chunk)
 
-    return jax.jit(run_chunk, donate_argnums=(0,))
+    return jax.jit(run_chunk, donate_argnums=(0,) if donate else ())
 
 
-def _check_finite(infos: dict[str, np.ndarray], t0: int, method: str) -> None:
+def initial_state(method: NetworkMethod, seed_key, nodes: int):
+    """The network's state before the first step (key ``fold_in(seed, 0)``)."""
+    return jax.jit(method.init, static_argnums=1)(jax.random.fold_in(seed_key, 0), nodes)
+
+
+def check_finite(infos: dict[str, np.ndarray], t0: int, method: str) -> None:
+    """Raise NumericalError naming the first step and node with a non-finite output."""
     for name in ("prediction", "predictive_var"):
         bad = ~np.isfinite(infos[name])
         if bad.any():
@@ -112,72 +203,98 @@ def run_method(
     progress: bool = False,
     config: dict | None = None,
     layout: ParamLayout | None = None,
+    *,
+    record: str | int = "full",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> RunResult:
-    """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks."""
+    """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks.
+
+    ``record``: "full" (every step), "summary" (about :data:`SUMMARY_ROWS` steps) or an
+    integer stride. ``checkpoint``: a folder that receives the complete state every
+    ``checkpoint_every`` steps (default: every chunk) and at the end; ``resume=True``
+    continues the run saved there (``config`` should describe the method's options: a
+    checkpoint of another run is refused).
+    """
     stream = validate(stream)
-    if chunk_size < 1:
-        raise OptionError(f"chunk_size must be positive; got {chunk_size}")
     T, K = stream.steps, stream.nodes
+    stride = record_stride(record, T)
+    if resume and checkpoint is None:
+        raise OptionError("resume=True needs the checkpoint folder: pass checkpoint=DIR")
+    saved = ckpt.load(checkpoint) if resume else None
+    if saved is not None and checkpoint_every is None:
+        checkpoint_every = saved.config["checkpoint_every"]
+    if checkpoint is not None and checkpoint_every is None:
+        checkpoint_every = min(chunk_size, T)
+    chunk_size = chunk_length(chunk_size, T, checkpoint_every if checkpoint is not None else None)
     buckets = bucket_lengths(stream.max_len)
-    bucket_of_step = step_buckets(stream.lengths, buckets)
-    chunk_size = min(chunk_size, T)
     n_chunks = -(-T // chunk_size)
-    padded = n_chunks * chunk_size
-
-    def pad(a, fill=0):
-        return np.concatenate([a, np.full((padded - T,) + a.shape[1:], fill, a.dtype)]) if padded > T else a
-
     dtype = jnp.asarray(0.0).dtype
-    X = pad(stream.X.astype(dtype))
-    lengths = pad(stream.lengths, 1)
-    d = pad(stream.d.astype(dtype))
-    observed = pad(stream.observed, False)
-    bucket = pad(bucket_of_step, 0)
-    active = np.arange(padded) < T
+    run_config = dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets),
+                      record=record, stride=stride)
 
     seed_key = jax.random.key(seed)
     counter = [0]
-    runner = _chunk_runner(method, buckets, jax.random.fold_in(seed_key, 1), counter)
-    state = jax.jit(method.init, static_argnums=1)(jax.random.fold_in(seed_key, 0), K)
-    collected: list[dict[str, np.ndarray]] = []
+    runner = chunk_program(method, buckets, counter)
+    state = initial_state(method, seed_key, K)
+    trace, done = Trace(), 0
+    if checkpoint is not None:
+        identity = ckpt.run_identity(run_config, stream, dtype, chunk_size, checkpoint_every)
+        if saved is None:
+            ckpt.refuse_existing(checkpoint)
+        else:
+            ckpt.check_identity(saved, identity, checkpoint)
+            state = ckpt.restore_state(saved, state, checkpoint)
+            trace, done = Trace((saved.records,), saved.totals["sq_sum"], saved.totals["count"]), saved.step
+
     def chunk_at(c: int):
         sl = slice(c * chunk_size, (c + 1) * chunk_size)
-        return (np.arange(padded)[sl], X[sl], lengths[sl], d[sl], observed[sl], bucket[sl], active[sl])
+        return step_inputs(c * chunk_size, chunk_size, stream.X[sl], stream.lengths[sl], stream.d[sl],
+                           stream.observed[sl], buckets, dtype)
 
     start = time.perf_counter()
-    compiled = runner.lower(state, chunk_at(0)).compile()  # every chunk has the same shapes
+    if done < T:  # a finished checkpoint needs no program
+        compiled = runner.lower(state, seed_key, chunk_at(0)).compile()  # every chunk has the same shapes
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    with tqdm(total=T, disable=not progress, desc=method.name, unit="step", leave=False) as bar:
-        for c in range(n_chunks):
-            state, infos = compiled(state, chunk_at(c))
-            infos = {name: np.asarray(value) for name, value in infos.items()}
-            _check_finite({k: v[: max(0, min(chunk_size, T - c * chunk_size))] for k, v in infos.items()},
-                          c * chunk_size, method.name)
-            collected.append(infos)
-            bar.update(min(chunk_size, T - c * chunk_size))
+    with tqdm(total=T, initial=done, disable=not progress, desc=method.name, unit="step", leave=False) as bar:
+        for c in range(-(-done // chunk_size), n_chunks):  # a checkpoint ends a chunk or the run
+            t0 = c * chunk_size
+            n = min(chunk_size, T - t0)
+            state, infos = compiled(state, seed_key, chunk_at(c))
+            infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
+            check_finite(infos, t0, method.name)
+            trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T)
+            if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
+                ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, state, trace.merged(),
+                                                      {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
+            bar.update(n)
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start
+    return _result(method.name, stream, trace.merged(), state, seconds, counter[0], run_config, layout, compile_seconds)
 
-    infos = {name: np.concatenate([c[name] for c in collected])[:T] for name in collected[0]}
-    predictions = infos["prediction"]
-    tae = time_accumulated_error(predictions, stream.d, stream.observed)
-    coords = {"time": np.arange(1, T + 1), "node": np.arange(K)}
+
+def _result(name: str, stream: Stream, rows: dict[str, np.ndarray], state, seconds: float, compilations: int,
+            config: dict, layout: ParamLayout | None, compile_seconds: float) -> RunResult:
+    """Package the kept rows of a finished run."""
+    steps, tae = rows.pop("step"), rows.pop("tae")
+    coords = {"time": steps, "node": np.arange(stream.nodes)}
     diagnostics = xr.Dataset(
-        {name: (("time", "node") + tuple(f"{name}_dim{i}" for i in range(v.ndim - 2)), v) for name, v in infos.items()},
+        {name: (("time", "node") + tuple(f"{name}_dim{i}" for i in range(v.ndim - 2)), v) for name, v in rows.items()},
         coords=coords,
     )
     return RunResult(
-        method=method.name,
-        predictions=predictions,
-        labels=stream.d,
-        observed=stream.observed,
-        tae=xr.DataArray(tae.T, coords={"node": coords["node"], "time": coords["time"]}, dims=("node", "time"), name="tae"),
+        method=name,
+        predictions=rows["prediction"],
+        labels=stream.d[steps - 1],
+        observed=stream.observed[steps - 1],
+        tae=xr.DataArray(tae.T, coords=coords, dims=("node", "time"), name="tae"),
         diagnostics=diagnostics,
         final_state=state,
         seconds=seconds,
-        compilations=counter[0],
-        config=dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets)),
+        compilations=compilations,
+        config=config,
         layout=layout,
         compile_seconds=compile_seconds,
     )
@@ -203,31 +320,10 @@ def prepare_network(graph, nodes: int, seed: int = 0, rule: str = "metropolis", 
     return make_network(graph, rule=rule, allow_disconnected=allow_disconnected, nodes=nodes)
 
 
-def run(
-    stream: Stream,
-    method: str = "pf",
-    model=None,
-    fusion: str | None = None,
-    seed: int = 0,
-    model_options: dict | None = None,
-    graph=None,
-    rule: str = "metropolis",
-    allow_disconnected: bool = False,
-    chunk_size: int = 256,
-    progress: bool = False,
-    **options: Any,
-) -> RunResult:
-    """Run ``method`` on ``stream``.
-
-    ``method``: pf, ekf, sgd, adam (with ``fusion`` local | centralized | distributed) or a
-    distributed scheme: dpf, dpf-consensus, dekf, dsgd, dadam. ``model``: a declaration, a
-    factory, a built-in name or ``path.py:name`` (default: the paper's LSTM);
-    ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
-    a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
-    small-world graph); ``rule``: combination weights. ``options`` go to the kernel (for
-    example ``num_particles=500``). Everything is checked before anything is computed.
-    """
-    stream = validate(stream)
+def prepare_method(stream: Stream, method: str = "pf", model=None, fusion: str | None = None, seed: int = 0,
+                   model_options: dict | None = None, graph=None, rule: str = "metropolis",
+                   allow_disconnected: bool = False, **options: Any) -> tuple[NetworkMethod, dict, StateSpace]:
+    """The named method built for ``stream``'s shapes (see :func:`run`), the config describing it, and its model."""
     name, mode = resolve(method, fusion)
     network = prepare_network(graph, stream.nodes, seed, rule, allow_disconnected) if mode == "distributed" else None
     ssm = prepare_model(stream, model, model_options)
@@ -242,4 +338,42 @@ def run(
         "dtype": str(jnp.asarray(0.0).dtype),
         "graph": None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]},
     }
-    return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config, layout=ssm.layout)
+    return built, config, ssm
+
+
+def run(
+    stream: Stream,
+    method: str = "pf",
+    model=None,
+    fusion: str | None = None,
+    seed: int = 0,
+    model_options: dict | None = None,
+    graph=None,
+    rule: str = "metropolis",
+    allow_disconnected: bool = False,
+    chunk_size: int = 256,
+    progress: bool = False,
+    *,
+    record: str | int = "full",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Run ``method`` on ``stream``.
+
+    ``method``: pf, ekf, sgd, adam (with ``fusion`` local | centralized | distributed) or a
+    distributed scheme: dpf, dpf-consensus, dekf, dsgd, dadam. ``model``: a declaration, a
+    factory, a built-in name or ``path.py:name`` (default: the paper's LSTM);
+    ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
+    a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
+    small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
+    ``checkpoint_every`` and ``resume``: see :func:`run_method`. ``options`` go to the kernel
+    (for example ``num_particles=500``). Everything is checked before anything is computed.
+    """
+    stream = validate(stream)
+    built, config, ssm = prepare_method(stream, method, model, fusion, seed, model_options, graph, rule,
+                                        allow_disconnected, **options)
+    return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config,
+                      layout=ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                      resume=resume)

@@ -1,0 +1,151 @@
+"""Checkpoint and resume: a run killed with SIGKILL and resumed gives the uninterrupted run's
+exact numbers; corrupt or foreign checkpoints are refused; ``record`` keeps what it says."""
+
+import json
+import os
+import pathlib
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import bayeslstm as bl
+from bayeslstm import checkpoint as ckpt
+from bayeslstm.cli import main
+from bayeslstm.errors import BayesLSTMError, CheckpointError
+from bayeslstm.runner import record_stride
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+STEPS = 1000
+RUN = ["run", "--method", "ekf", "--model-arg", "hidden=2", "--steps", str(STEPS), "--nodes", "2", "--features", "1",
+       "--min-len", "1", "--max-len", "2", "--no-progress"]
+
+
+def subprocess_env() -> dict:
+    """The test process' environment plus its compilation cache, so the child compiles nothing twice."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cache = jax.config.jax_compilation_cache_dir
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return env
+
+
+def summary(folder: pathlib.Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())["methods"]["ekf"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """An uninterrupted run with checkpoints every 10 steps: its summary and checkpoint folder."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    assert main([*RUN, "--out", str(root), "--checkpoint", str(root / "ck"), "--checkpoint-every", "10"]) == 0
+    return root
+
+
+def test_sigkilled_run_resumes_bit_identical(uninterrupted, tmp_path):
+    ck = tmp_path / "ck"
+    command = [sys.executable, "-m", "bayeslstm.cli", *RUN, "--checkpoint", str(ck), "--checkpoint-every", "10",
+               "--out", str(tmp_path / "killed")]
+    proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not (ck / ckpt.MANIFEST).exists():
+            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.stdout.read().decode()}"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, 0.1))
+        assert proc.poll() is None, "the run finished before it was killed: give it more --steps"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stdout.close()
+    step = json.loads((ck / ckpt.MANIFEST).read_text())["step"]
+    assert 0 < step < STEPS and step % 10 == 0
+    assert main([*RUN, "--resume", str(ck), "--out", str(tmp_path / "resumed")]) == 0
+    resumed, expected = summary(tmp_path / "resumed"), summary(uninterrupted)
+    assert resumed["tae"] == expected["tae"] and resumed["final_tae"] == expected["final_tae"]
+    assert json.loads((ck / ckpt.MANIFEST).read_text())["step"] == STEPS
+    assert not list(ck.glob(".*.tmp")) and len(list(ck.glob("state-*.npz"))) == 1
+
+
+def refused(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "garble the manifest", "lose the payload"])
+def test_corrupt_checkpoint_is_refused(uninterrupted, tmp_path, capsys, damage):
+    ck = tmp_path / "ck"
+    shutil.copytree(uninterrupted / "ck", ck)
+    payload = next(ck.glob("state-*.npz"))
+    data = bytearray(payload.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0x01
+        payload.write_bytes(bytes(data))
+    elif damage == "truncate":
+        payload.write_bytes(bytes(data[:-100]))
+    elif damage == "garble the manifest":
+        (ck / ckpt.MANIFEST).write_text('{"format": 1, "step": ')
+    else:
+        payload.unlink()
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        ckpt.load(ck)
+    if damage == "flip a byte":  # and through the command line
+        err = refused([*RUN, "--resume", str(ck), "--out", str(tmp_path / "out")], capsys)
+        assert "is corrupt" in err and "delete the folder" in err
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--seed", "1"], "run.seed is 0 in the checkpoint but 1 now"),
+        (["--learning-rate", "0.1", "--method", "sgd"], "run.method is 'ekf-local' in the checkpoint"),
+        (["--noise-var", "0.02"], "stream_sha256"),
+    ],
+)
+def test_checkpoint_of_another_run_is_refused(uninterrupted, tmp_path, capsys, change, message):
+    argv = [*RUN, *change, "--resume", str(uninterrupted / "ck"), "--out", str(tmp_path)]
+    err = refused(argv, capsys)
+    assert "written by a different run" in err and message in err
+
+
+def test_checkpoint_flags_are_checked(uninterrupted, tmp_path, capsys):
+    assert "already holds a checkpoint" in refused([*RUN, "--checkpoint", str(uninterrupted / "ck"),
+                                                    "--out", str(tmp_path)], capsys)
+    assert "no manifest.json" in refused([*RUN, "--resume", str(tmp_path / "empty"), "--out", str(tmp_path)], capsys)
+    assert "needs --checkpoint" in refused([*RUN, "--checkpoint-every", "5", "--out", str(tmp_path)], capsys)
+    assert issubclass(CheckpointError, BayesLSTMError) and issubclass(CheckpointError, ValueError)
+
+
+def test_record_keeps_strided_rows_with_exact_tae(uninterrupted, tmp_path):
+    """Rows every 7 steps and the last, with the full run's numbers; a finished checkpoint reads back."""
+    stream, _ = bl.teacher_stream(steps=STEPS, nodes=2, features=1, min_len=1, max_len=2, seed=0)  # the CLI's
+    options = dict(model="lstm", model_options={"hidden": 2}, chunk_size=10)  # the CLI run's program: no new compile
+    strided = bl.run(stream, "ekf", record=7, checkpoint=tmp_path / "ck", checkpoint_every=10, **options)
+    full = ckpt.load(uninterrupted / "ck").records  # every step of the CLI run
+    kept = np.r_[np.arange(7, STEPS + 1, 7), STEPS]
+    np.testing.assert_array_equal(strided.tae.time, kept)
+    np.testing.assert_array_equal(strided.predictions, full["prediction"][kept - 1])
+    np.testing.assert_array_equal(strided.tae.values.T, full["tae"][kept - 1])
+    np.testing.assert_array_equal(strided.diagnostics["predictive_var"], full["predictive_var"][kept - 1])
+    assert strided.config["stride"] == 7
+    assert [record_stride("summary", n) for n in (23, 1000, 1001, 100_000)] == [1, 1, 2, 100]
+    again = bl.run(stream, "ekf", record=7, checkpoint=tmp_path / "ck", resume=True, **options)  # finished: read back
+    np.testing.assert_array_equal(again.predictions, strided.predictions)
+    np.testing.assert_array_equal(again.tae.values, strided.tae.values)
+    for a, b in zip(jax.tree.leaves(again.final_state), jax.tree.leaves(strided.final_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(bl.OptionError, match="record must be"):
+        bl.run(stream, "ekf", record="some", **options)
+    with pytest.raises(CheckpointError, match="record is 7 in the checkpoint but 2 now"):
+        bl.run(stream, "ekf", record=2, checkpoint=tmp_path / "ck", resume=True, **options)
