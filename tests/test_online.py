@@ -1,0 +1,60 @@
+"""The streaming API: step-by-step learning gives the batch runner's exact numbers, compiles once,
+and refuses bad inputs with bayeslstm errors."""
+
+import jax
+import numpy as np
+import pytest
+
+import bayeslstm as bl
+from bayeslstm import online
+
+SMALL = dict(model_options={"hidden": 2})
+
+
+@pytest.fixture(scope="module")
+def stream():
+    s, _ = bl.teacher_stream(steps=9, nodes=3, features=1, min_len=1, max_len=2, seed=5)
+    observed = np.ones_like(s.observed)
+    observed[3:6, 1] = False  # missing labels: predicted and exchanged, not learnt
+    d = np.where(observed, s.d, np.nan)
+    return bl.make_stream(s.X, s.lengths, d, observed)
+
+
+@pytest.mark.parametrize("method, options", [("pf", dict(num_particles=8)), ("dsgd", dict(graph="ring"))])
+def test_streaming_equals_batch(stream, method, options):
+    batch = bl.run(stream, method, seed=3, chunk_size=4, **SMALL, **options)  # 3 chunks, the last padded
+    learner = online.online_learner(method, nodes=3, features=1, max_len=stream.max_len, seed=3, **SMALL, **options)
+    predicted, reported = [], []
+    for t in range(stream.steps):
+        length = stream.lengths[t].max()  # data as it arrives: no padding beyond this step's longest sequence
+        X, lengths = stream.X[t, :, :length], stream.lengths[t]
+        first, second = online.predict(learner, X, lengths), online.predict(learner, X, lengths)
+        np.testing.assert_array_equal(first.mean, second.mean)  # predict changes nothing
+        learner, info = online.update(learner, X, lengths, stream.d[t], stream.observed[t])
+        predicted.append(first)
+        reported.append(info["prediction"])
+    np.testing.assert_array_equal(np.array([p.mean for p in predicted]), batch.predictions)
+    np.testing.assert_array_equal(np.array([p.variance for p in predicted]), batch.diagnostics["predictive_var"])
+    np.testing.assert_array_equal(np.array(reported), batch.predictions)
+    for a, b in zip(jax.tree.leaves(learner.state), jax.tree.leaves(batch.final_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert learner.step == stream.steps
+    assert learner.compilations == 1  # 27 calls, one compiled program
+
+
+def test_bad_inputs_are_refused(stream):
+    learner = online.online_learner("ekf", nodes=3, features=1, max_len=2, **SMALL)
+    X, lengths = stream.X[0], stream.lengths[0]
+    with pytest.raises(bl.InputError, match="max_len = 2"):
+        online.predict(learner, np.zeros((3, 4, 1)), lengths)
+    with pytest.raises(bl.InputError, match="nodes = 3"):
+        online.predict(learner, X[:2], lengths[:2])
+    with pytest.raises(bl.InputError, match="online step 0.*non-finite input"):
+        online.update(learner, np.full_like(X, np.nan), lengths, stream.d[0])
+    with pytest.raises(bl.InputError, match="non-finite label"):
+        online.update(learner, X, lengths, np.full(3, np.inf))
+    with pytest.raises(bl.InputError, match="exceeds"):
+        online.update(learner, X[:, :1], np.full(3, 2), stream.d[0])
+    with pytest.raises(bl.OptionError, match="unknown method"):
+        online.online_learner("kalman", nodes=3, features=1, max_len=2)
+    assert learner.compilations == 0 and learner.step == 0
