@@ -58,7 +58,7 @@ class StateSpace(NamedTuple):
     prior_var: Array | None
     transition_var: Array | None  # diagonal q of a Gaussian random walk, else None
     obs_var: Array | None  # r of a Gaussian label, else None
-    particle_block: int | None = 128  # particles per block in observe_particles; None: one vmap
+    particle_block: int | None = 256  # particles per block in observe_particles; None: one vmap
 
     def mean(self, theta: Array, X: Array, mask: Array) -> Array:
         """Regression output f(theta, X): the mean of the label's distribution."""
@@ -76,7 +76,8 @@ class StateSpace(NamedTuple):
         The particles go in at most :data:`MAX_BLOCKS` blocks of about ``particle_block``, each
         a ``vmap`` of the declaration's trace; the numbers are those of one ``vmap`` over all
         (``particle_block=None``). Blocking pays on the CPU, where one particle's LSTM weights
-        (6 KB for n = 16) times N no longer fit in cache; measured in benchmarks/speed.py.
+        (6 KB for n = 16) times N no longer fit in cache; measured in benchmarks/speed.py (blocks
+        of 128 ran a little faster than 256 but compiled 1.7 times longer).
         """
 
         def one(theta):
@@ -99,7 +100,7 @@ class StateSpace(NamedTuple):
         return jax.vmap(self.sample_transition)(keys, particles)
 
 
-MAX_BLOCKS = 16  # each block is its own copy of the per-particle program: bounds compile time
+MAX_BLOCKS = 8  # each block is its own copy of the per-particle program: bounds compile time
 
 
 def particle_blocks(count: int, block: int | None, max_blocks: int = MAX_BLOCKS) -> list[tuple[int, int]]:
@@ -109,7 +110,7 @@ def particle_blocks(count: int, block: int | None, max_blocks: int = MAX_BLOCKS)
     if block < 1:
         raise ValueError(f"particle_block must be positive or None; got {block}")
     pieces = min(-(-count // block), max_blocks)
-    size = -(-count // pieces)  # 1000 particles at 128 go as 8 x 125, not 7 x 128 + 104
+    size = -(-count // pieces)  # 1000 particles at 256 go as 4 x 250, not 3 x 256 + 232
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 

@@ -46,9 +46,9 @@ def test_random_walk_noise_under_vmap_raw_keys_and_other_generators():
 def test_particle_blocks_cover_every_particle_once():
     assert particle_blocks(10, None) == [(0, 10)]
     assert particle_blocks(10, 16) == [(0, 10)]
-    assert particle_blocks(1000, 128) == [(i, i + 125) for i in range(0, 1000, 125)]
+    assert particle_blocks(1000, 256) == [(i, i + 250) for i in range(0, 1000, 250)]
     spans = particle_blocks(4001, 128)  # capped at MAX_BLOCKS blocks
-    assert len(spans) == 16 and spans[0][0] == 0 and spans[-1][1] == 4001
+    assert len(spans) == statespace.MAX_BLOCKS and spans[0][0] == 0 and spans[-1][1] == 4001
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     with pytest.raises(ValueError):
         particle_blocks(10, 0)
