@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import Array
 
-from .errors import OptionError
+from .errors import OptionError, number
 from .kernel import Batch, Kernel, gaussian_log_density
 
 MIN_VAR = 1e-6
@@ -46,8 +46,8 @@ def baseline(kind: str, ssm=None, target_feature: int | None = None) -> Kernel:
     """A ``last`` or ``mean`` baseline kernel (``ssm`` is accepted and unused: no model is learnt)."""
     if kind not in ("last", "mean"):
         raise OptionError(f"baseline kind must be 'last' or 'mean'; got {kind!r}")
-    if target_feature is not None and (isinstance(target_feature, bool) or int(target_feature) < 0):
-        raise OptionError(f"target_feature must be a column index >= 0; got {target_feature!r}")
+    if target_feature is not None:
+        target_feature = number("target_feature", target_feature, int, 0)
 
     def init(key: Array) -> BaselineState:
         zero = jnp.zeros((), jnp.result_type(float))

@@ -17,7 +17,7 @@ import numpy as np
 from jax import Array
 
 from .ekf import extended_kalman_filter
-from .errors import GraphError, OptionError
+from .errors import GraphError, number
 from .fusion import NetworkMethod, NodeAxis, StepData, from_node_step, info_per_node, node_keys
 from .gradient import gradient_descent
 from .graph import Links, Network, combine, live_links, require_doubly_stochastic
@@ -130,9 +130,7 @@ def consensus_particle_filter(
     L * N numbers per neighbour and step cross the network, never particles."""
     n = check_particle_options(num_particles, resampling, ess_threshold)
     require_doubly_stochastic(network, "the likelihood-consensus DPF")
-    if int(consensus_iters) < 0:
-        raise OptionError(f"consensus_iters must be >= 0; got {consensus_iters}")
-    iters = int(consensus_iters)
+    iters = number("consensus_iters", consensus_iters, int, 0)
     table = jnp.asarray(network.neighbors)
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
@@ -176,9 +174,7 @@ def markov_chain_particle_filter(
     reports ``empty``. Particles that cross an edge are the communication (S*N per node)."""
     n = check_particle_options(num_particles, resampling)
     require_doubly_stochastic(network, "the Markov-chain DPF")
-    if int(walk_steps) < 1:
-        raise OptionError(f"walk_steps must be >= 1; got {walk_steps}")
-    S = int(walk_steps)
+    S = number("walk_steps", walk_steps, int, 1)
     scheme = get_scheme(resampling)
     table = jnp.asarray(network.neighbors)
 

@@ -42,3 +42,34 @@ def choose(name: str, value: str, allowed) -> str:
     if value not in allowed:
         raise OptionError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, allowed))}")
     return value
+
+
+def number(name: str, value, kind: type = float, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False):
+    """``value`` as ``kind`` (int or float) within [low, high] (open ends where asked), else an OptionError.
+
+    Options come from Python and from the command line: strings that do not parse, booleans,
+    NaN and fractional counts are refused here with the option's name, never by a raw ValueError.
+    """
+    import math
+
+    bad = isinstance(value, bool) or value is None
+    try:
+        converted = kind(value) if not bad else None
+    except (TypeError, ValueError, OverflowError):
+        bad = True
+    if not bad and kind is int and float(value) != converted:
+        bad = True
+    if not bad and kind is float and not math.isfinite(converted):
+        bad = True
+    if not bad and low is not None and (converted < low or (low_open and converted == low)):
+        bad = True
+    if not bad and high is not None and (converted > high or (high_open and converted == high)):
+        bad = True
+    if bad:
+        what = "a whole number" if kind is int else "a finite number"
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        bounds = " and ".join(filter(None, (lo, hi)))
+        raise OptionError(f"{name} must be {what}{' ' + bounds if bounds else ''}; got {value!r}")
+    return converted

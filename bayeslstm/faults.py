@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .errors import OptionError
+from .errors import OptionError, number
 from .fusion import NetworkMethod, StepData
 from .graph import Network, live_links
 
@@ -53,24 +53,29 @@ class Faults(NamedTuple):
 
 def check_faults(faults: Faults, network: Network | None, nodes: int | None = None) -> Faults:
     """Refuse impossible fault settings before any work."""
-    for name in ("link_failure", "node_dropout"):
-        p = getattr(faults, name)
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) < 1.0:
-            raise OptionError(f"{name} must be a probability in [0, 1); got {p!r}")
+    link_failure = number("link_failure", faults.link_failure, float, 0.0, 1.0, high_open=True)
+    node_dropout = number("node_dropout", faults.node_dropout, float, 0.0, 1.0, high_open=True)
     if (faults.link_failure or faults.link_schedule is not None) and network is None:
         raise OptionError("link failures need a graph: use a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
     link_schedule = node_schedule = None
     if faults.link_schedule is not None:
-        link_schedule = np.asarray(faults.link_schedule, bool)
+        link_schedule = _bool_array("link_schedule", faults.link_schedule)
         edges = network.graph.number_of_edges()
         if link_schedule.ndim != 2 or link_schedule.shape[1] != edges or link_schedule.shape[0] < 1:
             raise OptionError(f"link_schedule must have shape (steps, {edges}) over the graph's edges; got {link_schedule.shape}")
     if faults.node_schedule is not None:
-        node_schedule = np.asarray(faults.node_schedule, bool)
+        node_schedule = _bool_array("node_schedule", faults.node_schedule)
         K = nodes if network is None else network.nodes
         if node_schedule.ndim != 2 or (K is not None and node_schedule.shape[1] != K) or node_schedule.shape[0] < 1:
             raise OptionError(f"node_schedule must have shape (steps, {K}); got {node_schedule.shape}")
-    return Faults(float(faults.link_failure), float(faults.node_dropout), link_schedule, node_schedule)
+    return Faults(link_failure, node_dropout, link_schedule, node_schedule)
+
+
+def _bool_array(name: str, value) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype != bool and not (np.issubdtype(array.dtype, np.number) and np.isin(array, (0, 1)).all()):
+        raise OptionError(f"{name} must hold booleans (True = up / present); got dtype {array.dtype}")
+    return array.astype(bool)
 
 
 def _row(schedule: np.ndarray, t: Array) -> Array:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
-from .errors import OptionError, choose
+from .errors import choose, number
 from .kernel import Batch, Kernel, gaussian_log_density
 from .statespace import StateSpace
 
@@ -45,9 +45,7 @@ def squared_loss(ssm: StateSpace, theta: Array, batch: Batch) -> tuple[Array, Ar
 def gradient_descent(ssm: StateSpace, optimizer: str = "sgd", learning_rate: float | None = None) -> Kernel:
     """Online SGD or Adam; the initial weights are one draw from the declaration's prior."""
     choose("optimizer", optimizer, OPTIMIZERS)
-    lr = DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None else float(learning_rate)
-    if not lr > 0:
-        raise OptionError(f"learning_rate must be positive; got {learning_rate}")
+    lr = DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None else number("learning_rate", learning_rate, float, 0, low_open=True)
     tx = OPTIMIZERS[optimizer](lr)
     r = ssm.obs_var if ssm.obs_var is not None else jnp.asarray(1.0)
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from .errors import OptionError
+from .errors import OptionError, number
 from .kernel import Batch, Kernel
 from .resampling import effective_sample_size, get_scheme
 from .statespace import StateSpace
@@ -106,11 +106,11 @@ def propagate(ssm: StateSpace, key: Array, state: ParticleState) -> ParticleStat
 def check_particle_options(num_particles: int, resampling: str, ess_threshold: float | None = None) -> int:
     """Refuse bad particle-filter options before any work; return N as an int."""
     get_scheme(resampling)
-    if ess_threshold is not None and not 0.0 < ess_threshold <= 1.0:
-        raise OptionError(f"ess_threshold must be in (0, 1]; got {ess_threshold}")
-    if int(num_particles) < 1:
-        raise OptionError(f"num_particles must be a positive integer; got {num_particles}")
-    return int(num_particles)
+    if ess_threshold is not None:
+        if isinstance(ess_threshold, str):  # the kernel uses the value as given
+            raise OptionError(f"ess_threshold must be a number in (0, 1]; got the string {ess_threshold!r}")
+        number("ess_threshold", ess_threshold, float, 0.0, 1.0, low_open=True)
+    return number("num_particles", num_particles, int, 1)
 
 
 def particle_filter(

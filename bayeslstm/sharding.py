@@ -52,8 +52,10 @@ def node_mesh(devices: int | Sequence | None = None) -> Mesh:
                 f"start with --devices N (or jax.config.update('jax_num_cpu_devices', N) before JAX starts)"
             )
         chosen = available[:devices]
-    else:
+    elif isinstance(devices, (list, tuple)) and devices and all(isinstance(d, jax.Device) for d in devices):
         chosen = list(devices)
+    else:
+        raise OptionError(f"mesh must be a device count, a list of devices or a jax.sharding.Mesh; got {devices!r}")
     return Mesh(np.asarray(chosen), (AXIS,))
 
 
