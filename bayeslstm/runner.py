@@ -34,6 +34,7 @@ from .layout import ParamLayout
 from .methods import build_method, resolve
 from .statespace import StateSpace, build_model, read_model
 from .streams import Stream, bucket_lengths, step_buckets, validate
+from .tables import TableStream
 
 SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
 
@@ -88,7 +89,7 @@ def accumulate_tae(sq_sum, count, predictions, labels, observed) -> tuple[np.nda
     The sum is a cumulative sum seeded with the carried one, so the additions happen in step
     order and splitting the steps anywhere gives the same bits.
     """
-    sq = np.where(observed, (labels - predictions) ** 2, 0.0)
+    sq = np.where(observed, (np.asarray(labels, np.float64) - np.asarray(predictions, np.float64)) ** 2, 0.0)
     seed = np.zeros_like(sq[:1]) if sq_sum is None else np.asarray(sq_sum, sq.dtype)[None]
     sums = np.cumsum(np.concatenate([seed, sq]), axis=0)[1:]
     counts = (0 if count is None else count) + np.cumsum(observed, axis=0)
@@ -113,12 +114,39 @@ def record_stride(record: str | int, steps: int) -> int:
     raise OptionError(f"record must be 'full', 'summary' or a positive integer stride; got {record!r}")
 
 
-def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, stride: int, steps: int) -> Trace:
-    """Add steps t0+1.. (their infos, labels and flags) to ``trace``, keeping every ``stride``-th and the last."""
-    sq_sum, count, tae = accumulate_tae(trace.sq_sum, trace.count, infos["prediction"], labels, observed)
-    numbers = np.arange(t0 + 1, t0 + len(labels) + 1)
+class Units(NamedTuple):
+    """Labels were standardised: original = offset + scale * standardised, per (step, node)."""
+
+    offset: np.ndarray  # (T, K)
+    scale: np.ndarray  # (T, K)
+
+
+def to_units(infos: dict[str, np.ndarray], labels: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Predictions, predictive variances, log densities and labels in the original units."""
+    infos = dict(infos, prediction=offset + scale * infos["prediction"])
+    if "predictive_var" in infos:
+        infos["predictive_var"] = infos["predictive_var"] * scale**2
+    if "log_pred_density" in infos:
+        infos["log_pred_density"] = infos["log_pred_density"] - np.log(scale)
+    return infos, offset + scale * labels
+
+
+def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, stride: int, steps: int,
+         units: Units | None = None) -> Trace:
+    """Add steps t0+1.. (their infos, labels and flags) to ``trace``, keeping every ``stride``-th and the last.
+
+    A node reported absent (``present`` False, under faults) is not scored at that step;
+    with ``units``, everything is kept and scored in the labels' original units.
+    """
+    n = len(labels)
+    if units is not None:
+        infos, labels = to_units(infos, labels, units.offset[t0:t0 + n], units.scale[t0:t0 + n])
+    scored = observed & infos["present"] if "present" in infos else observed
+    sq_sum, count, tae = accumulate_tae(trace.sq_sum, trace.count, infos["prediction"], labels, scored)
+    numbers = np.arange(t0 + 1, t0 + n + 1)
     kept = (numbers % stride == 0) | (numbers == steps)
-    row = {name: value[kept] for name, value in infos.items()} | {"step": numbers[kept], "tae": tae[kept]}
+    extra = {"step": numbers[kept], "tae": tae[kept], "label": labels[kept], "scored": scored[kept]}
+    row = {name: value[kept] for name, value in infos.items()} | extra
     return Trace(trace.rows + (row,), sq_sum, count)
 
 
@@ -195,6 +223,34 @@ def check_finite(infos: dict[str, np.ndarray], t0: int, method: str) -> None:
             raise NumericalError(f"{method}: NaN in {name} at step {t0 + s}, node {k}")
 
 
+@jax.jit
+def _finite_per_leaf(state):
+    """For every floating leaf: is each row (node) finite? Leaves without rows give one flag."""
+    def rows(leaf):
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            return jnp.ones((1,), bool)
+        flat = jnp.reshape(leaf, (leaf.shape[0], -1)) if leaf.ndim else jnp.reshape(leaf, (1, 1))
+        return jnp.all(jnp.isfinite(flat), axis=1)
+
+    return jax.tree_util.tree_map(rows, state)
+
+
+def check_state(state, step: int, method: str, per_node: bool) -> None:
+    """Raise NumericalError naming the quantity and node of the first non-finite value in the state."""
+    if not all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(state)):
+        return  # multi-host: each process holds part of the state; its outputs are checked
+    flags, _ = jax.tree_util.tree_flatten_with_path(_finite_per_leaf(state))
+    for path, ok in flags:
+        ok = np.asarray(ok)
+        if not ok.all():
+            where = f"node {int(np.argmin(ok))}" if per_node and ok.size > 1 else "the network's filter"
+            quantity = jax.tree_util.keystr(path).lstrip(".")
+            raise NumericalError(
+                f"{method}: non-finite {quantity} in the filter state after step {step}, {where}; "
+                "the filter diverged - try float64 (--x64), a smaller q or learning rate, or more particles"
+            )
+
+
 def run_method(
     method: NetworkMethod,
     stream: Stream,
@@ -208,8 +264,12 @@ def run_method(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    units: Units | None = None,
 ) -> RunResult:
     """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks.
+
+    ``units``: the labels were standardised (a table stream): predictions, variances, labels
+    and TAE are reported in the original units.
 
     ``record``: "full" (every step), "summary" (about :data:`SUMMARY_ROWS` steps) or an
     integer stride. ``checkpoint``: a folder that receives the complete state every
@@ -265,7 +325,8 @@ def run_method(
             state, infos = compiled(state, seed_key, chunk_at(c))
             infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
             check_finite(infos, t0, method.name)
-            trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T)
+            check_state(state, t0 + n, method.name, method.node_step is not None)
+            trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T, units)
             if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
                 ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, state, trace.merged(),
                                                       {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
@@ -278,7 +339,7 @@ def run_method(
 def _result(name: str, stream: Stream, rows: dict[str, np.ndarray], state, seconds: float, compilations: int,
             config: dict, layout: ParamLayout | None, compile_seconds: float) -> RunResult:
     """Package the kept rows of a finished run."""
-    steps, tae = rows.pop("step"), rows.pop("tae")
+    steps, tae, labels, scored = rows.pop("step"), rows.pop("tae"), rows.pop("label"), rows.pop("scored")
     coords = {"time": steps, "node": np.arange(stream.nodes)}
     diagnostics = xr.Dataset(
         {name: (("time", "node") + tuple(f"{name}_dim{i}" for i in range(v.ndim - 2)), v) for name, v in rows.items()},
@@ -287,8 +348,8 @@ def _result(name: str, stream: Stream, rows: dict[str, np.ndarray], state, secon
     return RunResult(
         method=name,
         predictions=rows["prediction"],
-        labels=stream.d[steps - 1],
-        observed=stream.observed[steps - 1],
+        labels=labels,
+        observed=scored,
         tae=xr.DataArray(tae.T, coords=coords, dims=("node", "time"), name="tae"),
         diagnostics=diagnostics,
         final_state=state,
@@ -342,7 +403,7 @@ def prepare_method(stream: Stream, method: str = "pf", model=None, fusion: str |
 
 
 def run(
-    stream: Stream,
+    stream: Stream | TableStream,
     method: str = "pf",
     model=None,
     fusion: str | None = None,
@@ -369,11 +430,19 @@ def run(
     a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
     small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
     ``checkpoint_every`` and ``resume``: see :func:`run_method`. ``options`` go to the kernel
-    (for example ``num_particles=500``). Everything is checked before anything is computed.
+    (for example ``num_particles=500``), or are fault options (``link_failure``,
+    ``node_dropout``, ``link_schedule``, ``node_schedule``) or sharding (``mesh``,
+    ``exchange``). A :class:`~bayeslstm.tables.TableStream` (real data) runs on its
+    standardised stream and reports predictions and TAE in the label's original units.
+    Everything is checked before anything is computed.
     """
+    units = None
+    if isinstance(stream, TableStream):
+        units = Units(stream.label_offset, stream.label_scale)
+        stream = stream.stream
     stream = validate(stream)
     built, config, ssm = prepare_method(stream, method, model, fusion, seed, model_options, graph, rule,
                                         allow_disconnected, **options)
     return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config,
                       layout=ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      resume=resume)
+                      resume=resume, units=units)

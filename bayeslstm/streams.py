@@ -79,10 +79,25 @@ def validate(stream: Stream) -> Stream:
         t, k = np.argwhere(bad_d)[0]
         raise InputError(f"non-finite label d[{t}, {k}] = {d[t, k]} (step {t}, node {k}); "
                          "mark it unobserved (observed=False) or drop it")
+    limit = _magnitude_limit()
+    for name, values, where in (("input X", X, valid_rows[..., None]), ("label d", d, observed)):
+        big = (np.abs(values) > limit) & where
+        if big.any():
+            idx = tuple(np.argwhere(big)[0])
+            raise InputError(
+                f"{name}{list(idx)} = {values[idx]:.3g} (step {idx[0]}, node {idx[1]}) is too large for "
+                f"{jnp.asarray(0.0).dtype} arithmetic (limit {limit:.0e}): its square overflows; standardise the data "
+                "(bayeslstm.tables.table_stream does it online) or compute in float64 (--x64)"
+            )
     # padded rows may hold anything finite-or-not in user data: zero them so they stay inert
     X = np.where(valid_rows[..., None], X, 0.0).astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float32)
     d = np.where(observed, d, 0.0)
     return Stream(X, lengths.astype(np.int32), d, observed)
+
+
+def _magnitude_limit() -> float:
+    """Largest input or label magnitude whose square (and sums of squares) stays finite."""
+    return 1e15 if jnp.asarray(0.0).dtype == jnp.float32 else 1e150
 
 
 def bucket_lengths(max_len: int) -> tuple[int, ...]:

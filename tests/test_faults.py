@@ -115,7 +115,7 @@ def test_fault_options_are_checked_before_running(ring_stream):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method, options", [("dekf", {}), ("dpf", {"num_particles": 100})], ids=["dekf", "dpf"])
+@pytest.mark.parametrize("method, options", [("dekf", {}), ("dpf", {"num_particles": 200})], ids=["dekf", "dpf"])
 def test_filters_survive_link_failures_and_node_dropout(method, options):
     """Issue 7: with 20% of links failing (or 10% of nodes away) each step, DPF and DEKF end
     within 25% of their fault-free TAE on the default synthetic network, without NaN."""
