@@ -1,6 +1,6 @@
 """Speed and scaling of the kernels and fusion schemes, measured in one process and one run.
 
-    python benchmarks/speed.py --quick --json out.json     # about a minute on 2 CPU cores
+    python benchmarks/speed.py --quick --json out.json     # about 9 minutes on 2 shared CPU cores
     python benchmarks/speed.py --json benchmarks/results/speed.json
 
 Per-step times exclude compilation (reported separately). ``pf_flop_fraction_of_matmul`` is
@@ -164,6 +164,26 @@ def fast_path_comparison(N: int, n: int, p: int, m: int, steps: int, rounds: int
     }
 
 
+def observation_slopes(n: int, p: int, rounds: int) -> dict:
+    """Slopes of the observation alone (the LSTM over every particle, no per-step fixed costs
+    such as the noise or resampling) against m and N, best-of timings in this process."""
+    model = lstm_regression(features=p, hidden=n)
+    times = {}
+    for N, m in ((256, 5), (256, 10), (256, 20), (256, 40), (1024, 20)):
+        ssm = statespace.read_model(model, np.zeros((m, p), np.float32), np.ones(m, bool))
+        particles = jax.jit(lambda k, ssm=ssm, N=N: pf.init_particles(ssm, k, N).particles)(jax.random.key(0))
+        batch = Batch(jax.random.normal(jax.random.key(1), (1, m, p)), jnp.ones((1, m), bool), jnp.zeros(1), jnp.ones(1, bool))
+        f = jax.jit(lambda P, b, ssm=ssm: pf.observe_all(ssm, P, b))
+        times[(N, m)] = (lambda f, P, b: lambda: f(P, b))(f, particles, batch)
+    best = best_of(times, rounds)
+    ms = [5, 10, 20, 40]
+    return {
+        "seconds": {f"N={N},m={m}": t for (N, m), t in best.items()},
+        "length": slope(ms, [best[(256, m)] for m in ms]),
+        "particles": slope([256, 1024], [best[(256, 20)], best[(1024, 20)]]),
+    }
+
+
 def torch_lstm_predict(torch, layout, thetas, X, mask):
     """The LSTM of bayeslstm.lstm (fused gates, mean pooling) for N weight vectors, in PyTorch."""
     blocks = {}
@@ -309,7 +329,7 @@ def peak_memory_bytes() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small grid, about a minute on 2 cores")
+    parser.add_argument("--quick", action="store_true", help="small grid: about 9 minutes on 2 shared cores with the peers installed")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
@@ -360,6 +380,9 @@ def main(argv=None) -> int:
     fast = fast_path_comparison(N, n, p, m, steps, rounds=5 if quick else 9)
     print(json.dumps(fast, indent=1), flush=True)
 
+    observe = observation_slopes(n, p, rounds=5 if quick else 9)
+    print("observation-only slopes", json.dumps(observe), flush=True)
+
     peer_steps = 4 if quick else 20
     stream = fixed_stream(30, 1, m, p)
     pyro_result, pyro_note = peer("pyro", "pyro", lambda: pyro_smcfilter_seconds_per_step(stream, N, n, p, 10 if quick else 30))
@@ -382,6 +405,7 @@ def main(argv=None) -> int:
             "nodes": slope([r["nodes"] for r in by_k], [r["seconds_per_step"] for r in by_k]),
             "length": slope([r["length"] for r in by_m], [r["seconds_per_step"] for r in by_m]),
         },
+        "observation_scaling_slopes": observe,
         "compile_counts": {"max_len": M, "bound": math.ceil(math.log2(M)) + 1, "compilations": compilations},
         "peak_memory": peak_memory_bytes(),
         "fast_paths": fast,
