@@ -19,8 +19,9 @@ Two speed-ups keep the numbers of the plain paths (see docs/performance.md):
   ``jax.random.normal`` but with the Threefry rounds unrolled into one fused loop (jax lowers
   them as a rolled loop on the CPU, which streams the whole array through memory 5 times);
 * :meth:`StateSpace.observe_particles` runs the particles in blocks of ``particle_block``
-  (a ``vmap`` per block) so that a block's weights stay in cache through the recurrence,
-  instead of one ``vmap`` over all N whose weights are streamed from memory at every step.
+  (a ``vmap`` per block; 256 on the CPU by default) so that a block's weights stay in cache
+  through the recurrence, instead of one ``vmap`` over all N whose weights are streamed from
+  memory at every step.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class StateSpace(NamedTuple):
     prior_var: Array | None
     transition_var: Array | None  # diagonal q of a Gaussian random walk, else None
     obs_var: Array | None  # r of a Gaussian label, else None
-    particle_block: int | None = 256  # particles per block in observe_particles; None: one vmap
+    particle_block: int | str | None = "auto"  # particles per block in observe_particles; None: one vmap
 
     def mean(self, theta: Array, X: Array, mask: Array) -> Array:
         """Regression output f(theta, X): the mean of the label's distribution."""
@@ -103,12 +104,21 @@ class StateSpace(NamedTuple):
 MAX_BLOCKS = 8  # each block is its own copy of the per-particle program: bounds compile time
 
 
-def particle_blocks(count: int, block: int | None, max_blocks: int = MAX_BLOCKS) -> list[tuple[int, int]]:
-    """(start, stop) of near-equal blocks of about ``block`` particles (at most ``max_blocks``)."""
+CPU_PARTICLE_BLOCK = 256  # what particle_block="auto" means on the CPU
+
+
+def particle_blocks(count: int, block: int | str | None, max_blocks: int = MAX_BLOCKS) -> list[tuple[int, int]]:
+    """(start, stop) of near-equal blocks of about ``block`` particles (at most ``max_blocks``).
+
+    ``"auto"``: blocks of :data:`CPU_PARTICLE_BLOCK` on the CPU, one block elsewhere (a GPU is
+    bound by the latency of the recurrence's steps, which blocks would multiply; unmeasured).
+    """
+    if block == "auto":
+        block = CPU_PARTICLE_BLOCK if jax.default_backend() == "cpu" else None
+    if block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
+        raise ValueError(f"particle_block must be a positive integer, 'auto' or None; got {block!r}")
     if block is None or count <= block:
         return [(0, count)]
-    if block < 1:
-        raise ValueError(f"particle_block must be positive or None; got {block}")
     pieces = min(-(-count // block), max_blocks)
     size = -(-count // pieces)  # 1000 particles at 256 go as 4 x 250, not 3 x 256 + 232
     return [(start, min(start + size, count)) for start in range(0, count, size)]
@@ -148,12 +158,12 @@ def random_walk_noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
     jax lowers the Threefry hash on the CPU as a rolled loop over its 20 rounds, so a large
     draw goes 5 times through memory; here the rounds are unrolled and fuse with the
     uniform-to-normal transform into one pass. The bits follow jax's partitionable Threefry
-    layout (the default); any other generator, layout, dtype or size falls back to
-    ``jax.random.normal``. tests/test_speed_paths.py checks the equality.
+    layout (the default); any other generator, layout, dtype or size, and any backend other
+    than the CPU (where jax already unrolls the rounds), falls back to ``jax.random.normal``. tests/test_speed_paths.py checks the equality.
     """
     words = _threefry_key_data(key)
     size = math.prod(shape)
-    if (words is None or jnp.dtype(dtype) != jnp.float32 or not jax.config.jax_threefry_partitionable
+    if (jax.default_backend() != "cpu" or words is None or jnp.dtype(dtype) != jnp.float32 or not jax.config.jax_threefry_partitionable
             or not 0 < size < 2**32):
         return jax.random.normal(key, shape, dtype)
     counts = jax.lax.iota(jnp.uint32, size).reshape(shape)  # the 64-bit counter's low word

@@ -50,8 +50,10 @@ def test_particle_blocks_cover_every_particle_once():
     spans = particle_blocks(4001, 128)  # capped at MAX_BLOCKS blocks
     assert len(spans) == statespace.MAX_BLOCKS and spans[0][0] == 0 and spans[-1][1] == 4001
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
-    with pytest.raises(ValueError):
-        particle_blocks(10, 0)
+    assert particle_blocks(1000, "auto") == particle_blocks(1000, statespace.CPU_PARTICLE_BLOCK)  # on the CPU
+    for bad in (0, "many", 2.5):
+        with pytest.raises(ValueError):
+            particle_blocks(10, bad)
 
 
 def _ssm(hidden=4, features=3, m=6, **options):
