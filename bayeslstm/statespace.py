@@ -159,12 +159,13 @@ def random_walk_noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
     draw goes 5 times through memory; here the rounds are unrolled and fuse with the
     uniform-to-normal transform into one pass. The bits follow jax's partitionable Threefry
     layout (the default); any other generator, layout, dtype or size, and any backend other
-    than the CPU (where jax already unrolls the rounds), falls back to ``jax.random.normal``. tests/test_speed_paths.py checks the equality.
+    than the CPU (where jax already unrolls the rounds), falls back to ``jax.random.normal``.
+    tests/test_speed_paths.py checks the equality.
     """
     words = _threefry_key_data(key)
     size = math.prod(shape)
-    if (jax.default_backend() != "cpu" or words is None or jnp.dtype(dtype) != jnp.float32 or not jax.config.jax_threefry_partitionable
-            or not 0 < size < 2**32):
+    if (jax.default_backend() != "cpu" or words is None or jnp.dtype(dtype) != jnp.float32
+            or not jax.config.jax_threefry_partitionable or not 0 < size < 2**32):
         return jax.random.normal(key, shape, dtype)
     counts = jax.lax.iota(jnp.uint32, size).reshape(shape)  # the 64-bit counter's low word
     b1, b2 = _threefry2x32(words[..., 0], words[..., 1], jnp.zeros_like(counts), counts)
