@@ -65,10 +65,23 @@ def _model_args(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    real = parser.add_argument_group("real data (instead of the synthetic stream)")
+    real.add_argument("--dataset", help="a built-in dataset: storms | garch | elecdemand | concrete (needs bayeslstm[data])")
+    real.add_argument("--data", metavar="FILE", help="a CSV or Parquet table to stream (see docs/data.md)")
+    real.add_argument("--target", help="the label column (--data)")
+    real.add_argument("--group", help="one series per value of this column (--data)")
+    real.add_argument("--order", help="sort by this time column first (--data)")
+    real.add_argument("--window", help="input rows per pair: MIN:MAX, or all[:MAX] for everything so far in a group")
+    real.add_argument("--horizon", type=int, help="the label is this many rows after the window's last (default 1)")
+    real.add_argument("--assign", help="pairs to nodes: round-robin | group | block")
+    real.add_argument("--nan", help="rows with NaN: fail (default) | drop")
+    real.add_argument("--max-steps", type=int, help="use at most this many steps of the data")
     data = parser.add_argument_group("synthetic teacher stream")
     data.add_argument("--steps", type=int, default=1000, help="time steps (default 1000)")
-    data.add_argument("--nodes", type=int, default=10, help="nodes K (default 10)")
-    data.add_argument("--features", type=int, default=4, help="input width p (default 4)")
+    data.add_argument("--nodes", type=int, default=None,
+                      help="nodes K (default 10; a built-in dataset's own default with --dataset)")
+    data.add_argument("--features", default=None,
+                      help="input width p of the synthetic stream (default 4), or with --data the feature columns, comma-separated")
     data.add_argument("--min-len", type=int, default=2, help="shortest sequence (default 2)")
     data.add_argument("--max-len", type=int, default=16, help="longest sequence (default 16)")
     data.add_argument("--noise-var", type=float, default=0.01, help="label noise variance r of the teacher (default 0.01)")
@@ -99,6 +112,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--record", default="full",
+                     help="per-step rows kept: full | summary (about 1000) | N (every N-th); TAE stays exact")
+    faults = parser.add_argument_group("faults (see docs/faults.md)")
+    faults.add_argument("--link-failure", type=float, default=0.0, help="probability that each edge is down at each step")
+    faults.add_argument("--node-dropout", type=float, default=0.0, help="probability that each node is away at each step")
+    scale = parser.add_argument_group("devices and hosts (see docs/sharding.md)")
+    scale.add_argument("--devices", type=int, help="shard the nodes over this many devices (on a CPU: virtual devices)")
+    scale.add_argument("--exchange", default="auto", help="neighbour exchange when sharded: auto | all-gather | halo")
+    scale.add_argument("--coordinator", metavar="HOST:PORT", help="multi-host: the coordinator's address (jax.distributed)")
+    scale.add_argument("--num-processes", type=int, help="multi-host: number of processes")
+    scale.add_argument("--process-id", type=int, help="multi-host: this process's rank (0 writes the outputs)")
     saving = parser.add_argument_group("checkpoints (compare: one subfolder per method)")
     saving.add_argument("--checkpoint", metavar="DIR", help="save the complete run state to DIR as it runs")
     saving.add_argument("--checkpoint-every", type=int, metavar="S",
@@ -138,13 +162,46 @@ def _method_specs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     return specs
 
 
+def _start_jax(args: argparse.Namespace) -> None:
+    """Settings JAX reads once, at start: precision, virtual CPU devices, the multi-host cluster."""
+    import jax
+
+    if getattr(args, "x64", False):
+        jax.config.update("jax_enable_x64", True)
+    devices = getattr(args, "devices", None)
+    if devices is not None and devices < 1:
+        raise OptionError(f"--devices must be a positive integer; got {devices}")
+    cluster = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
+    if any(v is not None for v in cluster):
+        if any(v is None for v in cluster):
+            raise OptionError("multi-host runs need all of --coordinator HOST:PORT, --num-processes N and --process-id I")
+        coordinator, processes, rank = cluster
+        if processes < 1 or not 0 <= rank < processes:
+            raise OptionError(f"need --num-processes >= 1 and 0 <= --process-id < it; got {processes}, {rank}")
+        if devices is not None and devices % processes == 0 and devices // processes > 1:
+            _cpu_devices(devices // processes)
+        from .sharding import initialize
+
+        initialize(coordinator, processes, rank)
+    elif devices is not None and devices > 1:
+        _cpu_devices(devices)
+
+
+def _cpu_devices(count: int) -> None:
+    """Ask for ``count`` virtual CPU devices (GPUs are used as they are). Once JAX has started
+    (the CLI called from Python) the devices are what they are: the mesh then checks the count."""
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "x64", False):
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
     try:
+        _start_jax(args)
         return _main(args)
     except BayesLSTMError as exc:
         print(f"bayeslstm: error: {exc}", file=sys.stderr)
@@ -159,8 +216,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"wrote {files.report} and {len(files.figures)} figures")
         return 0
     from .methods import build_method, method_options
-    from .runner import prepare_model, prepare_network, run_method
-    from .streams import teacher_stream
+    from .runner import Units, prepare_model, prepare_network, run_method
 
     if args.command == "compare" and args.draws < 1:
         raise OptionError(f"--draws must be a positive integer; got {args.draws}")
@@ -168,13 +224,10 @@ def _main(args: argparse.Namespace) -> int:
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
     specs = _method_specs(args)  # names and modes first: typos fail before any work
     _checkpointing(args, specs[0][0])
+    stream, table, stream_config = _stream(args)
     network = None
     if any(fusion == "distributed" for _, _, fusion in specs):
-        network = prepare_network(args.graph, args.nodes, args.seed, args.rule, args.allow_disconnected)
-    stream, _ = teacher_stream(
-        steps=args.steps, nodes=args.nodes, features=args.features, min_len=args.min_len,
-        max_len=args.max_len, noise_var=args.noise_var, seed=args.seed, teacher_scale=args.teacher_scale,
-    )
+        network = prepare_network(args.graph, stream.nodes, args.seed, args.rule, args.allow_disconnected)
     ssm = prepare_model(stream, args.model, model_options)
     built = []
     for label, method, fusion in specs:  # build everything first: bad options fail before any run
@@ -185,24 +238,34 @@ def _main(args: argparse.Namespace) -> int:
             raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
         if "num_particles" in accepted:
             options.setdefault("num_particles", CLI_PARTICLES)
-        built.append((label, build_method(method, ssm, fusion, network, **options), method, fusion, options))
+        if "target_feature" in accepted and table is not None and table.target in table.features:
+            options["target_feature"] = table.features.index(table.target)  # baseline-last: the target's last value
+        extras = _run_extras(args, fusion)
+        built.append((label, build_method(method, ssm, fusion, network, **options, **extras), method, fusion, options))
+    writer = args.process_id in (None, 0)
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k not in ("command",)}
-    config.update(command=args.command, parameters=ssm.dim, model_options=model_options,
+    config.update(command=args.command, parameters=ssm.dim, model_options=model_options, stream=stream_config,
                   edges=None if network is None else [list(e) for e in network.graph.edges])
+    if table is not None:  # real data: no known noise floor, and the synthetic flags do not apply
+        config.update(noise_var=None, nodes=stream.nodes, steps=stream.steps)
+        for key in ("min_len", "max_len", "teacher_scale", "features"):
+            config.pop(key, None)
     summary: dict[str, Any] = {"config": config, "methods": {}}
     idatas = {}
     for label, network_method, method, fusion, options in built:
         run_config = {
             "label": label, "method_name": method, "fusion": fusion, "options": options, "model": args.model,
-            "model_options": model_options, "parameters": ssm.dim, "noise_var": args.noise_var,
-            "stream": {k: getattr(args, k) for k in ("steps", "nodes", "features", "min_len", "max_len", "noise_var", "teacher_scale")},
+            "model_options": model_options, "parameters": ssm.dim, "noise_var": config["noise_var"],
+            "stream": stream_config, "faults": {"link_failure": args.link_failure, "node_dropout": args.node_dropout},
             "graph": None if fusion != "distributed" else {"rule": network.rule, "edges": config["edges"]},
         }
-        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress, layout=ssm.layout,
-                            config=run_config, **_checkpointing(args, label))
+        units = None if table is None else Units(table.label_offset, table.label_scale)
+        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress and writer,
+                            layout=ssm.layout, config=run_config, record=_record(args.record), units=units,
+                            **_checkpointing(args, label))
         tae = result.network_tae
         summary["methods"][label] = {
             "method": method,
@@ -222,6 +285,9 @@ def _main(args: argparse.Namespace) -> int:
             from .reporting import to_inference_data
 
             idatas[label] = to_inference_data(result, num_draws=args.draws, seed=args.seed, label=label)
+    if not writer:
+        print(f"process {args.process_id}: done; process 0 writes the outputs")
+        return 0
     if idatas:
         from .report import save_runs
 
@@ -235,6 +301,78 @@ def _main(args: argparse.Namespace) -> int:
         files = write_report(out, idatas, config=config)
         print(f"wrote {files.report}, {len(files.figures)} figures and {len(idatas)} netCDF files")
     return 0
+
+
+DATA_FLAGS = ("target", "group", "order", "window", "horizon", "assign", "nan")
+
+
+def _stream(args: argparse.Namespace):
+    """(stream, table stream or None, description) from --dataset, --data or the synthetic flags."""
+    from .streams import teacher_stream
+
+    given = {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k) is not None}
+    if args.dataset and args.data:
+        raise OptionError("give either --dataset NAME or --data FILE, not both")
+    if args.dataset or args.data:
+        if args.dataset:
+            from .datasets import load_dataset
+
+            if args.features is not None:
+                given["features"] = tuple(c.strip() for c in args.features.split(",") if c.strip())
+            table = load_dataset(args.dataset, nodes=args.nodes, max_steps=args.max_steps, seed=args.seed, **given)
+        else:
+            from .tables import table_stream
+
+            if "target" not in given:
+                raise OptionError("--data needs --target COLUMN (the label)")
+            features = None if args.features is None else [c.strip() for c in args.features.split(",") if c.strip()]
+            table = table_stream(args.data, features=features, nodes=args.nodes or 10, max_steps=args.max_steps,
+                                 seed=args.seed, **given)
+        description = {"dataset": args.dataset, "data": args.data, **{k: str(v) for k, v in given.items()},
+                       "shape": list(table.stream.X.shape), "target": table.target, "features": list(table.features),
+                       "info": {k: v for k, v in table.info.items() if isinstance(v, (int, float, str))}}
+        return table.stream, table, description
+    if given or args.max_steps is not None:
+        raise OptionError(f"{sorted(given) or ['max_steps']} describe a table: add --data FILE or --dataset NAME")
+    try:
+        features = 4 if args.features is None else int(args.features)
+    except ValueError:
+        raise OptionError(f"--features of the synthetic stream is a width (an integer); got {args.features!r} "
+                          "(column names go with --data FILE)") from None
+    nodes = 10 if args.nodes is None else args.nodes
+    stream, _ = teacher_stream(steps=args.steps, nodes=nodes, features=features, min_len=args.min_len,
+                               max_len=args.max_len, noise_var=args.noise_var, seed=args.seed,
+                               teacher_scale=args.teacher_scale)
+    description = {"steps": args.steps, "nodes": nodes, "features": features, "min_len": args.min_len,
+                   "max_len": args.max_len, "noise_var": args.noise_var, "teacher_scale": args.teacher_scale}
+    return stream, None, description
+
+
+def _run_extras(args: argparse.Namespace, fusion: str) -> dict[str, Any]:
+    """Fault and sharding options for a method in mode ``fusion``: link failures need a graph,
+    and a centralized filter (no node axis) is neither sharded nor dropped node by node."""
+    extras: dict[str, Any] = {}
+    if args.link_failure:
+        if fusion == "distributed":
+            extras["link_failure"] = args.link_failure
+        elif args.command == "run":
+            raise OptionError("--link-failure needs a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
+    if args.node_dropout:
+        extras["node_dropout"] = args.node_dropout
+    if args.devices is not None and fusion != "centralized":
+        extras.update(mesh=args.devices, exchange=args.exchange)
+    elif args.devices is not None and args.command == "run":
+        raise OptionError("a centralized method is one filter with no node axis: run it without --devices")
+    return extras
+
+
+def _record(text: str):
+    if text in ("full", "summary"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"--record must be full, summary or a positive integer; got {text!r}") from None
 
 
 def _checkpointing(args: argparse.Namespace, label: str) -> dict[str, Any]:

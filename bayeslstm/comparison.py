@@ -68,7 +68,7 @@ def summarize_run(run) -> RunSummary:
         diag = run.diagnostics
         config = dict(run.config or {})
         name, fusion = _method_and_fusion(config, run.method)
-        state = run.final_state
+        state = getattr(run.final_state, "inner", run.final_state)  # under faults: the method's own state
         particles = np.shape(state.particles)[-2] if hasattr(state, "particles") else None
         return RunSummary(
             tae=np.asarray(run.tae.transpose("node", "time").values, float),
@@ -79,7 +79,7 @@ def summarize_run(run) -> RunSummary:
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=particles, edges=_edges(config),
         )
-    if hasattr(run, "posterior") and hasattr(run, "attrs"):
+    if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
         config = run_config(run)
         name, fusion = _method_and_fusion(config, str(run.attrs.get("method", "")))
         ess = per_step(run, "ess")

@@ -130,7 +130,7 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
     """
     import arviz as az
 
-    runs = {label: idata for label, idata in idatas.items() if var_name in idata.posterior}
+    runs = {label: idata for label, idata in idatas.items() if "posterior" in idata.groups() and var_name in idata.posterior}
     if not runs:
         return None
     plt = _pyplot()

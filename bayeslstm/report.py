@@ -36,7 +36,7 @@ class ReportFiles(NamedTuple):
 
 def _idata(run) -> Any:
     run = run[0] if isinstance(run, (list, tuple)) and not hasattr(run, "_fields") else run
-    return run if hasattr(run, "posterior") else to_inference_data(run)
+    return run if hasattr(run, "observed_data") else to_inference_data(run)  # baselines have no posterior
 
 
 def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:

