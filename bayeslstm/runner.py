@@ -225,14 +225,18 @@ def check_finite(infos: dict[str, np.ndarray], t0: int, method: str) -> None:
 
 @jax.jit
 def _finite_per_leaf(state):
-    """For every floating leaf: is each row (node) finite? Leaves without rows give one flag."""
-    def rows(leaf):
+    """For every floating leaf: is each row (node) free of NaN and inf? A log-evidence may be
+    -inf (every particle had zero likelihood: the honest value), so there only NaN and +inf count."""
+
+    def rows(path, leaf):
         if not jnp.issubdtype(leaf.dtype, jnp.inexact):
             return jnp.ones((1,), bool)
         flat = jnp.reshape(leaf, (leaf.shape[0], -1)) if leaf.ndim else jnp.reshape(leaf, (1, 1))
-        return jnp.all(jnp.isfinite(flat), axis=1)
+        evidence = jax.tree_util.keystr(path).endswith("log_evidence")
+        ok = (~jnp.isnan(flat) & (flat != jnp.inf)) if evidence else jnp.isfinite(flat)
+        return jnp.all(ok, axis=1)
 
-    return jax.tree_util.tree_map(rows, state)
+    return jax.tree_util.tree_map_with_path(rows, state)
 
 
 def check_state(state, step: int, method: str, per_node: bool) -> None:
@@ -243,7 +247,7 @@ def check_state(state, step: int, method: str, per_node: bool) -> None:
     for path, ok in flags:
         ok = np.asarray(ok)
         if not ok.all():
-            where = f"node {int(np.argmin(ok))}" if per_node and ok.size > 1 else "the network's filter"
+            where = f"node {int(np.argmin(ok))}" if per_node else "the network's filter"
             quantity = jax.tree_util.keystr(path).lstrip(".")
             raise NumericalError(
                 f"{method}: non-finite {quantity} in the filter state after step {step}, {where}; "
