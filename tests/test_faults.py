@@ -9,7 +9,6 @@ import pytest
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
 from bayeslstm.graph import combine, live_links, make_network, slot_edges
-from bayeslstm.models import lstm_regression
 
 SMALL = dict(model_options=dict(hidden=2), seed=0)
 
@@ -113,17 +112,5 @@ def test_fault_options_are_checked_before_running(ring_stream):
     with pytest.raises(OptionError, match="node_schedule"):
         bl.run(ring_stream, "dekf", graph="ring", node_schedule=np.ones((3, 5), bool), **SMALL)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method, options", [("dekf", {}), ("dpf", {"num_particles": 200})], ids=["dekf", "dpf"])
-def test_filters_survive_link_failures_and_node_dropout(method, options):
-    """Issue 7: with 20% of links failing (or 10% of nodes away) each step, DPF and DEKF end
-    within 25% of their fault-free TAE on the default synthetic network, without NaN."""
-    teacher = lstm_regression(features=2, hidden=2, prior_scale=2.0)
-    stream, _ = bl.teacher_stream(steps=300, nodes=10, features=2, min_len=2, max_len=8, seed=0, model=teacher)
-    student = dict(model_options=dict(hidden=2, prior_scale=1.0), seed=0)
-    clean = bl.run(stream, method, **student, **options).final_tae
-    for fault in ({"link_failure": 0.2}, {"node_dropout": 0.1}):
-        faulty = bl.run(stream, method, **student, **options, **fault)
-        assert np.all(np.isfinite(faulty.predictions))
-        assert faulty.final_tae < 1.25 * clean, (method, fault, faulty.final_tae, clean)
+# The robustness claim (DPF and DEKF within 25% under 20% link failures or 10% node dropout)
+# is checked in tests/test_paper_claims.py, on the same runs as the paper's claims.

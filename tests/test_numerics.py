@@ -53,7 +53,7 @@ def test_particle_filter_flags_collapse_and_keeps_predicting():
 
 def test_ekf_covariance_stays_symmetric_positive_definite_in_float32():
     assert jnp.asarray(0.0).dtype == jnp.float32
-    stream = bl.teacher_stream(steps=3000, nodes=2, features=2, min_len=1, max_len=4, seed=4)[0]
+    stream = bl.teacher_stream(steps=2000, nodes=2, features=2, min_len=1, max_len=4, seed=4)[0]
     result = bl.run(stream, "ekf", model_options={"hidden": 2, "q": 1e-6})
     cov = np.asarray(result.final_state.cov, np.float64)
     for k in range(cov.shape[0]):
