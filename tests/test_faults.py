@@ -9,6 +9,7 @@ import pytest
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
 from bayeslstm.graph import combine, live_links, make_network, slot_edges
+from bayeslstm.models import lstm_regression
 
 SMALL = dict(model_options=dict(hidden=2), seed=0)
 
@@ -112,5 +113,18 @@ def test_fault_options_are_checked_before_running(ring_stream):
     with pytest.raises(OptionError, match="node_schedule"):
         bl.run(ring_stream, "dekf", graph="ring", node_schedule=np.ones((3, 5), bool), **SMALL)
 
-# The robustness claim (DPF and DEKF within 25% under 20% link failures or 10% node dropout)
-# is checked in tests/test_paper_claims.py, on the same runs as the paper's claims.
+@pytest.mark.slow
+@pytest.mark.parametrize("method, options", [("dekf", {}), ("dpf", {"num_particles": 200, "walk_steps": 10})],
+                         ids=["dekf", "dpf"])
+def test_filters_survive_link_failures_and_node_dropout(method, options):
+    """Issue 7 on the default synthetic network (the paper-claims setting: 10 nodes,
+    small-world): with 20% of links failing AND 10% of nodes away at random each step (both at
+    once, harsher than either alone), DPF and DEKF end within 25% of their fault-free TAE, no NaN."""
+    teacher = lstm_regression(features=2, hidden=2, prior_scale=2.0)
+    stream, _ = bl.teacher_stream(steps=300, nodes=10, features=2, min_len=2, max_len=8, noise_var=0.01, seed=0,
+                                  model=teacher)
+    student = dict(model_options=dict(hidden=2, prior_scale=1.0), seed=0)
+    clean = bl.run(stream, method, **student, **options).final_tae
+    faulty = bl.run(stream, method, link_failure=0.2, node_dropout=0.1, **student, **options)
+    assert np.all(np.isfinite(faulty.predictions))
+    assert faulty.final_tae < 1.25 * clean, (method, faulty.final_tae, clean)

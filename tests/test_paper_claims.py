@@ -1,6 +1,5 @@
 """The paper's synthetic claims on the default network (10 nodes, small-world graph), at a
 size that fits the test budget. The full-size table is benchmarks/paper_synthetic.py.
-The DPF and DEKF runs are repeated under link failures and node dropout (issue 7).
 Two tests (particle filters; EKF and gradient methods) so that test workers share the load."""
 
 import numpy as np
@@ -26,17 +25,6 @@ def final_tae(stream, spec, **options):
     return result.final_tae
 
 
-FAULTS = {"links": {"link_failure": 0.2}, "nodes": {"node_dropout": 0.1}}
-
-
-def survives_faults(stream, spec, clean, **options):
-    """Issue 7: with 20% of links failing at random each step, or 10% of nodes away, the
-    method ends within 25% of its fault-free TAE, without NaN (checked in final_tae)."""
-    for name, fault in FAULTS.items():
-        faulty = final_tae(stream, spec, **options, **fault)
-        assert faulty < 1.25 * clean, (spec, name, faulty, clean)
-
-
 @pytest.mark.slow
 def test_particle_filters_cooperate_and_consensus_dpf_matches_centralized(stream):
     particles = dict(num_particles=200)
@@ -51,7 +39,6 @@ def test_particle_filters_cooperate_and_consensus_dpf_matches_centralized(stream
     assert tae["dpf"] < tae["pf"] and tae["dpf-consensus"] < tae["pf"], tae
     assert tae["dpf-consensus"] < 1.15 * tae["pf@centralized"], tae
     assert tae["dpf-consensus"] < min(tae["dsgd"], tae["dadam"]), tae
-    survives_faults(stream, "dpf", tae["dpf"], walk_steps=10, **particles)  # the same runs under faults
 
 
 @pytest.mark.slow
@@ -60,4 +47,3 @@ def test_diffusion_beats_local_for_ekf_and_gradient_methods(stream):
     for distributed, alone in [("dekf", "ekf"), ("dsgd", "sgd"), ("dadam", "adam")]:
         assert tae[distributed] < tae[alone], (distributed, tae)
     assert tae["dekf"] < min(tae["dsgd"], tae["dadam"]), tae
-    survives_faults(stream, "dekf", tae["dekf"])
