@@ -259,13 +259,9 @@ def mix(network: Network, values, dense: bool | None = None):
         dense = K <= DENSE_UP_TO
     if dense:
         return jnp.tensordot(jnp.asarray(network.combination.T, values.dtype), values, axes=1)
-    shape = (K,) + (1,) * (values.ndim - 1)
-    out = jnp.zeros_like(values)
-    for j in range(network.neighbors.shape[1]):
-        w = jnp.asarray(network.neighbor_weights[:, j], values.dtype).reshape(shape)
-        valid = jnp.asarray(network.neighbor_valid[:, j]).reshape(shape)
-        out = out + jnp.where(valid, w * values[network.neighbors[:, j]], 0)
-    return out
+    # the padded neighbour table: the same combination the distributed methods use per step
+    weights = np.where(network.neighbor_valid, network.neighbor_weights, 0.0)
+    return combine(weights, jnp.asarray(network.neighbors), values)
 
 
 def consensus(network: Network, values, iterations: int, dense: bool | None = None):
