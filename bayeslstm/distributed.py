@@ -18,7 +18,7 @@ from jax import Array
 
 from .ekf import extended_kalman_filter
 from .errors import GraphError, number
-from .fusion import NetworkMethod, NodeAxis, StepData, from_node_step, info_per_node, node_keys
+from .fusion import NetworkMethod, NodeAxis, StepData, from_node_step, info_per_node, node_keys, node_map
 from .gradient import gradient_descent
 from .graph import Links, Network, combine, live_links, require_doubly_stochastic
 from .kernel import Batch
@@ -83,7 +83,7 @@ def adapt_then_combine(kernel, network: Network, field: str, use_neighbours_data
             batch = Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
         else:
             batch = _own(data)
-        psi, info = jax.vmap(kernel.step)(node_keys(key, rows), state, batch)
+        psi, info = node_map(kernel.step, node_keys(key, rows), state, batch)
         mixed = combine(links.weights[rows], neighbours, axis.gather(getattr(psi, field)))
         out = info_per_node(info, rows.shape[0], entry=own_slot[rows] if use_neighbours_data else None)
         out.update(_traffic(*traffic(data, _live_degree(links, rows))))
@@ -141,8 +141,11 @@ def consensus_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         key_move, key_resample = jax.random.split(key)  # shared by every node
-        particles = jax.vmap(lambda p: ssm.propagate(key_move, p))(state.particles)
-        mean, var, loglik = jax.vmap(lambda p, b: observe_all(ssm, p, b))(particles, _own(data))
+        def move_and_observe(p, b):
+            moved = ssm.propagate(key_move, p)
+            return moved, observe_all(ssm, moved, b)
+
+        particles, (mean, var, loglik) = node_map(move_and_observe, state.particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
         local_ll = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
         weights, neighbours = links.weights[rows], table[rows]
@@ -185,8 +188,11 @@ def markov_chain_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows, K = axis.index, axis.nodes
         key_move, key_walk, key_resample = jax.random.split(key, 3)
-        particles = jax.vmap(lambda k, p: ssm.propagate(k, p))(node_keys(key_move, rows), state.particles)
-        mean, var, loglik = jax.vmap(lambda p, b: observe_all(ssm, p, b))(particles, _own(data))
+        def move_and_observe(k, p, b):
+            moved = ssm.propagate(k, p)
+            return moved, observe_all(ssm, moved, b)
+
+        particles, (mean, var, loglik) = node_map(move_and_observe, node_keys(key_move, rows), state.particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
 
         everyone = axis.gather_all(data)  # a walk reaches S hops away
@@ -202,7 +208,7 @@ def markov_chain_particle_filter(
             slot = jax.vmap(lambda k, w: jax.random.categorical(k, log_moves[w]))(node_keys(key_s, rows), where)
             nxt = table[where, slot]
             sent = sent.at[where.ravel()].add((nxt != where).ravel().astype(sent.dtype))
-            ll = jax.vmap(jax.vmap(loglik_at))(particles, nxt)
+            ll = node_map(jax.vmap(loglik_at), particles, nxt)
             return (nxt, log_w + (K / S) * ll, sent), None
 
         start = jnp.broadcast_to(rows[:, None], (rows.shape[0], n)).astype(table.dtype)

@@ -94,6 +94,33 @@ def from_node_step(init: Callable, node_step: Callable, name: str, default_links
     return NetworkMethod(init, step, name, node_step)
 
 
+NODE_CHUNK_BYTES = 4 * 2**20  # CPU: a chunk of nodes' state stays within about this many bytes
+
+
+def node_map(fn: Callable, *args: Any) -> Any:
+    """``jax.vmap(fn)(*args)`` over the leading (node) axis, done in chunks on the CPU.
+
+    One ``vmap`` over K nodes of N particles sweeps K x N weight vectors through every LSTM
+    step, which falls out of cache as K grows (time superlinear in K). On the CPU the nodes go
+    through ``lax.map`` in chunks whose share of ``args`` is at most :data:`NODE_CHUNK_BYTES`
+    (each chunk a ``vmap``), so time stays linear in K; measured in benchmarks/speed.py. Each
+    node's numbers are those of the plain ``vmap``. Other backends keep one ``vmap``.
+    """
+    leaves = jax.tree_util.tree_leaves(args)
+    nodes = leaves[0].shape[0]
+    per_node = sum(leaf.size * _itemsize(leaf) for leaf in leaves) // max(nodes, 1)
+    chunk = max(1, NODE_CHUNK_BYTES // max(per_node, 1))
+    if jax.default_backend() != "cpu" or chunk >= nodes:
+        return jax.vmap(fn)(*args)
+    return jax.lax.map(lambda a: fn(*a), args, batch_size=chunk)
+
+
+def _itemsize(leaf: Any) -> int:
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(leaf).dtype.itemsize * jax.random.key_data(leaf).shape[-1]
+    return leaf.dtype.itemsize
+
+
 def info_per_node(info: Any, nodes: int, entry: Array | None = None) -> dict[str, Array]:
     """Kernel info -> dict of (K,) arrays. ``entry`` picks each node's own batch entry."""
     out = {}
@@ -113,7 +140,7 @@ def local(kernel: Kernel) -> NetworkMethod:
 
     def node_step(key: Array, state, data: StepData, links, axis: NodeAxis):
         batch = Batch(data.X[:, None], data.mask[:, None], data.d[:, None], data.observed[:, None])
-        state, info = jax.vmap(kernel.step)(node_keys(key, axis.index), state, batch)
+        state, info = node_map(kernel.step, node_keys(key, axis.index), state, batch)
         return state, info_per_node(info, data.d.shape[0])
 
     return from_node_step(init, node_step, f"{kernel.name}-local")

@@ -99,3 +99,41 @@ def test_particle_filter_run_is_unchanged_by_the_fast_paths():
     plain_state, plain_pred = run(ssm._replace(particle_block=None), jax.random.normal)
     np.testing.assert_allclose(np.asarray(fast_pred), np.asarray(plain_pred), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(fast_state.particles), np.asarray(plain_state.particles), rtol=1e-5, atol=1e-6)
+
+
+def test_node_map_in_chunks_equals_one_vmap(monkeypatch):
+    from bayeslstm import fusion
+
+    def per_node(key, state, scale):
+        noise = jax.random.normal(key, state["x"].shape)
+        return {"x": state["x"] * scale + noise, "total": jnp.sum(state["x"])}, scale * 2
+
+    K = 7
+    keys = fusion.node_keys(jax.random.key(1), K)
+    state = {"x": jax.random.normal(jax.random.key(2), (K, 5, 3))}
+    scale = jnp.arange(K, dtype=jnp.float32)
+    plain = jax.vmap(per_node)(keys, state, scale)
+    per_node_bytes = 5 * 3 * 4 + 4 + 8
+    monkeypatch.setattr(fusion, "NODE_CHUNK_BYTES", 3 * per_node_bytes)  # chunks of 3: 3 + 3 + 1
+    chunked = jax.jit(lambda *a: fusion.node_map(per_node, *a))(keys, state, scale)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6), chunked, plain)
+    if jax.default_backend() == "cpu":  # the chunked path was taken: a scan over chunks is in the program
+        text = jax.jit(lambda *a: fusion.node_map(per_node, *a)).lower(keys, state, scale).as_text()
+        assert "while" in text
+
+
+@pytest.mark.parametrize("method", ["pf", "dpf"])
+def test_network_step_with_nodes_in_chunks_equals_one_vmap(method, monkeypatch):
+    import bayeslstm as bl
+    from bayeslstm import fusion
+
+    stream = bl.teacher_stream(steps=3, nodes=5, features=3, min_len=2, max_len=4, seed=0)[0]
+
+    def run():
+        graph = {"graph": "ring"} if method == "dpf" else {}
+        return bl.run(stream, method, model_options={"hidden": 2}, num_particles=16, **graph)
+
+    plain = run()
+    monkeypatch.setattr(fusion, "NODE_CHUNK_BYTES", 1)  # one node at a time
+    chunked = run()
+    np.testing.assert_allclose(chunked.predictions, plain.predictions, rtol=1e-5, atol=1e-6)
