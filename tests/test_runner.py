@@ -7,7 +7,7 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import BayesLSTMError, InputError, ModelError, OptionError
-from bayeslstm.streams import bucket_lengths, step_buckets
+from bayeslstm.streams import bucket_lengths, step_buckets, used_buckets
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,21 @@ def test_buckets_and_compile_count():
     res = bl.run(s, "ekf", chunk_size=16, **SMALL)
     assert res.compilations <= math.ceil(math.log2(20)) + 1
     assert res.compilations == 1  # all buckets are branches of one program
+
+
+def test_only_the_buckets_a_stream_uses_are_compiled():
+    rng = np.random.default_rng(0)
+    for M in (1, 3, 20, 33):
+        lengths = rng.integers(0, M + 1, size=(50, 3))
+        lengths[:, 0] = np.minimum(lengths[:, 0], M // 2)  # some buckets go unused
+        everyone, used = bucket_lengths(M), used_buckets(lengths, M)
+        assert set(used) <= set(everyone)
+        # each step lands in the same bucket length as with every bucket compiled
+        chosen = np.asarray(used)[step_buckets(lengths, used)]
+        np.testing.assert_array_equal(chosen, np.asarray(everyone)[step_buckets(lengths, everyone)])
+    assert used_buckets(np.full((10, 2), 20), 20) == (20,)  # one length: one branch, not six
+    s, _ = bl.teacher_stream(steps=30, nodes=2, features=2, min_len=7, max_len=7, seed=1)
+    assert bl.run(s, "ekf", **SMALL).config["buckets"] == [7]
 
 
 def test_bucketed_equals_unbucketed(stream):
