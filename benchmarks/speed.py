@@ -1,12 +1,15 @@
 """Speed and scaling of the kernels and fusion schemes, measured in one process and one run.
 
-    python benchmarks/speed.py --quick --json out.json     # about 9 minutes on 2 shared CPU cores
+    python benchmarks/speed.py --quick --json out.json     # a few minutes on 2 CPU cores
     python benchmarks/speed.py --json benchmarks/results/speed.json
 
 Per-step times exclude compilation (reported separately). ``pf_flop_fraction_of_matmul`` is
 the particle filter's achieved FLOP rate (LSTM matrix products only) over the rate of a
 2048x2048 float32 matmul measured in the same run; ``scaling_slopes`` are log-log slopes of
-per-step time against N, K and m. ``fast_paths`` times, in this same process, the particle
+per-step time against N, K and m between the two largest points of each grid (past fixed
+overheads; ``scaling`` has the points and the slope over the whole grid). ``targets`` says
+which of issue 6's targets hold in this run. ``fast_paths`` (skipped by ``--quick`` unless
+``--fast-paths``) times, in this same process, the particle
 filter's pieces and whole step before and after the fast paths of issue 6 (the plain paths are
 put back for the "before" numbers: ``jax.random.normal`` for the random-walk noise and one
 ``vmap`` over all particles for the observation). Peers (Pyro's SMCFilter on the same
@@ -328,84 +331,130 @@ def peak_memory_bytes() -> dict:
     return out
 
 
+GRIDS = {  # axis: (--quick grid, full grid); slopes "past fixed overheads" use the two largest points
+    "particles": ([256, 1024], [256, 512, 1024, 2048, 4096]),
+    "nodes": ([1, 4, 16], [1, 4, 16, 64, 256]),
+    "length": ([20, 50, 100], [5, 10, 20, 50, 100]),
+}
+
+
+def scaling(rows: list[dict], axis: str) -> dict:
+    xs = [r[axis] for r in rows]
+    ys = [r["seconds_per_step"] for r in rows]
+    return {"grid": xs, "seconds_per_step": ys, "past_fixed_overheads": slope(xs[-2:], ys[-2:]), "whole_grid": slope(xs, ys)}
+
+
+def verdicts(results: dict) -> dict:
+    """Each issue-6 target: the measured value, its bound, and whether it holds (None: not measured)."""
+    slopes = results["scaling_slopes"]
+    checks = {
+        "pf_flop_fraction_of_matmul": (results["pf_flop_fraction_of_matmul"], ">= 0.10", lambda v: v >= 0.10),
+        "speedup_vs_pyro_smcfilter": (results["speedup_vs_pyro_smcfilter"], ">= 50", lambda v: v >= 50),
+        "ekf_speedup_vs_dynamax": (results["ekf_speedup_vs_dynamax"], ">= 1", lambda v: v >= 1),
+        "ekf_max_abs_diff_vs_dynamax": (results["ekf_max_abs_diff_vs_dynamax"], "<= 1e-4", lambda v: v <= 1e-4),
+        "compilations": (results["compile_counts"]["compilations"], f"<= {results['compile_counts']['bound']}",
+                         lambda v: v <= results["compile_counts"]["bound"]),
+    }
+    for axis, value in slopes.items():
+        checks[f"slope_{axis}"] = (value, "1 +/- 0.15", lambda v: abs(v - 1) <= 0.15)
+    return {name: {"value": value, "target": target, "holds": None if value is None else bool(test(value))}
+            for name, (value, target, test) in checks.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small grid: about 9 minutes on 2 shared cores with the peers installed")
+    parser.add_argument("--quick", action="store_true", help="small grid, fewer steps; skips the before/after timing of the fast paths")
+    parser.add_argument("--fast-paths", action="store_true", help="time the fast paths before/after also with --quick")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
     quick = args.quick
+    began = time.perf_counter()
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="bayeslstm-speed-cache-"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    steps = 40 if quick else 100
-    n_grid = [256, 1024] if quick else [256, 512, 1024, 2048, 4096]
-    k_grid = [1, 4] if quick else [1, 4, 16, 64, 256]
-    m_grid = [5, 20] if quick else [5, 10, 20, 50, 100]
+    steps = 20 if quick else 100
+    grid = {axis: grids[0] if quick else grids[1] for axis, grids in GRIDS.items()}
     h_grid = [16] if quick else [8, 16, 32]
     p, n, m, N = 8, 16, 20, 1000
-    rows = []
+    small_N = 256  # particles per node on the K and m axes
+    rows, measured = [], {}
 
-    def record(row):
-        rows.append(row)
-        print(f"{row['method']:>14s} K={row['nodes']:<4d} m={row['length']:<4d} n={row['hidden']:<3d} "
-              f"{row.get('particles', ''):>6} {1e3 * row['seconds_per_step']:9.3f} ms/step  "
-              f"(compile {row['compile_seconds']:.1f} s)", flush=True)
-        return row
+    def section(name):
+        print(f"-- {name} ({time.perf_counter() - began:.0f} s)", flush=True)
+
+    def record(method, nodes, length, hidden, repeats=1 if quick else 2, **options):
+        """One grid point, measured once per run (grid axes share points)."""
+        key = (method, nodes, length, hidden, tuple(sorted(options.items())))
+        if key not in measured:
+            row = per_step(method, steps, nodes, length, hidden, p, repeats=repeats, **options)
+            row["particles"] = options.get("num_particles", "")
+            rows.append(row)
+            measured[key] = row
+            print(f"{method:>14s} K={nodes:<4d} m={length:<4d} n={hidden:<3d} {row['particles']:>6} "
+                  f"{1e3 * row['seconds_per_step']:9.3f} ms/step  (compile {row['compile_seconds']:.1f} s)", flush=True)
+        return measured[key]
 
     load_before = os.getloadavg()
     matmul = matmul_flops_per_second()
     print(f"matmul 2048x2048 float32: {matmul / 1e9:.1f} GFLOP/s on {jax.devices()[0].device_kind}")
 
-    reference = record(dict(per_step("pf", steps, 1, m, n, p, num_particles=N), particles=N))
+    section("reference particle filter and scaling grid")
+    reference = record("pf", 1, m, n, repeats=3, num_particles=N)  # the headline figure: best of 3
     pf_rate = lstm_flops(N, 1, m, n, p) / reference["seconds_per_step"]
+    by_axis = {
+        "particles": [record("pf", 1, m, n, num_particles=x) for x in grid["particles"]],
+        "nodes": [record("pf", k, m, n, num_particles=small_N) for k in grid["nodes"]],
+        "length": [record("pf", 1, x, n, num_particles=small_N) for x in grid["length"]],
+    }
 
-    by_n = [record(dict(per_step("pf", steps, 1, m, n, p, num_particles=x), particles=x)) for x in n_grid]
-    by_k = [record(dict(per_step("pf", steps, k, m, n, p, num_particles=256), particles=256)) for k in k_grid]
-    by_m = [record(dict(per_step("pf", steps, 1, x, n, p, num_particles=256), particles=256)) for x in m_grid]
+    section("kernels")
     for h in h_grid:
-        record(dict(per_step("pf", steps, 1, m, h, p, num_particles=256), particles=256))
-        record(per_step("ekf", steps, 1, m, h, p))
-        record(per_step("sgd", steps, 1, m, h, p))
-    fusion_nodes = 8
-    for method, options in [("dpf", dict(num_particles=256, walk_steps=4, graph="ring")),
-                            ("dpf-consensus", dict(num_particles=256, consensus_iters=10, graph="ring")),
-                            ("pf", dict(num_particles=256, fusion="centralized")),
+        record("pf", 1, m, h, num_particles=small_N)
+        record("ekf", 1, m, h)
+        record("sgd", 1, m, h)
+
+    section("fusion schemes")
+    fusion_nodes = 4 if quick else 8
+    for method, options in [("dpf", dict(num_particles=small_N, walk_steps=4, graph="ring")),
+                            ("dpf-consensus", dict(num_particles=small_N, consensus_iters=10, graph="ring")),
+                            ("pf", dict(num_particles=small_N, fusion="centralized")),
                             ("dekf", dict(graph="ring")), ("dsgd", dict(graph="ring")), ("dadam", dict(graph="ring"))]:
-        record(dict(per_step(method, steps, fusion_nodes, m, n, p, **options), particles=options.get("num_particles", "")))
+        record(method, fusion_nodes, m, n, **options)
 
     M = 20
     varied = bl.teacher_stream(steps=60, nodes=2, features=p, min_len=1, max_len=M, seed=1)[0]
     compilations = bl.run(varied, "ekf", model_options={"hidden": 4}).compilations
 
-    print("fast paths: before/after in this process", flush=True)
-    fast = fast_path_comparison(N, n, p, m, steps, rounds=5 if quick else 9)
-    print(json.dumps(fast, indent=1), flush=True)
+    fast = observe = None
+    if not quick or args.fast_paths:
+        section("fast paths: before/after in this process")
+        fast = fast_path_comparison(N, n, p, m, steps, rounds=5 if quick else 9)
+        print(json.dumps(fast, indent=1), flush=True)
+        observe = observation_slopes(n, p, rounds=5 if quick else 9)
+        print("observation-only slopes", json.dumps(observe), flush=True)
 
-    observe = observation_slopes(n, p, rounds=5 if quick else 9)
-    print("observation-only slopes", json.dumps(observe), flush=True)
-
-    peer_steps = 4 if quick else 20
+    section("peers")
     stream = fixed_stream(30, 1, m, p)
     pyro_result, pyro_note = peer("pyro", "pyro", lambda: pyro_smcfilter_seconds_per_step(stream, N, n, p, 10 if quick else 30))
-    dynamax_result, dynamax_note = peer("dynamax", "dynamax", lambda: dynamax_comparison(stream, n, p, peer_steps))
+    dynamax_result, dynamax_note = peer("dynamax", "dynamax", lambda: dynamax_comparison(stream, n, p, 4 if quick else 20))
     ekf_row = next(row for row in rows if row["method"] == "ekf" and row["hidden"] == n)
     peers = {"pyro_smcfilter": pyro_result or pyro_note, "dynamax_ekf": dynamax_result or dynamax_note}
     print(json.dumps(peers, indent=1), flush=True)
 
+    axes = {axis: scaling(rows_, axis) for axis, rows_ in by_axis.items()}
     results = {
         "device": jax.devices()[0].device_kind,
         "platform": platform.platform(),
         "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0], "cores": os.cpu_count()},
         "jax": jax.__version__,
+        "quick": quick,
+        "steps_per_run": steps,
         "matmul_flops_per_second": matmul,
         "pf_reference": {"particles": N, "hidden": n, "features": p, "length": m,
                          "seconds_per_step": reference["seconds_per_step"], "flops_per_second": pf_rate},
         "pf_flop_fraction_of_matmul": pf_rate / matmul,
-        "scaling_slopes": {
-            "particles": slope([r["particles"] for r in by_n], [r["seconds_per_step"] for r in by_n]),
-            "nodes": slope([r["nodes"] for r in by_k], [r["seconds_per_step"] for r in by_k]),
-            "length": slope([r["length"] for r in by_m], [r["seconds_per_step"] for r in by_m]),
-        },
+        "scaling_slopes": {axis: a["past_fixed_overheads"] for axis, a in axes.items()},
+        "scaling": axes,
         "observation_scaling_slopes": observe,
         "compile_counts": {"max_len": M, "bound": math.ceil(math.log2(M)) + 1, "compilations": compilations},
         "peak_memory": peak_memory_bytes(),
@@ -419,7 +468,13 @@ def main(argv=None) -> int:
         "rows": rows,
         "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
     }
-    print(json.dumps({k: v for k, v in results.items() if k != "rows"}, indent=1))
+    results["targets"] = verdicts(results)
+    results["wall_seconds"] = time.perf_counter() - began
+    print(json.dumps({k: v for k, v in results.items() if k not in ("rows", "fast_paths", "scaling")}, indent=1))
+    section("targets")
+    for name, v in results["targets"].items():
+        value = "not measured" if v["value"] is None else f"{v['value']:.4g}"
+        print(f"{name:>30s} {value:>14s}  target {v['target']:<12s} {'-' if v['holds'] is None else 'holds' if v['holds'] else 'DOES NOT HOLD'}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
