@@ -21,7 +21,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import BayesLSTMError, OptionError
-from .methods import resolve
 
 # the paper's comparison: each distributed scheme with its local and centralized references
 DEFAULT_COMPARE = (
@@ -148,20 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _method_specs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """(label, method, fusion) for every method asked for."""
-    names = [args.method] if args.command == "run" else [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not names:
-        raise OptionError("--methods is empty")
-    specs = []
-    for name in names:
-        method, _, fusion = name.partition("@")
-        method, fusion = resolve(method, fusion or args.fusion)
-        label = method if fusion in ("distributed", "local") and "@" not in name else f"{method}@{fusion}"
-        specs.append((label, method, fusion))
-    return specs
-
-
 def _start_jax(args: argparse.Namespace) -> None:
     """Settings JAX reads once, at start: precision, virtual CPU devices, the multi-host cluster."""
     import jax
@@ -215,14 +200,15 @@ def _main(args: argparse.Namespace) -> int:
         files = rebuild_report(args.dir)
         print(f"wrote {files.report} and {len(files.figures)} figures")
         return 0
-    from .methods import build_method, method_options
+    from .methods import build_method, method_options, method_specs
     from .runner import Units, prepare_model, prepare_network, run_method
 
     if args.command == "compare" and args.draws < 1:
         raise OptionError(f"--draws must be a positive integer; got {args.draws}")
     model_options = _model_args(args.model_arg)
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
-    specs = _method_specs(args)  # names and modes first: typos fail before any work
+    names = [args.method] if args.command == "run" else args.methods
+    specs = method_specs(names, args.fusion)  # names and modes first: typos fail before any work
     _checkpointing(args, specs[0][0])
     stream, table, stream_config = _stream(args)
     network = None

@@ -63,6 +63,24 @@ def resolve(method: str, fusion: str | None = None) -> tuple[str, str]:
     return (DISTRIBUTED_OF[method], fusion) if fusion == "distributed" else (method, fusion)
 
 
+def method_specs(names: str | list[str], default_fusion: str | None = None) -> list[tuple[str, str, str]]:
+    """(label, method, fusion) for each ``NAME`` or ``NAME@FUSION`` (a list, or one comma-separated
+    string), resolved and checked before any work. The label is the method's name for a
+    distributed method and for a kernel named without ``@`` that runs locally, else
+    ``NAME@FUSION``: ``"dpf,pf,pf@local,ekf@centralized"`` gives ``dpf``, ``pf``, ``pf@local``,
+    ``ekf@centralized``."""
+    entries = names.split(",") if isinstance(names, str) else names
+    specs = []
+    for name in filter(None, (entry.strip() for entry in entries)):
+        method, _, fusion = name.partition("@")
+        method, fusion = resolve(method, fusion or default_fusion)
+        plain = fusion == "distributed" or (fusion == "local" and "@" not in name)
+        specs.append((method if plain else f"{method}@{fusion}", method, fusion))
+    if not specs:
+        raise OptionError("no method given (--methods is empty)")
+    return specs
+
+
 def needs_graph(method: str, fusion: str | None = None) -> bool:
     return resolve(method, fusion)[1] == "distributed"
 

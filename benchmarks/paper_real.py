@@ -66,16 +66,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def parse_methods(text: str) -> list[tuple[str, str, str]]:
-    from bayeslstm.methods import resolve
+    """(label, method, fusion) per comma-separated entry, checked before any work."""
+    from bayeslstm.errors import BayesLSTMError
+    from bayeslstm.methods import method_specs
 
-    specs = []
-    for entry in filter(None, (m.strip() for m in text.split(","))):
-        method, _, fusion = entry.partition("@")
-        method, fusion = resolve(method, fusion or None)
-        specs.append((method if fusion == "distributed" else f"{method}@{fusion}", method, fusion))
-    if not specs:
-        raise SystemExit("--methods is empty")
-    return specs
+    try:
+        return method_specs(text)
+    except BayesLSTMError as exc:
+        raise SystemExit(f"--methods: {exc}") from None
 
 
 def options_for(method: str, fusion: str, ts, args) -> dict[str, Any]:

@@ -74,19 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def parse_methods(text: str) -> list[tuple[str, str, str]]:
     """(label, method, fusion) per comma-separated entry, checked before any work."""
-    from bayeslstm.methods import resolve
+    from bayeslstm.errors import BayesLSTMError
+    from bayeslstm.methods import method_specs
 
-    specs = []
-    for entry in (m.strip() for m in text.split(",")):
-        if not entry:
-            continue
-        method, _, fusion = entry.partition("@")
-        method, fusion = resolve(method, fusion or None)
-        label = method if fusion == "distributed" else f"{method}@{fusion}"
-        specs.append((label, method, fusion))
-    if not specs:
-        raise SystemExit("--methods is empty")
-    return specs
+    try:
+        return method_specs(text)
+    except BayesLSTMError as exc:
+        raise SystemExit(f"--methods: {exc}") from None
 
 
 def kernel_options(method: str, fusion: str, args: argparse.Namespace) -> dict[str, Any]:

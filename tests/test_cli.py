@@ -37,6 +37,17 @@ def test_run_with_user_model_and_fusion(tmp_path):
     assert list(summary["methods"]) == ["pf@centralized"]
 
 
+def test_method_names_and_labels():
+    """One NAME@FUSION parser serves the command line and the benchmarks."""
+    from bayeslstm.methods import method_specs
+
+    specs = method_specs("dpf, pf,pf@local,ekf@centralized,pf@distributed,baseline-last@local")
+    assert [label for label, _, _ in specs] == ["dpf", "pf", "pf@local", "ekf@centralized", "dpf", "baseline-last@local"]
+    assert specs[4][1:] == ("dpf", "distributed")
+    assert method_specs(["pf"], "centralized") == [("pf@centralized", "pf", "centralized")]
+    assert method_specs(["sgd"], "distributed") == [("dsgd", "dsgd", "distributed")]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -59,6 +70,8 @@ def test_run_with_user_model_and_fusion(tmp_path):
         (["run", "--devices", "64"], "available"),
         (["run", "--coordinator", "127.0.0.1:1"], "need all of"),
         (["run", "--record", "some"], "--record"),
+        (["compare", "--methods", " , "], "no method given"),
+        (["compare", "--methods", "pf@nowhere"], "fusion"),
     ],
 )
 def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
