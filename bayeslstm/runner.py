@@ -269,6 +269,7 @@ def run_method(
     checkpoint_every: int | None = None,
     resume: bool = False,
     units: Units | None = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks.
 
@@ -279,7 +280,9 @@ def run_method(
     integer stride. ``checkpoint``: a folder that receives the complete state every
     ``checkpoint_every`` steps (default: every chunk) and at the end; ``resume=True``
     continues the run saved there (``config`` should describe the method's options: a
-    checkpoint of another run is refused).
+    checkpoint of another run is refused). ``compiler_options``: XLA options for the run's one
+    compilation, e.g. ``{"xla_backend_optimization_level": 0}`` compiles faster and runs
+    slower; they override ``XLA_FLAGS`` for this program only.
     """
     stream = validate(stream)
     T, K = stream.steps, stream.nodes
@@ -319,7 +322,8 @@ def run_method(
 
     start = time.perf_counter()
     if done < T:  # a finished checkpoint needs no program
-        compiled = runner.lower(state, seed_key, chunk_at(0)).compile()  # every chunk has the same shapes
+        # every chunk has the same shapes: one compilation
+        compiled = runner.lower(state, seed_key, chunk_at(0)).compile(compiler_options=compiler_options)
         check_state(state, done, method.name, method.node_step is not None)  # compiles the check outside the timing
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -424,6 +428,7 @@ def run(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    compiler_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> RunResult:
     """Run ``method`` on ``stream``.
@@ -434,7 +439,8 @@ def run(
     ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
     a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
     small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
-    ``checkpoint_every`` and ``resume``: see :func:`run_method`. ``options`` go to the kernel
+    ``checkpoint_every``, ``resume`` and ``compiler_options``: see :func:`run_method`.
+    ``options`` go to the kernel
     (for example ``num_particles=500``), or are fault options (``link_failure``,
     ``node_dropout``, ``link_schedule``, ``node_schedule``) or sharding (``mesh``,
     ``exchange``). A :class:`~bayeslstm.tables.TableStream` (real data) runs on its
@@ -450,4 +456,4 @@ def run(
                                         allow_disconnected, **options)
     return run_method(built, stream, seed=seed, chunk_size=chunk_size, progress=progress, config=config,
                       layout=ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      resume=resume, units=units)
+                      resume=resume, units=units, compiler_options=compiler_options)

@@ -49,6 +49,15 @@ def test_buckets_and_compile_count():
     assert res.compilations == 1  # all buckets are branches of one program
 
 
+def test_compiler_options_reach_the_compilation(stream):
+    """Full optimisation inside the suite's optimisation level 0 (conftest): same numbers."""
+    a = bl.run(stream, "ekf", **SMALL)
+    b = bl.run(stream, "ekf", compiler_options={"xla_backend_optimization_level": 3}, **SMALL)
+    np.testing.assert_allclose(a.predictions, b.predictions, rtol=1e-5, atol=1e-6)
+    with pytest.raises(Exception, match="no_such_option"):
+        bl.run(stream, "ekf", compiler_options={"xla_no_such_option": 1}, **SMALL)
+
+
 def test_only_the_buckets_a_stream_uses_are_compiled():
     rng = np.random.default_rng(0)
     for M in (1, 3, 20, 33):
