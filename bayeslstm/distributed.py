@@ -116,6 +116,12 @@ def _own_prediction(prediction: Array, pred_var: Array, log_pred: Array) -> dict
     return {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0]}
 
 
+def _move_and_observe(ssm: StateSpace, key: Array, particles: Array, batch: Batch):
+    """One node's particles propagated, and their (mean, var, loglik) on the node's batch."""
+    moved = ssm.propagate(key, particles)
+    return moved, observe_all(ssm, moved, batch)
+
+
 def consensus_particle_filter(
     ssm: StateSpace,
     network: Network,
@@ -141,11 +147,8 @@ def consensus_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         key_move, key_resample = jax.random.split(key)  # shared by every node
-        def move_and_observe(p, b):
-            moved = ssm.propagate(key_move, p)
-            return moved, observe_all(ssm, moved, b)
-
-        particles, (mean, var, loglik) = node_map(move_and_observe, state.particles, _own(data))
+        particles, (mean, var, loglik) = node_map(lambda p, b: _move_and_observe(ssm, key_move, p, b),
+                                                  state.particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
         local_ll = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
         weights, neighbours = links.weights[rows], table[rows]
@@ -188,11 +191,8 @@ def markov_chain_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows, K = axis.index, axis.nodes
         key_move, key_walk, key_resample = jax.random.split(key, 3)
-        def move_and_observe(k, p, b):
-            moved = ssm.propagate(k, p)
-            return moved, observe_all(ssm, moved, b)
-
-        particles, (mean, var, loglik) = node_map(move_and_observe, node_keys(key_move, rows), state.particles, _own(data))
+        particles, (mean, var, loglik) = node_map(lambda k, p, b: _move_and_observe(ssm, k, p, b),
+                                                  node_keys(key_move, rows), state.particles, _own(data))
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
 
         everyone = axis.gather_all(data)  # a walk reaches S hops away

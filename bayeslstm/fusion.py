@@ -116,8 +116,9 @@ def node_map(fn: Callable, *args: Any) -> Any:
 
 
 def _itemsize(leaf: Any) -> int:
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(leaf).dtype.itemsize * jax.random.key_data(leaf).shape[-1]
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # a key's bytes are its raw words
+        words = jax.random.key_data(leaf)
+        return words.dtype.itemsize * words.shape[-1]
     return leaf.dtype.itemsize
 
 
