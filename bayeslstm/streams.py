@@ -81,7 +81,7 @@ def validate(stream: Stream) -> Stream:
                          "mark it unobserved (observed=False) or drop it")
     limit = _magnitude_limit()
     for name, values, where in (("input X", X, valid_rows[..., None]), ("label d", d, observed)):
-        big = (np.abs(values) > limit) & where
+        big = (np.abs(values) > np.float64(limit)) & where  # float32 data under x64: no cast of 1e150 to inf
         if big.any():
             idx = tuple(np.argwhere(big)[0])
             raise InputError(
