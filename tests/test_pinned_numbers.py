@@ -1,0 +1,38 @@
+"""The command line's numbers on the synthetic defaults, pinned.
+
+``bayeslstm run --method M --steps 200 --seed 5`` must keep giving these ``summary.json``
+numbers: a change of where code lives, of the assembly path or of a default must not change
+what a run computes. A deliberate change of the numbers updates this table and says why.
+
+The command runs in a subprocess with XLA's default optimisation, as a user runs it: the
+suite's faster-compiling optimisation level changes the last bits of some sums, and a
+particle filter's resampling then follows other ancestors.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+# method: (final TAE, TAE after step 1, TAE after step 100, floats per node and step)
+PINNED = {
+    "pf": (0.01705887377009374, 0.05473221610624975, 0.01895493418337942, 0.0),
+    "ekf": (0.016297818395264434, 0.036973001031399624, 0.018584989756269828, 0.0),
+    "dekf": (0.012912689930154148, 0.03697300060832916, 0.013805565129871147, 741.093994140625),
+    "dsgd": (0.03636744580619138, 0.036973001031399624, 0.03926840524732271, 592.0),
+    "dpf": (0.01472834913025623, 0.054748029414588395, 0.015396425735083801, 312910.96875),
+}
+
+
+@pytest.mark.parametrize("method", sorted(PINNED))
+def test_default_run_numbers_are_pinned(method, tmp_path):
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip())
+    command = ["run", "--method", method, "--steps", "200", "--seed", "5", "--no-progress", "--out", str(tmp_path)]
+    code = f"from bayeslstm.cli import main; raise SystemExit(main({command!r}))"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    entry = json.loads((tmp_path / "summary.json").read_text())["methods"][method]
+    final, first, hundredth, floats = PINNED[method]
+    got = (entry["final_tae"], entry["tae"][0], entry["tae"][99], entry["floats_per_step"])
+    assert got == pytest.approx((final, first, hundredth, floats), rel=1e-5), got
