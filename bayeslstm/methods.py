@@ -1,32 +1,32 @@
-"""Names of inference methods -> network-level methods.
+"""The registry of inference methods: names -> network-level methods.
 
 Every node-level kernel (``pf``, ``ekf``, ``sgd``, ``adam``) exists in three cooperation
 modes: ``local`` (each node alone), ``centralized`` (one filter sees every node's data) and
 ``distributed`` (its graph scheme: ``dpf``, ``dekf``, ``dsgd``, ``dadam``; the
-likelihood-consensus ``dpf-consensus`` is the second distributed particle filter).
-:func:`build_method` checks the name, the mode and the options before anything is computed.
+likelihood-consensus ``dpf-consensus`` is a second distributed particle filter). The trivial
+baselines run ``local`` or ``centralized``. :data:`FAMILY` is the one map from a method to
+its kernel family; :func:`build_method` checks the name, the mode and the options before
+anything is computed. Methods are built from names through :mod:`bayeslstm.engine.assembly`.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from .baselines import baseline
-from .distributed import (
-    consensus_particle_filter,
-    diffusion_ekf,
-    diffusion_gradient,
-    markov_chain_particle_filter,
-)
-from .ekf import extended_kalman_filter
 from .errors import OptionError, choose
-from .faults import Faults, with_faults
-from .fusion import NetworkMethod, centralized, local
-from .gradient import gradient_descent
-from .graph import Network
-from .particle_filter import particle_filter
-from .statespace import StateSpace
+from .kernels.baselines import baseline
+from .kernels.ekf import extended_kalman_filter
+from .kernels.gradient import gradient_descent
+from .kernels.particle_filter import particle_filter
+from .model.statespace import StateSpace
+from .network.consensus_dpf import consensus_particle_filter
+from .network.diffusion import diffusion_ekf, diffusion_gradient
+from .network.faults import Faults, with_faults
+from .network.graph import Network
+from .network.markov_chain_dpf import markov_chain_particle_filter
+from .network.method import NetworkMethod
+from .network.references import centralized, local
 
 KERNELS: dict[str, Callable] = {
     "pf": particle_filter,
@@ -43,9 +43,18 @@ DISTRIBUTED: dict[str, Callable] = {
     "dsgd": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "sgd", learning_rate),
     "dadam": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "adam", learning_rate),
 }
-DISTRIBUTED_OF = {"pf": "dpf", "ekf": "dekf", "sgd": "dsgd", "adam": "dadam"}
+# every distributed method's kernel family; the first of a family is its kernel's distributed form
+FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "dsgd": "sgd", "dadam": "adam"}
+DISTRIBUTED_OF: dict[str, str] = {kind: method for method, kind in reversed(FAMILY.items())}
 METHODS = tuple(KERNELS) + tuple(DISTRIBUTED)
 FUSIONS = ("local", "centralized", "distributed")
+# options every method takes, handled here rather than by the kernel
+RUN_OPTIONS = ("mesh", "exchange") + Faults._fields
+
+
+def family(method: str) -> str:
+    """The kernel family of a method: ``dpf`` -> ``pf``; a kernel is its own family."""
+    return FAMILY.get(method, method)
 
 
 def resolve(method: str, fusion: str | None = None) -> tuple[str, str]:
@@ -63,7 +72,7 @@ def resolve(method: str, fusion: str | None = None) -> tuple[str, str]:
     return (DISTRIBUTED_OF[method], fusion) if fusion == "distributed" else (method, fusion)
 
 
-def method_specs(names: str | list[str], default_fusion: str | None = None) -> list[tuple[str, str, str]]:
+def method_specs(names: str | Sequence[str], default_fusion: str | None = None) -> list[tuple[str, str, str]]:
     """(label, method, fusion) for each ``NAME`` or ``NAME@FUSION`` (a list, or one comma-separated
     string), resolved and checked before any work. The label is the method's name for a
     distributed method and for a kernel named without ``@`` that runs locally, else
@@ -85,15 +94,21 @@ def needs_graph(method: str, fusion: str | None = None) -> bool:
     return resolve(method, fusion)[1] == "distributed"
 
 
-# options every method takes, handled here rather than by the kernel
-RUN_OPTIONS = ("mesh", "exchange") + Faults._fields
+def _builder(method: str, fusion: str | None) -> Callable:
+    name, mode = resolve(method, fusion)
+    return DISTRIBUTED[name] if mode == "distributed" else KERNELS[name]
 
 
 def method_options(method: str, fusion: str | None = None) -> list[str]:
     """Option names the method's kernel accepts (besides :data:`RUN_OPTIONS`)."""
-    name, mode = resolve(method, fusion)
-    builder = DISTRIBUTED[name] if mode == "distributed" else KERNELS[name]
-    return [p for p in inspect.signature(builder).parameters if p not in ("ssm", "network")]
+    return [p for p in inspect.signature(_builder(method, fusion)).parameters if p not in ("ssm", "network")]
+
+
+def method_defaults(method: str, fusion: str | None = None) -> dict[str, Any]:
+    """The method's kernel options with their default values."""
+    parameters = inspect.signature(_builder(method, fusion)).parameters
+    return {name: p.default for name, p in parameters.items()
+            if name not in ("ssm", "network") and p.default is not inspect.Parameter.empty}
 
 
 def build_method(
@@ -108,8 +123,8 @@ def build_method(
     """Method ``method`` with ``options`` in cooperation mode ``fusion``.
 
     ``mesh`` (a :class:`jax.sharding.Mesh` or a device count) shards the node axis (see
-    :mod:`bayeslstm.sharding`); ``link_failure``, ``node_dropout``, ``link_schedule`` and
-    ``node_schedule`` inject faults (see :mod:`bayeslstm.faults`).
+    :mod:`bayeslstm.network.sharding`); ``link_failure``, ``node_dropout``, ``link_schedule``
+    and ``node_schedule`` inject faults (see :mod:`bayeslstm.network.faults`).
     """
     name, mode = resolve(method, fusion)
     faults = Faults(**{k: options.pop(k) for k in Faults._fields if k in options})
@@ -125,7 +140,7 @@ def build_method(
         kernel = KERNELS[name](ssm, **options)
         built = local(kernel) if mode == "local" else centralized(kernel)
     if mesh is not None:
-        from .sharding import shard  # jax.sharding only when asked for
+        from .network.sharding import shard  # jax.sharding only when asked for
 
         built = shard(built, mesh, network if mode == "distributed" else None, exchange)
     return with_faults(built, network if mode == "distributed" else None, faults)

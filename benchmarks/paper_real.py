@@ -118,7 +118,7 @@ def cache_path(args, name, label, seed, options) -> pathlib.Path:
 
 def run_all(args, names, specs) -> dict[str, Any]:
     import bayeslstm as bl
-    from bayeslstm.datasets import load_dataset
+    from bayeslstm.data.datasets import load_dataset
     from bayeslstm.errors import BayesLSTMError
 
     results: dict[str, Any] = {}
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    from bayeslstm.datasets import DATASETS as KNOWN
+    from bayeslstm.data.datasets import DATASETS as KNOWN
 
     for n in names:
         if n not in KNOWN:

@@ -38,11 +38,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayeslstm as bl
-import bayeslstm.statespace as statespace
-from bayeslstm import particle_filter as pf
-from bayeslstm.ekf import extended_kalman_filter
-from bayeslstm.kernel import Batch
-from bayeslstm.lstm import GATES, lstm_predict
+from bayeslstm.model import statespace as statespace
+from bayeslstm.kernels import particle_filter as pf
+from bayeslstm.kernels.ekf import extended_kalman_filter
+from bayeslstm.kernels.protocol import Batch
+from bayeslstm.model.lstm import GATES, lstm_predict
 from bayeslstm.models.lstm import lstm_regression
 
 

@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from bayeslstm.statespace import random_walk
-from bayeslstm.recurrent import gru_layout, gru_predict
+from bayeslstm.model.noise import random_walk
+from bayeslstm.model.gru import gru_layout, gru_predict
 
 
 def gru_regression(features: int = 4, hidden: int = 4, q: float = 1e-4, r: float = 0.01,

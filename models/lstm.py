@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from bayeslstm.statespace import random_walk
-from bayeslstm.lstm import lstm_layout, lstm_predict
+from bayeslstm.model.noise import random_walk
+from bayeslstm.model.lstm import lstm_layout, lstm_predict
 
 
 def lstm_regression(

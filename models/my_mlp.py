@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from bayeslstm.layout import ParamLayout, unflatten
-from bayeslstm.statespace import random_walk
+from bayeslstm.model.layout import ParamLayout, unflatten
+from bayeslstm.model.noise import random_walk
 
 
 def mlp_regression(features: int = 4, width: int = 8, q: float = 1e-4, r: float = 0.01, prior_scale: float = 0.5):

@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from bayeslstm.statespace import random_walk
-from bayeslstm.recurrent import rnn_layout, rnn_predict
+from bayeslstm.model.noise import random_walk
+from bayeslstm.model.rnn import rnn_layout, rnn_predict
 
 
 def rnn_regression(features: int = 4, hidden: int = 4, q: float = 1e-4, r: float = 0.01,

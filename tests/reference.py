@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bayeslstm.streams import make_stream
+from bayeslstm.data.streams import make_stream
 
 
 def linear_gaussian_stream(T, nodes=1, features=2, max_len=5, q=1e-3, r=0.1, prior_scale=1.0, seed=0, replicate=False):

@@ -13,7 +13,7 @@ MODE = sys.argv[1]
 if MODE == "devices":
     jax.config.update("jax_num_cpu_devices", 4)
 else:
-    from bayeslstm.sharding import initialize
+    from bayeslstm.network.sharding import initialize
 
     process, processes, port = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     address = f"127.0.0.1:{port}"
@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 
 import bayeslstm as bl  # noqa: E402
 from bayeslstm.errors import BayesLSTMError  # noqa: E402
-from bayeslstm.fusion import StepData  # noqa: E402
+from bayeslstm.network.method import StepData  # noqa: E402
 from bayeslstm.methods import build_method  # noqa: E402
-from bayeslstm.runner import prepare_model, prepare_network  # noqa: E402
+from bayeslstm.engine.assembly import prepare_model, prepare_network  # noqa: E402
 
 # every distributed construction (dsgd/dadam share the DEKF's adapt-then-combine), both
 # exchanges, and faults; compilation dominates, so one case per construction

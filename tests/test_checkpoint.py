@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import bayeslstm as bl
-from bayeslstm import checkpoint as ckpt
+from bayeslstm.engine import checkpoint as ckpt
 from bayeslstm.cli import main
 from bayeslstm.errors import BayesLSTMError, CheckpointError
-from bayeslstm.runner import record_stride
+from bayeslstm.engine.runner import record_stride
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 1000

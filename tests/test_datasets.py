@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslstm import datasets
-from bayeslstm.datasets import DATASETS, dataset_table, load_dataset
+from bayeslstm.data import datasets
+from bayeslstm.data.datasets import DATASETS, dataset_table, load_dataset
 from bayeslstm.errors import OptionError
-from bayeslstm.tables import to_original_units
+from bayeslstm.data.tables import to_original_units
 
 SHAPES = {  # (T, K, M, p) with the defaults; docs/data.md quotes them
     "storms": (2117, 10, 16, 4),

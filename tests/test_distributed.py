@@ -7,7 +7,7 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import GraphError, OptionError
-from bayeslstm.graph import make_network
+from bayeslstm.network.graph import make_network
 from reference import kalman_filter, linear_gaussian_stream
 
 Q, R, S0 = 1e-3, 0.1, 1.0

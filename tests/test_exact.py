@@ -76,7 +76,7 @@ def test_resampling_is_unbiased(scheme):
     """E[number of copies of particle i] = N w_i, checked over many draws (3 standard errors)."""
     import jax.numpy as jnp
 
-    from bayeslstm.resampling import get_scheme
+    from bayeslstm.kernels.resampling import get_scheme
 
     n, reps = 50, 2000
     w = np.random.default_rng(0).dirichlet(np.ones(n) * 0.5)

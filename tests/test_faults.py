@@ -8,7 +8,8 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
-from bayeslstm.graph import combine, live_links, make_network, slot_edges
+from bayeslstm.network.mixing import combine, live_links
+from bayeslstm.network.graph import make_network, slot_edges
 from bayeslstm.models import lstm_regression
 
 SMALL = dict(model_options=dict(hidden=2), seed=0)
@@ -93,7 +94,7 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
     assert np.isfinite(away.final_tae)
     # node 0 never moved from its initial mean: compare with a fresh init
     from bayeslstm.methods import build_method
-    from bayeslstm.runner import prepare_model, prepare_network
+    from bayeslstm.engine.assembly import prepare_model, prepare_network
 
     method = build_method("dekf", prepare_model(ring_stream, None, {"hidden": 2}), None, prepare_network("ring", 4))
     init = method.init(jax.random.fold_in(jax.random.key(0), 0), 4)

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 import bayeslstm as bl
 from bayeslstm.errors import BayesLSTMError, InputError, NumericalError
-from bayeslstm.graph import make_network, parse_graph
+from bayeslstm.network.graph import make_network
+from bayeslstm.network.topology import parse_graph
 from bayeslstm.methods import METHODS, RUN_OPTIONS, build_method, method_options, resolve
-from bayeslstm.runner import prepare_model, prepare_network
-from bayeslstm.streams import make_stream
-from bayeslstm.tables import table_stream
+from bayeslstm.engine.assembly import prepare_model, prepare_network
+from bayeslstm.data.streams import make_stream
+from bayeslstm.data.tables import table_stream
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

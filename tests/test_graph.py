@@ -7,17 +7,9 @@ import numpy as np
 import pytest
 
 from bayeslstm.errors import GraphError, OptionError
-from bayeslstm.graph import (
-    RULES,
-    TOPOLOGIES,
-    combination_matrix,
-    consensus,
-    make_network,
-    mix,
-    parse_graph,
-    require_doubly_stochastic,
-    topology,
-)
+from bayeslstm.network.graph import RULES, combination_matrix, make_network, require_doubly_stochastic
+from bayeslstm.network.topology import TOPOLOGIES, parse_graph, topology
+from bayeslstm.network.mixing import consensus, mix
 
 GRAPHS = {
     "star": nx.star_graph(5),

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayeslstm.layout import flatten, unflatten
-from bayeslstm.lstm import lstm_layout, lstm_predict
-from bayeslstm.recurrent import gru_layout, gru_predict, rnn_layout, rnn_predict
+from bayeslstm.model.layout import flatten, unflatten
+from bayeslstm.model.lstm import lstm_layout, lstm_predict
+from bayeslstm.model.gru import gru_layout, gru_predict
+from bayeslstm.model.rnn import rnn_layout, rnn_predict
 
 
 def sigmoid(x):

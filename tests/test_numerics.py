@@ -8,9 +8,9 @@ import numpyro
 import numpyro.distributions as dist
 
 import bayeslstm as bl
-from bayeslstm.lstm import lstm_layout, lstm_predict
-from bayeslstm.particle_filter import reweight
-from bayeslstm.statespace import random_walk
+from bayeslstm.model.lstm import lstm_layout, lstm_predict
+from bayeslstm.kernels.particle_filter import reweight
+from bayeslstm.model.noise import random_walk
 
 
 def test_reweight_survives_every_kind_of_collapse():
@@ -66,9 +66,9 @@ def test_ekf_covariance_stays_symmetric_positive_definite_in_float32():
 def test_a_non_finite_state_stops_the_run_naming_quantity_node_and_step():
     import pytest
 
-    from bayeslstm.ekf import EKFState
+    from bayeslstm.kernels.ekf import EKFState
     from bayeslstm.errors import NumericalError
-    from bayeslstm.runner import check_state
+    from bayeslstm.engine.runner import check_state
 
     state = EKFState(jnp.zeros((3, 2)), jnp.ones((3, 2, 2)), jnp.array([0.0, -jnp.inf, 0.0]))
     check_state(state, 7, "ekf-local", per_node=True)  # a -inf log evidence is honest, not an error

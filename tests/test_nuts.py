@@ -8,7 +8,8 @@ from numpyro.infer import MCMC, NUTS
 
 import bayeslstm as bl
 from bayeslstm.models import lstm_regression
-from bayeslstm.statespace import read_model, static_model
+from bayeslstm.model.statespace import read_model
+from bayeslstm.model.nuts import static_model
 
 
 def test_pf_posterior_predictive_matches_nuts():

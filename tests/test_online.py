@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayeslstm as bl
-from bayeslstm import online
+from bayeslstm.engine import online
 
 SMALL = dict(model_options={"hidden": 2})
 

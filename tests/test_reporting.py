@@ -14,21 +14,14 @@ import xarray as xr  # noqa: E402
 
 import bayeslstm as bl  # noqa: E402
 from bayeslstm.cli import main  # noqa: E402
-from bayeslstm.comparison import compare_results, table_markdown  # noqa: E402
-from bayeslstm.ekf import EKFState  # noqa: E402
+from bayeslstm.report.comparison import compare_results, table_markdown  # noqa: E402
+from bayeslstm.kernels.ekf import EKFState  # noqa: E402
 from bayeslstm.errors import InputError, OptionError  # noqa: E402
-from bayeslstm.gradient import GradientState  # noqa: E402
-from bayeslstm.layout import ParamLayout, unflatten  # noqa: E402
-from bayeslstm.particle_filter import ParticleState  # noqa: E402
-from bayeslstm.plots import plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
-from bayeslstm.reporting import (  # noqa: E402
-    netcdf_name,
-    parameter_dims,
-    prequential_log_score,
-    run_config,
-    tae_from_inference_data,
-    to_inference_data,
-)
+from bayeslstm.kernels.gradient import GradientState, posterior as gradient_posterior  # noqa: E402
+from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
+from bayeslstm.kernels.particle_filter import ParticleState  # noqa: E402
+from bayeslstm.report.plots import plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
+from bayeslstm.report.inference_data import netcdf_name, parameter_dims, prequential_log_score, run_config, tae_from_inference_data, to_inference_data  # noqa: E402
 
 az = pytest.importorskip("arviz")
 
@@ -125,7 +118,7 @@ def test_ekf_draws_follow_its_gaussian(runs, idatas):
     mean, cov = np.asarray(run.final_state.mean), np.asarray(run.final_state.cov)
     for state in (EKFState(mean, cov, run.final_state.log_evidence),
                   EKFState(mean, np.diagonal(cov, axis1=1, axis2=2).copy(), run.final_state.log_evidence)):
-        big = to_inference_data(run._replace(final_state=state), num_draws=20000, seed=2)
+        big = to_inference_data(run._replace(final_state=state), num_draws=20000, seed=2)  # the EKF's posterior reads it
         flat = np.concatenate([big.posterior[n].values.reshape(3, 20000, -1) for n in run.layout.names], axis=-1)
         sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
         assert np.all(np.abs(flat.mean(axis=1) - mean) < 5 * sd / np.sqrt(20000) + 1e-6)
@@ -139,7 +132,7 @@ def test_centralized_and_point_states(runs, idatas):
     assert idata.attrs["chain_is"].startswith("centralized")
     assert idata.observed_data.sizes["node"] == 3  # predictions stay per node
     theta = np.random.default_rng(0).normal(size=(3, runs["pf"].layout.size)).astype(np.float32)
-    point = to_inference_data(runs["pf"]._replace(final_state=GradientState(theta, None)))
+    point = to_inference_data(runs["pf"]._replace(final_state=GradientState(theta, None), posterior=gradient_posterior))
     assert point.posterior.sizes["draw"] == 1
     np.testing.assert_array_equal(point.posterior["w_out"].values[:, 0], theta[:, -2:])
     unnamed = to_inference_data(runs["pf"]._replace(layout=None))

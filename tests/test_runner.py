@@ -7,7 +7,7 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import BayesLSTMError, InputError, ModelError, OptionError
-from bayeslstm.streams import bucket_lengths, step_buckets, used_buckets
+from bayeslstm.data.streams import bucket_lengths, step_buckets, used_buckets
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayeslstm import particle_filter as pf
-from bayeslstm import statespace
-from bayeslstm.kernel import Batch
+from bayeslstm.kernels import particle_filter as pf
+from bayeslstm.model import statespace
+from bayeslstm.kernels.protocol import Batch
 from bayeslstm.models.lstm import lstm_regression
-from bayeslstm.statespace import particle_blocks, random_walk_noise, read_model
+from bayeslstm.model.statespace import particle_blocks, read_model
+from bayeslstm.model.noise import random_walk_noise
 
 
 @pytest.mark.parametrize("shape", [(37, 101), (3, 4, 7)])
@@ -102,7 +103,7 @@ def test_particle_filter_run_is_unchanged_by_the_fast_paths():
 
 
 def test_node_map_in_chunks_equals_one_vmap(monkeypatch):
-    from bayeslstm import fusion
+    from bayeslstm.network import method as fusion
 
     def per_node(key, state, scale):
         noise = jax.random.normal(key, state["x"].shape)
@@ -125,7 +126,7 @@ def test_node_map_in_chunks_equals_one_vmap(monkeypatch):
 @pytest.mark.parametrize("method", ["pf", "dpf"])
 def test_network_step_with_nodes_in_chunks_equals_one_vmap(method, monkeypatch):
     import bayeslstm as bl
-    from bayeslstm import fusion
+    from bayeslstm.network import method as fusion
 
     stream = bl.teacher_stream(steps=3, nodes=5, features=3, min_len=2, max_len=4, seed=0)[0]
 

@@ -11,7 +11,8 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import ModelError
-from bayeslstm.statespace import build_model, log_likelihood, read_model
+from bayeslstm.model.declarations import build_model
+from bayeslstm.model.statespace import log_likelihood, read_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 X = jnp.ones((5, 3))
@@ -48,7 +49,7 @@ def test_general_transition_uses_the_declared_sampler():
     moved = jax.jit(ssm.propagate)(jax.random.key(0), jnp.ones((3000, 2)))
     np.testing.assert_allclose(np.asarray(moved).mean(0), 0.9, atol=0.01)
     with pytest.raises(ModelError, match="EKF needs"):
-        from bayeslstm.ekf import extended_kalman_filter
+        from bayeslstm.kernels.ekf import extended_kalman_filter
 
         extended_kalman_filter(ssm)
 

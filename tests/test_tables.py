@@ -8,9 +8,7 @@ import pandas as pd
 import pytest
 
 from bayeslstm.errors import InputError, OptionError
-from bayeslstm.tables import (
-    WARMUP_ROWS, original_variance, parse_window, running_stats, table_stream, to_original_units,
-)
+from bayeslstm.data.tables import WARMUP_ROWS, original_variance, parse_window, running_stats, table_stream, to_original_units
 
 
 def series(n=10):

@@ -1,0 +1,142 @@
+"""The one assembly path: from names and options to built network methods.
+
+``bl.run``, ``bl.compare``, ``bl.online_learner``, the command line and the benchmarks all
+build their methods here, so they share one set of defaults: the kernels' own (for example
+:data:`bayeslstm.kernels.particle_filter.DEFAULT_PARTICLES`), the default graph
+:data:`DEFAULT_GRAPH`, and, for table streams whose target is among the features, the
+naive forecast's column for ``baseline-last``. Everything is checked before anything is
+computed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..data.streams import Stream
+from ..data.tables import TableStream
+from ..errors import GraphError, OptionError
+from ..methods import DISTRIBUTED, RUN_OPTIONS, build_method, family, method_defaults, method_options, method_specs
+from ..model.declarations import build_model
+from ..model.statespace import StateSpace, read_model
+from ..network.graph import Network, make_network
+from ..network.method import NetworkMethod
+from ..network.topology import parse_graph
+
+DEFAULT_GRAPH = "small-world"
+GRAPH_ONLY = ("link_failure", "link_schedule")  # faults that need a graph
+NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
+
+
+class Assembled(NamedTuple):
+    """One method built for a stream: its label (``NAME`` or ``NAME@FUSION``), name and mode,
+    the built :class:`NetworkMethod`, the kernel options in force (defaults filled in), the
+    configuration that describes the run, and the model and network it was built on."""
+
+    label: str
+    name: str
+    fusion: str
+    method: NetworkMethod
+    options: dict
+    config: dict
+    ssm: StateSpace
+    network: Network | None
+
+
+def prepare_model(stream: Stream, model=None, model_options: dict | None = None) -> StateSpace:
+    """Build the declaration for ``stream``'s feature width and read it."""
+    declaration = build_model(model, stream.features, **(model_options or {}))
+    return read_model(declaration, stream.X[0, 0], np.ones(stream.max_len, bool))
+
+
+def prepare_network(graph, nodes: int, seed: int = 0, rule: str = "metropolis", allow_disconnected: bool = False) -> Network:
+    """A :class:`Network` from a Network, a networkx graph, a topology spec or a file path
+    (default: :data:`DEFAULT_GRAPH`)."""
+    if isinstance(graph, Network):
+        if graph.nodes != nodes:
+            raise GraphError(f"the graph has {graph.nodes} nodes but the data has {nodes}")
+        return graph
+    if graph is None or isinstance(graph, str):
+        graph = parse_graph(graph or DEFAULT_GRAPH, nodes, seed)
+    return make_network(graph, rule=rule, allow_disconnected=allow_disconnected, nodes=nodes)
+
+
+def _model_name(model) -> str:
+    return "lstm" if model is None else model if isinstance(model, str) else getattr(model, "__name__", repr(model))
+
+
+def _options_for(name: str, fusion: str, options: dict[str, Any], strict: bool, table: TableStream | None) -> dict[str, Any]:
+    """The kernel and run options that go to one method: all of them (``strict``: a method
+    that does not take one is an error) or those it takes."""
+    accepted = method_options(name, fusion)
+    kernel = {k: v for k, v in options.items() if k in accepted}
+    extra = {k: v for k, v in options.items() if k in RUN_OPTIONS and v is not None}
+    if fusion != "distributed":
+        skipped = [k for k in GRAPH_ONLY if k in extra]
+        if strict and skipped:
+            raise OptionError(f"link failures ({skipped[0]}) need a graph: use a distributed method "
+                              f"({', '.join(DISTRIBUTED)})")
+        extra = {k: v for k, v in extra.items() if k not in GRAPH_ONLY}
+    if fusion == "centralized":
+        if strict and "mesh" in extra:
+            raise OptionError("a centralized method is one filter with no node axis: run it without a mesh")
+        extra = {k: v for k, v in extra.items() if k not in NODE_AXIS_ONLY}
+    if strict:
+        rejected = sorted(set(options) - set(accepted) - set(RUN_OPTIONS))
+        if rejected:
+            raise OptionError(f"method {name!r} has no option(s) {rejected}; it accepts {sorted(accepted + list(RUN_OPTIONS))}")
+    if "target_feature" in accepted and "target_feature" not in kernel and table is not None and table.target in table.features:
+        kernel["target_feature"] = table.features.index(table.target)  # the naive forecast: the target's last value
+    return {**kernel, **extra}
+
+
+def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", *, fusion: str | None = None,
+             model=None, model_options: dict | None = None, graph=None, rule: str = "metropolis",
+             allow_disconnected: bool = False, seed: int = 0, strict: bool = True,
+             describe: dict | None = None, **options: Any) -> list[Assembled]:
+    """Build every method named in ``methods`` (``NAME`` or ``NAME@FUSION``, a list or one
+    comma-separated string; ``fusion`` is the default mode) for ``stream``.
+
+    The model is read once and the network built once (when a distributed method needs it),
+    then each method is built with the ``options`` it takes: all of them with ``strict``
+    (an option a method does not take is an error), else each method takes the ones it
+    accepts and an option no method takes is an error. ``describe`` adds to every
+    configuration (the command line records its stream there).
+    """
+    table = stream if isinstance(stream, TableStream) else None
+    base = table.stream if table is not None else stream
+    specs = method_specs(methods, fusion)
+    if not strict:
+        takers = set(RUN_OPTIONS).union(*(method_options(m, f) for _, m, f in specs))
+        unknown = sorted(set(options) - takers)
+        if unknown:
+            raise OptionError(f"no method among {[label for label, _, _ in specs]} takes {unknown}")
+    network = None
+    if any(f == "distributed" for _, _, f in specs):
+        network = prepare_network(graph, base.nodes, seed, rule, allow_disconnected)
+    ssm = prepare_model(base, model, model_options)
+    graph_config = None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]}
+    built = []
+    for label, name, mode in specs:
+        given = _options_for(name, mode, options, strict, table)
+        method = build_method(name, ssm, mode, network if mode == "distributed" else None, **given)
+        kernel_options = {**method_defaults(name, mode), **{k: v for k, v in given.items() if k not in RUN_OPTIONS}}
+        config = {
+            **(describe or {}),
+            "label": label,
+            "method_name": name,
+            "fusion": mode,
+            "family": family(name),
+            "model": _model_name(model),
+            "model_options": dict(model_options or {}),
+            "options": kernel_options,
+            "run_options": {k: v for k, v in given.items() if k in RUN_OPTIONS},
+            "parameters": ssm.dim,
+            "dtype": str(jnp.asarray(0.0).dtype),
+            "seed": seed,
+            "graph": graph_config if mode == "distributed" else None,
+        }
+        built.append(Assembled(label, name, mode, method, kernel_options, config, ssm, network))
+    return built

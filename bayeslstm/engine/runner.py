@@ -1,0 +1,392 @@
+"""Drive a network method over a stream: predict, score, update, step after step.
+
+The whole stream runs inside jitted ``lax.scan`` calls over fixed-size chunks of time. Each
+step's sequences are cut to the smallest length bucket (powers of two up to the stream's
+maximum) holding all of them, and ``lax.switch`` picks the compiled branch for that bucket,
+so variable lengths cost what they use and the program compiles once per run shape (the
+buckets some step needs are branches of that one program). Keys are ``fold_in(fold_in(seed, 1), step)``
+(the initial state uses ``fold_in(seed, 0)``), so the keys do not depend on the chunking.
+
+``record`` bounds what a long run keeps: every step (``"full"``), every ``s``-th step (an
+integer) or about :data:`SUMMARY_ROWS` evenly spaced steps (``"summary"``); the TAE is exact
+at every kept step because running error sums are carried over all steps. ``checkpoint``
+saves the complete run state to a folder on chunk boundaries (see :mod:`bayeslstm.checkpoint`)
+and ``resume`` continues from it with the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..data.streams import Stream, step_buckets, used_buckets, validate
+from ..data.tables import TableStream
+from ..errors import NumericalError, OptionError
+from ..kernels.protocol import PosteriorFn, no_posterior
+from ..model.layout import ParamLayout
+from ..network.method import NetworkMethod, StepData
+from . import checkpoint as ckpt
+from .assembly import assemble
+from .metrics import Units, accumulate_tae, late_mse, to_units
+
+SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
+
+
+class RunResult(NamedTuple):
+    """Everything a run produced. Arrays are (time, node) over the kept steps (all by default)."""
+
+    method: str
+    predictions: np.ndarray
+    labels: np.ndarray
+    observed: np.ndarray
+    tae: xr.DataArray  # (node, time): running mean of squared errors; ``time`` holds the step numbers
+    diagnostics: xr.Dataset  # every per-step info field, (time, node)
+    final_state: Any
+    seconds: float  # running time, compilation excluded
+    compilations: int
+    config: dict
+    layout: ParamLayout | None = None  # names and shapes of the blocks of theta, for reports
+    compile_seconds: float = 0.0
+    posterior: PosteriorFn = no_posterior  # reads the final state's posterior over theta
+
+    @property
+    def final_tae(self) -> float:
+        """Network mean of TAE at the last step."""
+        return float(self.tae.isel(time=-1).mean())
+
+    def late_mse(self, fraction: float = 0.25) -> float:
+        """Mean squared error over the last ``fraction`` of each node's scored labels (of the kept
+        steps), averaged over nodes: where the method has got to, without the early transient."""
+        return late_mse(self.predictions, self.labels, self.observed, fraction)
+
+    @property
+    def network_tae(self) -> np.ndarray:
+        """Network-mean TAE per kept step."""
+        return self.tae.mean("node").values
+
+
+class Trace(NamedTuple):
+    """What a run keeps of its steps: the kept rows, chunk by chunk, and running error sums.
+
+    Each row dict holds every info field, ``step`` (1-based step numbers) and ``tae``;
+    ``sq_sum`` and ``count`` are the (K,) squared-error sum and label count over all steps
+    so far (None before the first step).
+    """
+
+    rows: tuple[dict[str, np.ndarray], ...] = ()
+    sq_sum: np.ndarray | None = None
+    count: np.ndarray | None = None
+
+    def merged(self) -> dict[str, np.ndarray]:
+        """The kept rows as one dict of arrays."""
+        return {name: np.concatenate([r[name] for r in self.rows]) for name in self.rows[0]} if self.rows else {}
+
+
+def record_stride(record: str | int, steps: int) -> int:
+    """Steps between kept rows for ``record`` = "full" | "summary" | a positive integer."""
+    if record == "full":
+        return 1
+    if record == "summary":
+        return max(1, -(-steps // SUMMARY_ROWS))
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool) and record >= 1:
+        return int(record)
+    raise OptionError(f"record must be 'full', 'summary' or a positive integer stride; got {record!r}")
+
+
+def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, stride: int, steps: int,
+         units: Units | None = None) -> Trace:
+    """Add steps t0+1.. (their infos, labels and flags) to ``trace``, keeping every ``stride``-th and the last.
+
+    A node reported absent (``present`` False, under faults) is not scored at that step;
+    with ``units``, everything is kept and scored in the labels' original units.
+    """
+    n = len(labels)
+    if units is not None:
+        infos, labels = to_units(infos, labels, units.offset[t0:t0 + n], units.scale[t0:t0 + n])
+    scored = observed & infos["present"] if "present" in infos else observed
+    sq_sum, count, tae = accumulate_tae(trace.sq_sum, trace.count, infos["prediction"], labels, scored)
+    numbers = np.arange(t0 + 1, t0 + n + 1)
+    kept = (numbers % stride == 0) | (numbers == steps)
+    extra = {"step": numbers[kept], "tae": tae[kept], "label": labels[kept], "scored": scored[kept]}
+    row = {name: value[kept] for name, value in infos.items()} | extra
+    return Trace(trace.rows + (row,), sq_sum, count)
+
+
+def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
+    """Steps per compiled chunk: ``chunk_size`` (at most ``steps``), cut to divide ``checkpoint_every``
+    so that checkpoints fall on chunk boundaries and every chunk keeps one compiled shape."""
+    if chunk_size < 1:
+        raise OptionError(f"chunk_size must be positive; got {chunk_size}")
+    chunk = min(chunk_size, steps)
+    if checkpoint_every is None:
+        return chunk
+    if checkpoint_every < 1:
+        raise OptionError(f"checkpoint_every must be a positive number of steps; got {checkpoint_every}")
+    return max(d for d in range(1, min(chunk, checkpoint_every) + 1) if checkpoint_every % d == 0)
+
+
+def step_inputs(t0: int, size: int, X, lengths, d, observed, buckets: tuple[int, ...], dtype) -> tuple:
+    """Scan inputs of the steps t0, t0+1, .. given by the (n, K, ..) arrays, padded with inactive steps to ``size``."""
+    n = len(X)
+
+    def pad(a, fill=0):
+        return a if n == size else np.concatenate([a, np.full((size - n,) + a.shape[1:], fill, a.dtype)])
+
+    return (np.arange(t0, t0 + size), pad(X.astype(dtype)), pad(lengths, 1), pad(d.astype(dtype)),
+            pad(observed, False), pad(step_buckets(lengths, buckets), 0), np.arange(size) < n)
+
+
+def chunk_program(method: NetworkMethod, buckets: tuple[int, ...], trace_counter: list[int], donate: bool = True):
+    """Jitted (state, seed key, chunk of :func:`step_inputs`) -> (state, infos) over one chunk of steps."""
+
+    def branch(length: int) -> Callable:
+        def run_branch(state, key, X, mask, d, observed):
+            return method.step(key, state, StepData(X[:, :length], mask[:, :length], d, observed))
+
+        return run_branch
+
+    branches = [branch(length) for length in buckets]
+
+    def run_chunk(state, seed_key, chunk):
+        trace_counter[0] += 1  # runs once per compilation
+        step_key = jax.random.fold_in(seed_key, 1)
+
+        def one_step(state, inputs):
+            t, X, lengths, d, observed, bucket, active = inputs
+            mask = jnp.arange(X.shape[1])[None, :] < lengths[:, None]
+            key = jax.random.fold_in(step_key, t)
+            new_state, info = jax.lax.switch(bucket, branches, state, key, X, mask, d, observed)
+            state = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new_state, state)
+            return state, info
+
+        return jax.lax.scan(one_step, state, chunk)
+
+    return jax.jit(run_chunk, donate_argnums=(0,) if donate else ())
+
+
+def initial_state(method: NetworkMethod, seed_key, nodes: int):
+    """The network's state before the first step (key ``fold_in(seed, 0)``)."""
+    return jax.jit(method.init, static_argnums=1)(jax.random.fold_in(seed_key, 0), nodes)
+
+
+def check_finite(infos: dict[str, np.ndarray], t0: int, method: str) -> None:
+    """Raise NumericalError naming the first step and node with a non-finite output."""
+    for name in ("prediction", "predictive_var"):
+        bad = ~np.isfinite(infos[name])
+        if bad.any():
+            s, k = np.argwhere(bad)[0]
+            raise NumericalError(
+                f"{method}: non-finite {name} ({infos[name][s, k]}) at step {t0 + s}, node {k}; "
+                "the filter diverged - try float64 (--x64), a smaller q or learning rate, or more particles"
+            )
+    for name, value in infos.items():
+        if np.issubdtype(value.dtype, np.floating) and np.isnan(value).any():
+            s, k = np.argwhere(np.isnan(value))[0][:2]
+            raise NumericalError(f"{method}: NaN in {name} at step {t0 + s}, node {k}")
+
+
+@jax.jit
+def _finite_per_leaf(state):
+    """For every floating leaf: is each row (node) free of NaN and inf? A log-evidence may be
+    -inf (every particle had zero likelihood: the honest value), so there only NaN and +inf count."""
+
+    def rows(path, leaf):
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            return jnp.ones((1,), bool)
+        flat = jnp.reshape(leaf, (leaf.shape[0], -1)) if leaf.ndim else jnp.reshape(leaf, (1, 1))
+        evidence = jax.tree_util.keystr(path).endswith("log_evidence")
+        ok = (~jnp.isnan(flat) & (flat != jnp.inf)) if evidence else jnp.isfinite(flat)
+        return jnp.all(ok, axis=1)
+
+    return jax.tree_util.tree_map_with_path(rows, state)
+
+
+def check_state(state, step: int, method: str, per_node: bool) -> None:
+    """Raise NumericalError naming the quantity and node of the first non-finite value in the state."""
+    if not all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(state)):
+        return  # multi-host: each process holds part of the state; its outputs are checked
+    flags, _ = jax.tree_util.tree_flatten_with_path(_finite_per_leaf(state))
+    for path, ok in flags:
+        ok = np.asarray(ok)
+        if not ok.all():
+            where = f"node {int(np.argmin(ok))}" if per_node else "the network's filter"
+            quantity = jax.tree_util.keystr(path).lstrip(".")
+            raise NumericalError(
+                f"{method}: non-finite {quantity} in the filter state after step {step}, {where}; "
+                "the filter diverged - try float64 (--x64), a smaller q or learning rate, or more particles"
+            )
+
+
+def run_method(
+    method: NetworkMethod,
+    stream: Stream,
+    seed: int = 0,
+    chunk_size: int = 256,
+    progress: bool = False,
+    config: dict | None = None,
+    layout: ParamLayout | None = None,
+    *,
+    record: str | int = "full",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    units: Units | None = None,
+    compiler_options: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks.
+
+    ``units``: the labels were standardised (a table stream): predictions, variances, labels
+    and TAE are reported in the original units.
+
+    ``record``: "full" (every step), "summary" (about :data:`SUMMARY_ROWS` steps) or an
+    integer stride. ``checkpoint``: a folder that receives the complete state every
+    ``checkpoint_every`` steps (default: every chunk) and at the end; ``resume=True``
+    continues the run saved there (``config`` should describe the method's options: a
+    checkpoint of another run is refused). ``compiler_options``: XLA options for the run's one
+    compilation, e.g. ``{"xla_backend_optimization_level": 0}`` compiles faster and runs
+    slower; they override ``XLA_FLAGS`` for this program only.
+    """
+    stream = validate(stream)
+    T, K = stream.steps, stream.nodes
+    stride = record_stride(record, T)
+    if resume and checkpoint is None:
+        raise OptionError("resume=True needs the checkpoint folder: pass checkpoint=DIR")
+    saved = ckpt.load(checkpoint) if resume else None
+    if saved is not None and checkpoint_every is None:
+        checkpoint_every = saved.config["checkpoint_every"]
+    if checkpoint is not None and checkpoint_every is None:
+        checkpoint_every = min(chunk_size, T)
+    chunk_size = chunk_length(chunk_size, T, checkpoint_every if checkpoint is not None else None)
+    buckets = used_buckets(stream.lengths, stream.max_len)
+    n_chunks = -(-T // chunk_size)
+    dtype = jnp.asarray(0.0).dtype
+    run_config = dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets),
+                      record=record, stride=stride)
+
+    seed_key = jax.random.key(seed)
+    counter = [0]
+    runner = chunk_program(method, buckets, counter)
+    state = initial_state(method, seed_key, K)
+    trace, done = Trace(), 0
+    if checkpoint is not None:
+        identity = ckpt.run_identity(run_config, stream, dtype, chunk_size, checkpoint_every)
+        if saved is None:
+            ckpt.refuse_existing(checkpoint)
+        else:
+            ckpt.check_identity(saved, identity, checkpoint)
+            state = ckpt.restore_state(saved, state, checkpoint)
+            trace, done = Trace((saved.records,), saved.totals["sq_sum"], saved.totals["count"]), saved.step
+
+    def chunk_at(c: int):
+        sl = slice(c * chunk_size, (c + 1) * chunk_size)
+        return step_inputs(c * chunk_size, chunk_size, stream.X[sl], stream.lengths[sl], stream.d[sl],
+                           stream.observed[sl], buckets, dtype)
+
+    start = time.perf_counter()
+    if done < T:  # a finished checkpoint needs no program
+        # every chunk has the same shapes: one compilation
+        compiled = runner.lower(state, seed_key, chunk_at(0)).compile(compiler_options=compiler_options)
+        check_state(state, done, method.name, method.node_step is not None)  # compiles the check outside the timing
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    with tqdm(total=T, initial=done, disable=not progress, desc=method.name, unit="step", leave=False) as bar:
+        for c in range(-(-done // chunk_size), n_chunks):  # a checkpoint ends a chunk or the run
+            t0 = c * chunk_size
+            n = min(chunk_size, T - t0)
+            state, infos = compiled(state, seed_key, chunk_at(c))
+            infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
+            check_finite(infos, t0, method.name)
+            check_state(state, t0 + n, method.name, method.node_step is not None)
+            trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T, units)
+            if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
+                ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, state, trace.merged(),
+                                                      {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
+            bar.update(n)
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - start
+    return _result(method, stream, trace.merged(), state, seconds, counter[0], run_config, layout, compile_seconds)
+
+
+def _result(method: NetworkMethod, stream: Stream, rows: dict[str, np.ndarray], state, seconds: float, compilations: int,
+            config: dict, layout: ParamLayout | None, compile_seconds: float) -> RunResult:
+    """Package the kept rows of a finished run."""
+    steps, tae, labels, scored = rows.pop("step"), rows.pop("tae"), rows.pop("label"), rows.pop("scored")
+    coords = {"time": steps, "node": np.arange(stream.nodes)}
+    diagnostics = xr.Dataset(
+        {name: (("time", "node") + tuple(f"{name}_dim{i}" for i in range(v.ndim - 2)), v) for name, v in rows.items()},
+        coords=coords,
+    )
+    return RunResult(
+        method=method.name,
+        predictions=rows["prediction"],
+        labels=labels,
+        observed=scored,
+        tae=xr.DataArray(tae.T, coords=coords, dims=("node", "time"), name="tae"),
+        diagnostics=diagnostics,
+        final_state=state,
+        seconds=seconds,
+        compilations=compilations,
+        config=config,
+        layout=layout,
+        compile_seconds=compile_seconds,
+        posterior=method.posterior,
+    )
+
+
+def run(
+    stream: Stream | TableStream,
+    method: str = "pf",
+    model=None,
+    fusion: str | None = None,
+    seed: int = 0,
+    model_options: dict | None = None,
+    graph=None,
+    rule: str = "metropolis",
+    allow_disconnected: bool = False,
+    chunk_size: int = 256,
+    progress: bool = False,
+    *,
+    record: str | int = "full",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    compiler_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run ``method`` on ``stream``.
+
+    ``method``: pf, ekf, sgd, adam (with ``fusion`` local | centralized | distributed), a
+    distributed scheme (dpf, dpf-consensus, dekf, dsgd, dadam) or a baseline; ``NAME@FUSION``
+    is accepted too. ``model``: a declaration, a
+    factory, a built-in name or ``path.py:name`` (default: the paper's LSTM);
+    ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
+    a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
+    small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
+    ``checkpoint_every``, ``resume`` and ``compiler_options``: see :func:`run_method`.
+    ``options`` go to the kernel
+    (for example ``num_particles=500``), or are fault options (``link_failure``,
+    ``node_dropout``, ``link_schedule``, ``node_schedule``) or sharding (``mesh``,
+    ``exchange``). A :class:`~bayeslstm.tables.TableStream` (real data) runs on its
+    standardised stream and reports predictions and TAE in the label's original units.
+    Everything is checked before anything is computed; the method is built by
+    :func:`bayeslstm.engine.assembly.assemble`, the path every entry point shares.
+    """
+    units = None
+    if isinstance(stream, TableStream):
+        units = Units(stream.label_offset, stream.label_scale)
+        stream = stream._replace(stream=validate(stream.stream))
+    else:
+        stream = validate(stream)
+    (built,) = assemble(stream, [method], fusion=fusion, model=model, model_options=model_options, graph=graph,
+                        rule=rule, allow_disconnected=allow_disconnected, seed=seed, **options)
+    data = stream.stream if units is not None else stream
+    return run_method(built.method, data, seed=seed, chunk_size=chunk_size, progress=progress, config=built.config,
+                      layout=built.ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                      resume=resume, units=units, compiler_options=compiler_options)

@@ -1,0 +1,33 @@
+"""The q = 0 form of a declaration over a whole batch: the gold standard NUTS samples.
+
+With static weights (no random walk) the online filters approximate the posterior of theta
+given every label seen so far; NUTS on :func:`static_model` gives that posterior exactly (up
+to Monte Carlo error) on small problems, which is what the filters are checked against.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpyro
+from jax import Array
+
+from .statespace import THETA, StateSpace, log_likelihood, trace_declaration
+
+
+def static_model(ssm: StateSpace) -> Callable:
+    """The q = 0 form of a declaration over a whole batch, for NUTS (the gold standard).
+
+    theta ~ prior of the declaration; every (X_t, mask_t, d_t) observed with the declaration's
+    own likelihood. Sample it with ``numpyro.infer.MCMC(NUTS(static_model(ssm)))`` and
+    arguments ``(X (T, m, p), mask (T, m), d (T,))``.
+    """
+    def batch_model(X: Array, mask: Array, d: Array | None = None) -> None:
+        prior_fn = trace_declaration(ssm.model, 0, X[0], mask[0])[THETA]["fn"]
+        theta = numpyro.sample(THETA, prior_fn)
+        logliks = jax.vmap(lambda x, m, y: log_likelihood(ssm, theta, x, m, y))(X, mask, d)
+        numpyro.factor("labels", jnp.sum(logliks))
+
+    return batch_model

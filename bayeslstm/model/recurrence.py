@@ -1,0 +1,79 @@
+"""The recurrence every built-in cell shares: masked steps, pooling and the linear read-out.
+
+One sequence ``X`` (m, p) with a boolean ``mask`` (m,) goes through a recurrent ``step``
+whose state starts at zero; the hidden states of the valid steps are pooled (mean by
+default, as in Ergen & Kozat; last and max offered) and a linear read-out gives the scalar
+prediction. Padded steps (mask False) leave the state and the pooled value exactly as if
+they were absent: the carry is kept with ``where`` and the pooled sums add exact zeros.
+Batches of sequences, nodes or particles are handled with ``vmap``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from ..errors import choose
+from .layout import ParamLayout
+
+POOLINGS = ("mean", "last", "max")
+
+
+def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_bias: bool = False) -> ParamLayout:
+    """Input weights ``W_g`` (n, p), recurrent weights ``R_g`` (n, n) and biases ``b_g`` (n,) for
+    each gate g (named ``W``, ``R``, ``b`` for a single unnamed gate ``""``), then the read-out
+    ``w_out`` (n,) and, optionally, ``b_out``: len(gates) * n(n+p+1) + n (+1) parameters."""
+    names, shapes = [], []
+    for prefix, shape in (("W", (hidden, features)), ("R", (hidden, hidden)), ("b", (hidden,))):
+        for gate in gates:
+            names.append(f"{prefix}_{gate}" if gate else prefix)
+            shapes.append(shape)
+    names.append("w_out")
+    shapes.append((hidden,))
+    if output_bias:
+        names.append("b_out")
+        shapes.append(())
+    return ParamLayout(tuple(names), tuple(shapes))
+
+
+def run_cell(step, init_carry, X: Array, mask: Array, pooling: str = "mean") -> Array:
+    """Run a recurrent ``step`` over the valid steps of ``X`` and pool the hidden states.
+
+    ``step(carry, x) -> carry`` where ``carry[0]`` is the hidden state ``h``; masked steps
+    keep the previous carry exactly.
+    """
+    choose("pooling", pooling, POOLINGS)
+    hidden = init_carry[0].shape[0]
+    dtype = init_carry[0].dtype
+    mask = mask.astype(bool)
+
+    def body(state, inputs):
+        carry, total, peak = state
+        x, valid = inputs
+        proposed = step(carry, x)
+        carry = jax.tree_util.tree_map(lambda new, old: jnp.where(valid, new, old), proposed, carry)
+        h = carry[0]
+        total = total + jnp.where(valid, h, jnp.zeros_like(h))
+        peak = jnp.where(valid, jnp.maximum(peak, h), peak)
+        return (carry, total, peak), None
+
+    start = (init_carry, jnp.zeros(hidden, dtype), jnp.full(hidden, -jnp.inf, dtype))
+    (carry, total, peak), _ = jax.lax.scan(body, start, (X, mask))
+    if pooling == "mean":
+        return total / jnp.maximum(jnp.sum(mask), 1).astype(dtype)
+    if pooling == "last":
+        return carry[0]
+    return jnp.where(jnp.isfinite(peak), peak, 0.0)
+
+
+def input_and_state(params: dict[str, Array], X: Array) -> tuple[Array, Array]:
+    """X in the weights' precision (float32 data with float64 weights) and a zero state."""
+    dtype = jnp.result_type(X.dtype, params["w_out"].dtype)
+    return X.astype(dtype), jnp.zeros(params["w_out"].shape[0], dtype)
+
+
+def readout(params: dict[str, Array], features: Array) -> Array:
+    """dhat = w_out^T hbar (+ b_out when the layout has one)."""
+    out = params["w_out"] @ features
+    return out + params["b_out"] if "b_out" in params else out

@@ -1,0 +1,102 @@
+"""The Markov-chain distributed particle filter (``dpf``), after Lee & West (2009).
+
+After propagation every particle takes S random-walk steps on the graph with the doubly
+stochastic combination matrix (whose stationary law is uniform) and, at each node j it
+visits, adds (K / S) log p(d_j | theta) to its log weight: over the walk this tends to the
+sum of all nodes' log-likelihoods, the centralized weight. Each node then resamples N
+particles among those that ended with it. Particles that cross an edge are the
+communication (S * N per node and step).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from ..errors import number
+from ..kernels.particle_filter import (
+    DEFAULT_PARTICLES, LOGLIK_FLOOR, ParticleState, check_particle_options, init_particles, mixture_prediction, move_and_observe, posterior,
+)
+from ..kernels.resampling import effective_sample_size, get_scheme
+from ..model.statespace import StateSpace
+from .graph import Network, require_doubly_stochastic
+from .method import (
+    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_keys, node_map, own_batch, own_prediction,
+    traffic,
+)
+from .mixing import Links
+
+
+def markov_chain_particle_filter(
+    ssm: StateSpace,
+    network: Network,
+    num_particles: int = DEFAULT_PARTICLES,
+    walk_steps: int = 10,
+    resampling: str = "systematic",
+) -> NetworkMethod:
+    """Markov-chain DPF (after Lee & West, 2009). After propagation every particle takes S
+    random-walk steps on G with the doubly stochastic C (uniform stationary law) and at each
+    node j it visits adds (K / S) log p(d_j | theta): over the walk this tends to the sum of
+    all nodes' log-likelihoods, the centralized weight. Each node then resamples N particles
+    among those that ended with it; a node left with none keeps its own propagated set and
+    reports ``empty``. Particles that cross an edge are the communication (S*N per node)."""
+    n = check_particle_options(num_particles, resampling)
+    require_doubly_stochastic(network, "the Markov-chain DPF")
+    S = number("walk_steps", walk_steps, int, 1)
+    scheme = get_scheme(resampling)
+    table = jnp.asarray(network.neighbors)
+
+    def init_fn(key: Array, nodes: int) -> ParticleState:
+        check_nodes(network, nodes)
+        return jax.vmap(lambda k: init_particles(ssm, k, n))(node_keys(key, nodes))
+
+    def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
+        rows, K = axis.index, axis.nodes
+        key_move, key_walk, key_resample = jax.random.split(key, 3)
+        particles, (mean, var, loglik) = node_map(lambda k, p, b: move_and_observe(ssm, k, p, b),
+                                                  node_keys(key_move, rows), state.particles, own_batch(data))
+        prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
+
+        everyone = axis.gather_all(data)  # a walk reaches S hops away
+        log_moves = jnp.log(jnp.where(links.live, links.weights, 0.0))
+
+        def loglik_at(theta, j):
+            ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
+            return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
+
+        def walk(carry, key_s):
+            where, log_w, sent = carry
+            # one key per starting node, so a particle's path does not depend on the layout
+            slot = jax.vmap(lambda k, w: jax.random.categorical(k, log_moves[w]))(node_keys(key_s, rows), where)
+            nxt = table[where, slot]
+            sent = sent.at[where.ravel()].add((nxt != where).ravel().astype(sent.dtype))
+            ll = node_map(jax.vmap(loglik_at), particles, nxt)
+            return (nxt, log_w + (K / S) * ll, sent), None
+
+        start = jnp.broadcast_to(rows[:, None], (rows.shape[0], n)).astype(table.dtype)
+        init_walk = (start, jnp.zeros((rows.shape[0], n), particles.dtype), jnp.zeros(K, jnp.float32))
+        (where, log_w, sent), _ = jax.lax.scan(walk, init_walk, jax.random.split(key_walk, S))
+        sent = axis.total(sent)[rows]
+        pool = axis.gather_all(particles).reshape(K * n, -1)
+        where, log_w = axis.gather_all(where).reshape(-1), axis.gather_all(log_w).reshape(-1)
+        occupancy = jnp.sum(where[None, :] == rows[:, None], axis=1)
+
+        def gather(node, key_k, own):
+            candidates = jnp.where(where == node, log_w, -jnp.inf)
+            empty = ~jnp.any(where == node)
+            safe = jnp.where(empty, 0.0, candidates)  # any finite weights; result discarded if empty
+            idx = scheme(key_k, safe, n)
+            chosen = jnp.where(empty, own, pool[idx])
+            ess = jnp.where(empty, 0.0, effective_sample_size(safe))
+            return chosen, ess, empty
+
+        new_particles, ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), particles)
+        flat = jnp.full((rows.shape[0], n), -jnp.log(n), pool.dtype)
+        state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
+        out = own_prediction(prediction, pred_var, log_pred)
+        out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)
+        out.update(traffic(sent, sent * ssm.dim))
+        return state, out
+
+    return graph_method(network, init_fn, node_step, "dpf", posterior)

@@ -1,0 +1,211 @@
+"""Several methods on one stream, side by side: a TAE dataset and a ranked table.
+
+:func:`compare_results` takes ``{label: run}`` where a run is a
+:class:`~bayeslstm.engine.runner.RunResult`, its ``InferenceData`` (see
+:mod:`bayeslstm.report.inference_data`), a :class:`RunSummary`, or a list of them
+(replicates, e.g. one per seed), and
+returns a :class:`Comparison`: an ``xarray.Dataset`` with dims (method, node, time) and a
+list of table rows ranked by final network-mean TAE (lower is better).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..kernels.protocol import WeightedSample
+from .inference_data import mean_per_step, num_particles, per_step, prequential_log_score, run_config, tae_from_inference_data
+
+
+class RunSummary(NamedTuple):
+    """What a comparison needs from one run, whatever it was read from."""
+
+    tae: np.ndarray  # (node, time)
+    ess: np.ndarray | None  # (node, time)
+    seconds: float
+    messages_per_step: float
+    floats_per_step: float
+    log_score: float  # mean prequential log density per observed label
+    method: str  # method name: pf, dpf, dekf...
+    fusion: str  # local | centralized | distributed
+    num_particles: int | None
+    edges: list | None
+    family: str | None = None  # the kernel family (pf, ekf...), as the run recorded it
+
+
+class Comparison(NamedTuple):
+    """``dataset``: tae (method, node, time) and friends; ``table``: ranked rows."""
+
+    dataset: xr.Dataset
+    table: list[dict[str, Any]]
+
+
+def _method_and_fusion(config: dict, fallback: str) -> tuple[str, str]:
+    name = config.get("method_name")
+    fusion = config.get("fusion")
+    if name is None or fusion is None:  # older configs: "pf-local", "pf-centralized", "dpf"
+        base, _, mode = fallback.partition("-")
+        if mode in ("local", "centralized"):
+            name, fusion = name or base, fusion or mode
+        else:
+            name, fusion = name or fallback, fusion or "distributed"
+    return name, fusion
+
+
+def _edges(config: dict) -> list | None:
+    graph = config.get("graph")
+    if isinstance(graph, dict) and graph.get("edges") is not None:
+        return graph["edges"]
+    return config.get("edges")
+
+
+def summarize_run(run) -> RunSummary:
+    """A :class:`RunSummary` of a RunResult or an InferenceData (a RunSummary is returned as it is)."""
+    if isinstance(run, RunSummary):
+        return run
+    if hasattr(run, "diagnostics") and hasattr(run, "tae"):
+        diag = run.diagnostics
+        config = dict(run.config or {})
+        name, fusion = _method_and_fusion(config, run.method)
+        form = run.posterior(run.final_state)
+        particles = np.shape(form.values)[-2] if isinstance(form, WeightedSample) else None
+        return RunSummary(
+            tae=np.asarray(run.tae.transpose("node", "time").values, float),
+            ess=np.asarray(diag["ess"].values, float).T if "ess" in diag else None,
+            seconds=float(run.seconds),
+            messages_per_step=float(diag["messages"].mean()) if "messages" in diag else 0.0,
+            floats_per_step=float(diag["floats"].mean()) if "floats" in diag else 0.0,
+            log_score=float(prequential_log_score(run).mean()),
+            method=name, fusion=fusion, num_particles=particles, edges=_edges(config), family=config.get("family"),
+        )
+    if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
+        config = run_config(run)
+        name, fusion = _method_and_fusion(config, str(run.attrs.get("method", "")))
+        ess = per_step(run, "ess")
+        return RunSummary(
+            tae=np.asarray(tae_from_inference_data(run).values, float),
+            ess=None if ess is None else np.asarray(ess.transpose("node", "time").values, float),
+            seconds=float(run.attrs.get("seconds", np.nan)),
+            messages_per_step=mean_per_step(run, "messages"),
+            floats_per_step=mean_per_step(run, "floats"),
+            log_score=float(prequential_log_score(run).mean()),
+            method=name, fusion=fusion, num_particles=num_particles(run), edges=_edges(config), family=config.get("family"),
+        )
+    raise InputError(f"cannot compare a {type(run).__name__}; give RunResults or InferenceData (or lists of them)")
+
+
+def _as_list(runs) -> list:
+    if isinstance(runs, (list, tuple)) and not hasattr(runs, "_fields"):
+        if not runs:
+            raise InputError("an empty list of runs was given for a method")
+        return list(runs)
+    return [runs]
+
+
+def _sd(values: Sequence[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def compare_results(results: Mapping[str, Any]) -> Comparison:
+    """Compare runs of several methods on the same stream.
+
+    ``results``: ``{label: run or [runs...]}``; several runs of one label are replicates
+    (different seeds) and are averaged. Every run must have the same nodes and steps.
+    The dataset holds ``tae`` (method, node, time; replicate mean), ``final_tae``
+    (method, node), ``network_tae`` (method, time), ``ess`` (method, node, time; NaN for
+    methods without one) and per-method coordinates ``family``, ``fusion``,
+    ``num_particles`` (0 if none), ``replicates``. Table rows are ranked by ``final_tae``,
+    the network mean at the last step (ties keep the given order), with its spread over
+    nodes and over replicates, the prequential ``log_score``, ``seconds`` and the traffic.
+    """
+    if not results:
+        raise InputError("compare_results needs at least one run")
+    summaries = {label: [summarize_run(r) for r in _as_list(runs)] for label, runs in results.items()}
+    shapes = {label: {s.tae.shape for s in group} for label, group in summaries.items()}
+    if len(set().union(*shapes.values())) != 1:
+        raise InputError(f"runs differ in (nodes, steps): {shapes}; compare runs on the same stream")
+    labels = list(summaries)
+    K, T = summaries[labels[0]][0].tae.shape
+    tae = np.stack([np.mean([s.tae for s in summaries[m]], axis=0) for m in labels])
+    ess = np.stack([
+        np.mean([s.ess for s in summaries[m]], axis=0) if all(s.ess is not None for s in summaries[m])
+        else np.full((K, T), np.nan)
+        for m in labels
+    ])
+    first = {m: summaries[m][0] for m in labels}
+    coords = {
+        "method": labels, "node": np.arange(K), "time": np.arange(1, T + 1),
+        "family": ("method", [first[m].family or first[m].method for m in labels]),
+        "fusion": ("method", [first[m].fusion for m in labels]),
+        "num_particles": ("method", [first[m].num_particles or 0 for m in labels]),
+        "replicates": ("method", [len(summaries[m]) for m in labels]),
+    }
+    edges = next((s.edges for s in first.values() if s.edges is not None), None)
+    dataset = xr.Dataset(
+        {
+            "tae": (("method", "node", "time"), tae),
+            "final_tae": (("method", "node"), tae[:, :, -1]),
+            "network_tae": (("method", "time"), tae.mean(axis=1)),
+            "ess": (("method", "node", "time"), ess),
+        },
+        coords=coords,
+        attrs={"edges": "" if edges is None else json.dumps([[int(a), int(b)] for a, b, *_ in edges])},
+    )
+
+    rows = []
+    for m in labels:
+        group = summaries[m]
+        finals = [float(np.mean(s.tae[:, -1])) for s in group]
+        rows.append({
+            "method": m,
+            "fusion": first[m].fusion,
+            "final_tae": float(np.mean(finals)),
+            "final_tae_sd_nodes": float(np.mean([np.std(s.tae[:, -1]) for s in group])),
+            "final_tae_sd_seeds": _sd(finals),
+            "log_score": float(np.mean([s.log_score for s in group])),
+            "seconds": float(np.mean([s.seconds for s in group])),
+            "messages_per_step": float(np.mean([s.messages_per_step for s in group])),
+            "floats_per_step": float(np.mean([s.floats_per_step for s in group])),
+            "replicates": len(group),
+        })
+    order = sorted(range(len(rows)), key=lambda i: (np.isnan(rows[i]["final_tae"]), np.nan_to_num(rows[i]["final_tae"], nan=0.0), i))
+    table = [dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]
+    return Comparison(dataset, table)
+
+
+def edges_of(comparison: Comparison | xr.Dataset) -> list[tuple[int, int]] | None:
+    """The graph's edge list stored by :func:`compare_results`, if any run had one."""
+    dataset = comparison.dataset if isinstance(comparison, Comparison) else comparison
+    text = dataset.attrs.get("edges", "")
+    return [(a, b) for a, b in json.loads(text)] if text else None
+
+
+COLUMNS = (
+    ("rank", "rank", "{}"),
+    ("method", "method", "{}"),
+    ("final_tae", "final TAE", "{:.4g}"),
+    ("final_tae_sd_nodes", "sd over nodes", "{:.2g}"),
+    ("final_tae_sd_seeds", "sd over seeds", "{:.2g}"),
+    ("log_score", "log score", "{:.3f}"),
+    ("seconds", "seconds", "{:.3g}"),
+    ("messages_per_step", "messages/step", "{:.3g}"),
+    ("floats_per_step", "floats/step", "{:.3g}"),
+)
+
+
+def table_markdown(table: Sequence[dict[str, Any]]) -> str:
+    """The ranked table as a Markdown table (the seeds column only when there are replicates)."""
+    columns = [c for c in COLUMNS if c[0] != "final_tae_sd_seeds" or any(r.get("replicates", 1) > 1 for r in table)]
+    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
+             "| " + " | ".join("---" if key == "method" else "---:" for key, _, _ in columns) + " |"]
+    for row in table:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            cells.append("" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,354 @@
+"""A run as an ArviZ ``InferenceData``: named posterior draws, predictions, log scores.
+
+:func:`to_inference_data` turns a :class:`~bayeslstm.engine.runner.RunResult` into the groups
+ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``to_netcdf``...):
+
+* ``posterior`` -- the final weights, one variable per block of the layout (``W_i``,
+  ``R_f``, ``w_out``...), dims ``(chain, draw, hidden, feature)`` and the like. A chain is a
+  node (one chain for a centralized method). The method says what its state holds
+  (``result.posterior``: a weighted sample, a Gaussian or a point estimate). Draws: particle
+  filters give their particles after a final systematic resampling by weight (equally
+  weighted, one draw per particle; with equal weights the particles are kept as they are),
+  EKFs ``num_draws`` draws of their Gaussian, gradient methods their single point estimate.
+* ``sample_stats`` -- per draw: ``log_weight`` (the filter's weight of the particle a draw
+  copies, before that final resampling) and ``ancestor`` (that particle's index); per step:
+  every diagnostic of the run except the predictions (``ess``, ``resampled``,
+  ``log_evidence_increment``, ``messages``, ``floats``...), dims ``(time, node)``.
+* ``predictions`` -- one-step-ahead predictive mean ``d`` and variance ``d_var``, made
+  before each label was seen; ``log_likelihood`` -- ``d``, the one-step predictive
+  log density log p(d_t | d_1..t-1) (the *prequential* log score). Both have one chain and one
+  draw, dims ``(chain, draw, time, node)``: they are the filter's mixture over its posterior,
+  not per-draw quantities.
+* ``observed_data`` -- the labels ``d`` ``(time, node)``, NaN where unobserved;
+  ``constant_data`` -- ``observed``, the label mask.
+* ``filter_state`` (an extra group) -- the final state in flat form over ``parameter``:
+  particle ``log_weights``; the EKF ``mean`` and ``cov`` (or diagonal ``var``); gradient ``theta``;
+  and ``log_evidence``.
+
+The root attributes hold the configuration (JSON), the method, the wall seconds, the
+compilation count and the package version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError, OptionError
+from ..kernels.protocol import Gaussian, PointEstimate, PosteriorForm, WeightedSample
+from ..kernels.resampling import systematic
+from ..model.layout import ParamLayout, unflatten
+from ..engine.encoding import to_json
+from ..engine.metrics import time_accumulated_error
+from ..version import __version__
+
+# diagnostics that go to the predictive groups rather than sample_stats
+PREDICTIVE = {"prediction": "d", "predictive_var": "d_var"}
+LOG_SCORE = "log_pred_density"
+
+
+def _arviz():
+    import arviz as az  # imported lazily: arviz is slow to import and prints a FutureWarning
+
+    return az
+
+
+# --------------------------------------------------------------------------- names and dims
+
+_SEMANTIC = (
+    (re.compile(r"^W(_\w+)?$"), ("hidden", "feature")),
+    (re.compile(r"^R(_\w+)?$"), ("hidden", "hidden_prev")),
+    (re.compile(r"^b(_(?!out$)\w+)?$"), ("hidden",)),
+    (re.compile(r"^w_out$"), ("hidden",)),
+    (re.compile(r"^b_out$"), ()),
+)
+
+
+def parameter_dims(layout: ParamLayout) -> dict[str, tuple[str, ...]]:
+    """Dimension names of every block of ``layout``.
+
+    Recurrent layouts (``W_*``: hidden x feature, ``R_*``: hidden x hidden_prev, ``b_*`` and
+    ``w_out``: hidden) get those names when their sizes agree; any other block gets ArviZ's
+    default ``<name>_dim_<i>``.
+    """
+    generic = {n: tuple(f"{n}_dim_{i}" for i in range(len(s))) for n, s in zip(layout.names, layout.shapes)}
+    named: dict[str, tuple[str, ...]] = {}
+    for name, shape in zip(layout.names, layout.shapes):
+        for pattern, dims in _SEMANTIC:
+            if pattern.match(name) and len(dims) == len(shape):
+                named[name] = dims
+                break
+    shapes = dict(zip(layout.names, layout.shapes))
+    sizes: dict[str, set[int]] = {}
+    for name, dims in named.items():
+        for dim, size in zip(dims, shapes[name]):
+            sizes.setdefault("hidden" if dim == "hidden_prev" else dim, set()).add(size)
+    if any(len(v) > 1 for v in sizes.values()):
+        return generic
+    return {**generic, **named}
+
+
+def parameter_labels(layout: ParamLayout) -> list[str]:
+    """One label per entry of the flat vector theta, e.g. ``W_i[0,1]``."""
+    labels: list[str] = []
+    for name, shape in zip(layout.names, layout.shapes):
+        labels += [f"{name}[{','.join(map(str, index))}]" for index in np.ndindex(*shape)] if shape else [name]
+    return labels
+
+
+def netcdf_name(label: str) -> str:
+    """A file-system-safe stem for a method label: ``pf@centralized`` -> ``pf_centralized``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._")
+    return stem or "run"
+
+
+# --------------------------------------------------------------------------- posterior draws
+
+
+class Draws(NamedTuple):
+    """Flat posterior draws of a final state and what else the state contributes."""
+
+    theta: np.ndarray  # (chain, draw, dim)
+    stats: dict[str, tuple[tuple[str, ...], np.ndarray]]  # per-draw sample_stats
+    state: dict[str, tuple[tuple[str, ...], np.ndarray]]  # the filter_state group
+    kind: str  # what a draw is
+
+
+def resample_equally(log_weights: np.ndarray, seed: int = 0) -> np.ndarray:
+    """N ancestor indices per chain ((chain, N) log weights in) by the package's systematic
+    resampling; the identity for a chain whose weights are all equal."""
+    log_weights = np.asarray(log_weights)
+    if not np.isfinite(log_weights).any(axis=-1).all():
+        raise InputError("every particle has zero weight; nothing to resample")
+    n = log_weights.shape[-1]
+    keys = jax.random.split(jax.random.key(seed), log_weights.shape[0])
+    drawn = np.asarray(jax.vmap(lambda k, lw: systematic(k, lw, n))(keys, jnp.asarray(log_weights)))
+    equal = np.all(log_weights == log_weights[:, :1], axis=-1)
+    return np.where(equal[:, None], np.arange(n), drawn)
+
+
+def _chains(value, event_dims: int) -> np.ndarray:
+    """``value`` with exactly one leading chain axis (a centralized state has none)."""
+    value = np.asarray(value)
+    return value[None] if value.ndim == event_dims else value
+
+
+def _weighted_draws(form: WeightedSample, seed: int) -> Draws:
+    values, log_w = _chains(form.values, 2), _chains(form.log_weights, 1)
+    ancestors = resample_equally(log_w, seed)
+    draws = np.take_along_axis(values, ancestors[..., None], axis=1)
+    stats = {
+        "log_weight": (("chain", "draw"), np.take_along_axis(log_w, ancestors, axis=1)),
+        "ancestor": (("chain", "draw"), ancestors.astype(np.int32)),
+    }
+    extra = {"log_weights": (("chain", "particle"), log_w)}
+    return Draws(draws, stats, extra, "resampled particles")
+
+
+def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) -> Draws:
+    mean, cov = np.asarray(form.mean), np.asarray(form.cov)
+    if mean.ndim == 1:  # one filter for the network
+        mean, cov = mean[None], cov[None]
+    diagonal = cov.ndim == 2
+    z = rng.standard_normal((mean.shape[0], num_draws, mean.shape[1]))
+    if diagonal:
+        draws = mean[:, None, :] + z * np.sqrt(np.maximum(cov.astype(np.float64), 0.0))[:, None, :]
+        extra = {"mean": (("chain", "parameter"), mean), "var": (("chain", "parameter"), cov)}
+    else:
+        vals, vecs = np.linalg.eigh(cov.astype(np.float64))  # robust to a near-singular cov
+        factor = vecs * np.sqrt(np.maximum(vals, 0.0))[:, None, :]
+        draws = mean[:, None, :] + np.einsum("kij,knj->kni", factor, z)
+        extra = {"mean": (("chain", "parameter"), mean), "cov": (("chain", "parameter", "parameter_bis"), cov)}
+    return Draws(draws.astype(mean.dtype), {}, extra, "gaussian draws")
+
+
+def _point_draws(form: PointEstimate) -> Draws:
+    theta = _chains(form.value, 1)
+    return Draws(theta[:, None, :], {}, {"theta": (("chain", "parameter"), theta)}, "point estimate")
+
+
+def posterior_draws(form: PosteriorForm | None, num_draws: int = 200, seed: int = 0) -> Draws | None:
+    """Flat draws ``theta`` (chain, draw, dim) of what a method's ``posterior(state)`` returned.
+
+    A weighted sample (particles): one draw per particle after systematic resampling; a
+    Gaussian: ``num_draws`` draws; a point estimate: one draw; None (a baseline): None. A
+    form without a node axis (a centralized filter) gives one chain.
+    """
+    if isinstance(num_draws, bool) or int(num_draws) < 1:
+        raise OptionError(f"num_draws must be a positive integer; got {num_draws}")
+    if form is None:
+        return None
+    if isinstance(form, WeightedSample):
+        out = _weighted_draws(form, seed)
+    elif isinstance(form, Gaussian):
+        out = _gaussian_draws(form, int(num_draws), np.random.default_rng(seed))
+    elif isinstance(form, PointEstimate):
+        out = _point_draws(form)
+    else:
+        raise InputError(f"cannot draw from a posterior of type {type(form).__name__}")
+    if form.log_evidence is not None:
+        out.state["log_evidence"] = (("chain",), np.atleast_1d(np.asarray(form.log_evidence)))
+    return out
+
+
+# --------------------------------------------------------------------------- InferenceData
+
+
+def _per_step(result) -> dict[str, xr.DataArray]:
+    return {name: result.diagnostics[name] for name in result.diagnostics.data_vars}
+
+
+def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | None = None):
+    """An ``az.InferenceData`` of ``result`` (a :class:`~bayeslstm.engine.runner.RunResult`).
+
+    ``num_draws``: draws from an EKF's Gaussian (particle filters give one draw per particle,
+    gradient methods one); ``seed``: the NumPy seed of those draws and of the final
+    resampling; ``label``: the name reports use (default the method). See the module
+    docstring for the groups.
+    """
+    az = _arviz()
+    if not hasattr(result, "final_state") or not hasattr(result, "diagnostics"):
+        raise InputError(f"to_inference_data expects a RunResult; got {type(result).__name__}")
+    predictions = np.asarray(result.predictions)
+    T, K = predictions.shape
+    layout = result.layout
+    drawn = posterior_draws(result.posterior(result.final_state), num_draws, seed)
+    if drawn is None:  # baselines: predictions and scores, no posterior
+        drawn = Draws(np.zeros((1, 1, 0)), {}, {}, "none (a baseline learns no weights)")
+        layout = ParamLayout((), ())
+    theta = drawn.theta
+    if layout is None:
+        layout = ParamLayout(("theta",), ((theta.shape[-1],),))
+    if layout.size != theta.shape[-1]:
+        raise InputError(f"the layout has {layout.size} parameters but the state has {theta.shape[-1]}")
+    config = dict(result.config or {})
+    chains, draws = theta.shape[:2]
+    centralized = chains == 1 and (K > 1 or config.get("fusion") == "centralized")
+    dims = parameter_dims(layout)
+    blocks = unflatten(layout, theta)
+    chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
+                           coords=chain_draw)
+    for dim in set().union(*map(set, dims.values())):
+        posterior = posterior.assign_coords({dim: np.arange(posterior.sizes[dim])})
+
+    time_node = ("time", "node")
+    steps = result.tae["time"].values if hasattr(result, "tae") else np.arange(1, T + 1)
+    coords = {"time": np.asarray(steps), "node": np.arange(K)}  # step numbers: strided runs keep some
+    one = {"chain": [0], "draw": [0]}
+    infos = _per_step(result)
+    observed = np.asarray(result.observed, bool)
+    labels = np.where(observed, np.asarray(result.labels), np.nan)
+    log_score = np.where(observed, np.asarray(infos[LOG_SCORE].values), 0.0).astype(predictions.dtype)
+
+    stats = {name: xr.DataArray(value, dims=dims_) for name, (dims_, value) in drawn.stats.items()}
+    for name, value in infos.items():
+        if name not in PREDICTIVE and name != LOG_SCORE:
+            stats[name] = value.drop_vars([c for c in value.coords])
+    sample_stats = xr.Dataset(stats).assign_coords({**coords, **({} if not drawn.stats else chain_draw)})
+
+    predictive = xr.Dataset(
+        {new: (("chain", "draw") + time_node, np.asarray(infos[old].values)[None, None]) for old, new in PREDICTIVE.items()},
+        coords={**one, **coords},
+    )
+    log_likelihood = xr.Dataset({"d": (("chain", "draw") + time_node, log_score[None, None])}, coords={**one, **coords})
+    observed_data = xr.Dataset({"d": (time_node, labels)}, coords=coords)
+    constant_data = xr.Dataset({"observed": (time_node, observed)}, coords=coords)
+    filter_state = xr.Dataset(
+        {name: (d, v) for name, (d, v) in drawn.state.items()},
+        coords={"chain": np.arange(chains), "parameter": parameter_labels(layout)},
+    )
+    if "parameter_bis" in filter_state.dims:
+        filter_state = filter_state.assign_coords(parameter_bis=parameter_labels(layout))
+    if "particle" in filter_state.dims:
+        filter_state = filter_state.assign_coords(particle=np.arange(filter_state.sizes["particle"]))
+
+    attrs = {
+        "method": result.method,
+        "label": label or config.get("label") or result.method,
+        "chain_is": "centralized filter (one for the network)" if centralized else "node",
+        "draws_are": drawn.kind,
+        "seconds": float(result.seconds),
+        "compilations": int(result.compilations),
+        "steps": T,
+        "nodes": K,
+        "config": to_json(config, sort_keys=True),
+        "bayeslstm_version": __version__,
+        "inference_library": "bayeslstm",
+    }
+    return az.InferenceData(
+        attrs=attrs,
+        posterior=posterior,
+        sample_stats=sample_stats,
+        predictions=predictive,
+        log_likelihood=log_likelihood,
+        observed_data=observed_data,
+        constant_data=constant_data,
+        filter_state=filter_state,
+    )
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def run_config(idata) -> dict:
+    """The run's configuration stored in ``idata.attrs["config"]``."""
+    return json.loads(idata.attrs.get("config", "{}"))
+
+
+def tae_from_inference_data(idata) -> xr.DataArray:
+    """TAE (node, time), recomputed from the stored predictions, labels and mask."""
+    mask = idata.constant_data["observed"].values.astype(bool)
+    labels = np.where(mask, idata.observed_data["d"].values, 0.0)
+    predictions = idata.predictions["d"].isel(chain=0, draw=0).values
+    tae = time_accumulated_error(predictions, labels, mask)
+    return xr.DataArray(tae.T, dims=("node", "time"), name="tae",
+                        coords={"node": idata.observed_data["node"].values, "time": idata.observed_data["time"].values})
+
+
+def prequential_log_score(data) -> xr.DataArray:
+    """Mean one-step predictive log density per observed label, per node: (node,).
+
+    ``log p(d_t | d_1..t-1)`` averaged over each node's observed steps; ``.mean()`` gives the
+    network's. Higher is better. Accepts an InferenceData or a RunResult. (``az.waic`` on the
+    ``log_likelihood`` group gives the *sum* of the same scores as ``elpd_waic``, with
+    ``p_waic = 0`` since there is one draw; ``az.loo`` needs several draws and does not apply.)
+    """
+    if hasattr(data, "log_likelihood"):
+        score = data.log_likelihood["d"].isel(chain=0, draw=0)
+        mask = data.constant_data["observed"]
+    elif hasattr(data, "diagnostics"):
+        score = data.diagnostics[LOG_SCORE]
+        mask = xr.DataArray(np.asarray(data.observed, bool), dims=("time", "node"), coords=score.coords)
+    else:
+        raise InputError(f"prequential_log_score expects an InferenceData or RunResult; got {type(data).__name__}")
+    total = score.where(mask, 0.0).sum("time")
+    count = mask.sum("time")
+    return (total / count.where(count > 0)).rename("log_score")
+
+
+def per_step(idata, name: str) -> xr.DataArray | None:
+    """A per-step diagnostic (time, node) from ``sample_stats``, or None if the run has none."""
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None or name not in stats or "time" not in stats[name].dims:
+        return None
+    return stats[name]
+
+
+def mean_per_step(idata, name: str) -> float:
+    """Mean of a per-step diagnostic over time and nodes (0.0 when the run has none)."""
+    value = per_step(idata, name)
+    return 0.0 if value is None else float(value.mean())
+
+
+def num_particles(idata) -> int | None:
+    """Particles per filter, for particle methods; None otherwise."""
+    state = getattr(idata, "filter_state", None)
+    return int(state.sizes["particle"]) if state is not None and "particle" in state.dims else None
+

@@ -1,0 +1,3 @@
+"""The package version, in one place (reports and the command line read it too)."""
+
+__version__ = "0.1.0"
