@@ -18,14 +18,16 @@ interrupted call. The claims section is computed from the numbers, whatever they
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pathlib
-import platform
+import sys
 import time
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402  (the benchmarks' shared pieces, next to this file)
 
 DATASETS = ("concrete", "garch", "storms", "elecdemand")  # cheapest first
 DISTRIBUTED_FILTERS = ("dpf", "dpf-consensus", "dekf")
@@ -37,6 +39,7 @@ DEFAULT_METHODS = (
     "dsgd", "sgd@local", "sgd@centralized",
     "dadam", "adam@local", "adam@centralized",
 ) + BASELINES
+PLOTTED = DISTRIBUTED_FILTERS + LOCAL_FILTERS + BASELINES + ("dsgd",)
 HIDDEN = 4
 # Our choices for standardised labels (documented in docs/paper_real.md): the observation noise
 # r is a tenth of the labels' running variance; forecasting reads the last hidden state.
@@ -65,107 +68,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def parse_methods(text: str) -> list[tuple[str, str, str]]:
-    """(label, method, fusion) per comma-separated entry, checked before any work."""
-    from bayeslstm.errors import BayesLSTMError
-    from bayeslstm.methods import method_specs
-
-    try:
-        return method_specs(text)
-    except BayesLSTMError as exc:
-        raise SystemExit(f"--methods: {exc}") from None
-
-
-def options_for(method: str, fusion: str, ts, args) -> dict[str, Any]:
-    from bayeslstm.methods import method_options
-
-    accepted = method_options(method, fusion)
-    options = {"num_particles": args.particles} if "num_particles" in accepted else {}
-    if "target_feature" in accepted and ts.target in ts.features:
-        options["target_feature"] = ts.features.index(ts.target)
-    return options
-
-
-def late_mse(result) -> float:
-    """Mean squared error (original units) over the last quarter of each node's labels, averaged over nodes."""
-    sq = np.where(result.observed, (result.labels - result.predictions) ** 2, np.nan)
-    per_node = []
-    for k in range(sq.shape[1]):
-        values = sq[:, k][result.observed[:, k]]
-        if values.size:
-            per_node.append(values[-max(values.size // 4, 1):].mean())
-    return float(np.mean(per_node))
-
-
-def run_one(bl, ts, name, method, fusion, options, seed, args) -> dict[str, Any]:
-    result = bl.run(ts, method, fusion=None if fusion == "distributed" else fusion, graph=args.graph, seed=seed,
-                    model_options=MODEL_OPTIONS[name], **options)
-    return {
-        "final_tae": result.final_tae,
-        "late_mse": late_mse(result),
-        "curve": [float(v) for v in result.network_tae],
-        "seconds": result.seconds,
-        "compile_seconds": result.compile_seconds,
-    }
-
-
-def cache_path(args, name, label, seed, options) -> pathlib.Path:
-    key = json.dumps({"dataset": name, "label": label, "seed": seed, "options": options, "max_steps": args.max_steps,
-                      "graph": args.graph, "model": MODEL_OPTIONS[name]}, sort_keys=True)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    return pathlib.Path(args.out) / "cache_real" / f"{name}_{label.replace('@', '_')}_seed{seed}_{digest}.json"
-
-
-def run_all(args, names, specs) -> dict[str, Any]:
+def run_all(args, name, specs) -> dict[str, Any]:
+    """Every method on every seed of one dataset: {"runs": {label: [RunSummary]}, "errors", "shape", "info"}."""
     import bayeslstm as bl
-    from bayeslstm.data.datasets import load_dataset
-    from bayeslstm.errors import BayesLSTMError
 
-    results: dict[str, Any] = {}
-    for name in names:
-        results[name] = {"methods": {label: {"runs": {}, "errors": []} for label, _, _ in specs}}
-        for seed in range(args.seeds):
-            ts = load_dataset(name, max_steps=args.max_steps, seed=seed)
-            s = ts.stream
-            results[name]["shape"] = list(s.X.shape)
-            results[name]["info"] = {k: v for k, v in ts.info.items() if isinstance(v, (int, float, str))}
-            print(f"[{name} seed {seed}] T={s.steps} K={s.nodes} M={s.max_len} p={s.features}", flush=True)
-            for label, method, fusion in specs:
-                options = options_for(method, fusion, ts, args)
-                entry = results[name]["methods"][label]
-                entry["options"] = options
-                cache = cache_path(args, name, label, seed, options)
-                if args.resume and cache.exists():
-                    run = json.loads(cache.read_text())
-                else:
-                    try:
-                        run = run_one(bl, ts, name, method, fusion, options, seed, args)
-                    except BayesLSTMError as exc:  # a diverged filter is a result, not a crash
-                        entry["errors"].append(f"seed {seed}: {exc}")
-                        print(f"  {label:>22s}  FAILED: {exc}", flush=True)
-                        continue
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    cache.write_text(json.dumps(run))
-                entry["runs"][str(seed)] = run
-                print(f"  {label:>22s}  final TAE {run['final_tae']:.5g}  ({run['seconds']:.1f} s)", flush=True)
-    return results
+    out: dict[str, Any] = {"runs": {label: [] for label, _, _ in specs}, "errors": {label: [] for label, _, _ in specs}}
+    for seed in range(args.seeds):
+        ts = bl.load_dataset(name, max_steps=args.max_steps, seed=seed)
+        s = ts.stream
+        out["shape"] = list(s.X.shape)
+        out["info"] = {k: v for k, v in ts.info.items() if isinstance(v, (int, float, str))}
+        print(f"[{name} seed {seed}] T={s.steps} K={s.nodes} M={s.max_len} p={s.features}", flush=True)
+        for label, method, fusion in specs:
+            options = common.options_for(method, fusion, {"num_particles": args.particles})
+            key = {"dataset": name, "label": label, "seed": seed, "options": options, "max_steps": args.max_steps,
+                   "graph": args.graph, "model": MODEL_OPTIONS[name]}
+            cache = common.cache_path(pathlib.Path(args.out) / "cache_real", key)
+            if args.resume and cache.exists():
+                summary, _ = common.load_run(cache)
+            else:
+                try:  # the assembly gives baseline-last the target's column when the target is a feature
+                    result = bl.run(ts, method, fusion=fusion, graph=args.graph, seed=seed,
+                                    model_options=MODEL_OPTIONS[name], **options)
+                except bl.BayesLSTMError as exc:  # a diverged filter is a result, not a crash
+                    out["errors"][label].append(f"seed {seed}: {exc}")
+                    print(f"  {label:>22s}  FAILED: {exc}", flush=True)
+                    continue
+                summary = common.summarize(result)
+                common.save_run(cache, summary)
+            out["runs"][label].append(summary)
+            print(f"  {label:>22s}  final TAE {common.final_tae(summary):.5g}  ({summary.seconds:.1f} s)", flush=True)
+    return out
 
 
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    """Mean/std over seeds, ratio to baseline-mean, and the claims of issue 5, per dataset."""
-    claims = {}
+    """Seed statistics per dataset (compare_results), the ratio to baseline-mean, and the claim:
+    the best distributed filter beats the trivial baselines and the local filters."""
+    claims, tables = {}, {}
     for name, data in results.items():
-        stats = {}
-        for label, entry in data["methods"].items():
-            taes = [run["final_tae"] for run in entry["runs"].values()]
-            if taes:
-                stats[label] = {"mean": float(np.mean(taes)), "std": float(np.std(taes, ddof=1)) if len(taes) > 1 else 0.0,
-                                "seeds": len(taes)}
-                entry.update(final_tae=stats[label]["mean"], final_tae_std=stats[label]["std"])
-        reference = stats.get("baseline-mean@local", {}).get("mean")
-        for label, s in stats.items():
-            data["methods"][label]["relative_to_baseline_mean"] = s["mean"] / reference if reference else None
-        present = lambda labels: {l: stats[l]["mean"] for l in labels if l in stats}  # noqa: E731
+        rows = common.rows_by_label(data["comparison"])
+        reference = rows.get("baseline-mean@local", {}).get("final_tae")
+        for row in rows.values():
+            row["relative_to_baseline_mean"] = row["final_tae"] / reference if reference else None
+        tables[name] = rows
+        present = lambda labels: {l: rows[l]["final_tae"] for l in labels if l in rows}  # noqa: E731
         distributed, local, baselines = present(DISTRIBUTED_FILTERS), present(LOCAL_FILTERS), present(BASELINES)
         if distributed and local and baselines:
             best = min(distributed, key=distributed.get)
@@ -173,18 +119,19 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 "best_distributed_filter": best,
                 "beats_baselines": bool(distributed[best] < min(baselines.values())),
                 "beats_local_filters": bool(distributed[best] < min(local.values())),
-                "ranking": sorted(stats, key=lambda l: stats[l]["mean"]),
+                "ranking": [row["method"] for row in data["comparison"].table],
             }
             claims[name]["holds"] = claims[name]["beats_baselines"] and claims[name]["beats_local_filters"]
     held = sum(c["holds"] for c in claims.values())
-    return {"per_dataset": claims, "datasets_where_claim_holds": held, "datasets": len(claims),
-            "issue_claim_three_of_four": held >= 3}
+    return {"per_dataset": claims, "tables": tables, "datasets_where_claim_holds": held, "datasets": len(claims)}
 
 
-def write_markdown(path: pathlib.Path, results, summary, args, command: str) -> None:
+def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
     names = list(results)
-    labels = list(next(iter(results.values()))["methods"])
+    labels = list(next(iter(results.values()))["runs"])
+    machine = common.machine()
     lines = ["# Real-data comparison (generated by benchmarks/paper_real.py)", "", f"Command: `{command}`", "",
+             f"Machine: {machine['cpu']}, {machine['cores']} cores.", "",
              "Final network-mean TAE in the label's original units, mean ± std over seeds "
              "(in brackets: relative to baseline-mean).", "",
              "| method | " + " | ".join(f"{n} {tuple(results[n]['shape'])}" for n in names) + " |",
@@ -192,12 +139,15 @@ def write_markdown(path: pathlib.Path, results, summary, args, command: str) -> 
     for label in labels:
         cells = []
         for n in names:
-            e = results[n]["methods"][label]
-            if "final_tae" in e:
-                rel = e.get("relative_to_baseline_mean")
-                cells.append(f"{e['final_tae']:.4g} ± {e['final_tae_std']:.2g}" + (f" [{rel:.2f}]" if rel else ""))
+            row = summary["tables"][n].get(label)
+            if row is not None:
+                rel = row.get("relative_to_baseline_mean")
+                sd = row["final_tae_sd_seeds"]
+                cells.append(f"{row['final_tae']:.4g}" + (f" ± {sd:.2g}" if np.isfinite(sd) else "")
+                             + (f" [{rel:.2f}]" if rel else ""))
             else:
-                cells.append("failed: " + "; ".join(e["errors"])[:60] if e["errors"] else "-")
+                errors = results[n]["errors"][label]
+                cells.append("failed: " + "; ".join(errors)[:60] if errors else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "## Claims", ""]
     for n, c in summary["per_dataset"].items():
@@ -205,60 +155,43 @@ def write_markdown(path: pathlib.Path, results, summary, args, command: str) -> 
                      f"{'yes' if c['beats_baselines'] else 'NO'}; beats the local filters: "
                      f"{'yes' if c['beats_local_filters'] else 'NO'}. Ranking: {', '.join(c['ranking'])}.")
     lines += ["", f"The best distributed filter beats the trivial baselines and the local filters on "
-              f"{summary['datasets_where_claim_holds']} of {summary['datasets']} datasets "
-              f"(issue 5 asks for at least 3 of 4: {'holds' if summary['issue_claim_three_of_four'] else 'does NOT hold'})."]
+              f"{summary['datasets_where_claim_holds']} of {summary['datasets']} datasets."]
     path.write_text("\n".join(lines) + "\n")
 
 
-def plot(path: pathlib.Path, results) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
-    for ax, (name, data) in zip(axes[0], results.items()):
-        for label, entry in data["methods"].items():
-            run = entry["runs"].get("0")
-            if run is None or not (label in DISTRIBUTED_FILTERS + LOCAL_FILTERS + BASELINES or label == "dsgd"):
-                continue
-            style = ":" if label.startswith("baseline") else ("--" if "@local" in label else "-")
-            ax.plot(np.arange(1, len(run["curve"]) + 1), run["curve"], style, label=label, lw=1.2)
-        ax.set_yscale("log")
-        ax.set_title(name)
-        ax.set_xlabel("step")
-    axes[0][0].set_ylabel("TAE (original units), seed 0")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def main(argv=None) -> int:
-    import sys
+    from bayeslstm.data.datasets import DATASETS as KNOWN
+    from bayeslstm.engine.encoding import to_json
 
     args = parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    from bayeslstm.data.datasets import DATASETS as KNOWN
-
     for n in names:
         if n not in KNOWN:
             raise SystemExit(f"unknown dataset {n!r}; choose from {sorted(KNOWN)}")
-    specs = parse_methods(args.methods)
+    specs = common.parse_methods(args.methods)
     start = time.perf_counter()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = ("python benchmarks/paper_real.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     results: dict[str, Any] = {}
     for name in names:  # the files are rewritten after each dataset, so a long call shows progress
-        results.update(run_all(args, [name], specs))
+        results[name] = run_all(args, name, specs)
+        results[name]["comparison"] = common.seed_statistics(results[name]["runs"])
         summary = summarise(results)
-        payload = {"command": command, "args": vars(args), "model_options": MODEL_OPTIONS,
-                   "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        datasets = {n: {"shape": r["shape"], "info": r["info"], "errors": r["errors"],
+                        "network_tae": {label: r["comparison"].dataset["network_tae"].sel(method=label).values
+                                        for label in r["comparison"].dataset["method"].values}}
+                    for n, r in results.items()}
+        payload = {"command": command, "args": vars(args), "model_options": MODEL_OPTIONS, "machine": common.machine(),
                    "wall_seconds": time.perf_counter() - start, "finished": list(results), "summary": summary,
-                   "datasets": results}
-        (out / "paper_real.json").write_text(json.dumps(payload))  # compact: it holds every per-step curve
-        write_markdown(out / "paper_real.md", results, summary, args, command)
-        plot(out / "paper_real.png", results)
+                   "datasets": datasets}
+        (out / "paper_real.json").write_text(to_json(payload))  # compact: it holds every per-step curve
+        write_markdown(out / "paper_real.md", results, summary, command)
+        panels = {}
+        for n, r in results.items():
+            shown = {label: runs[:1] for label, runs in r["runs"].items() if label in PLOTTED and runs}
+            panels[n] = common.seed_statistics(shown)
+        common.plot_panels(out / "paper_real.png", panels, ylabel="TAE (original units), seed 0")
     print(f"wrote {out / 'paper_real.json'}, paper_real.md and paper_real.png; claim holds on "
           f"{summary['datasets_where_claim_holds']} of {summary['datasets']} datasets")
     return 0

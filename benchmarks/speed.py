@@ -8,9 +8,9 @@ the particle filter's achieved FLOP rate (LSTM matrix products only) over the ra
 2048x2048 float32 matmul measured in the same run; ``scaling_slopes`` are log-log slopes of
 per-step time against N, K and m between the two largest points of each grid (past fixed
 overheads; ``scaling`` has the points and the slope over the whole grid). ``targets`` says
-which of issue 6's targets hold in this run. ``fast_paths`` (skipped by ``--quick`` unless
+which of the speed targets (docs/performance.md) hold in this run. ``fast_paths`` (skipped by ``--quick`` unless
 ``--fast-paths``) times, in this same process, the particle
-filter's pieces and whole step before and after the fast paths of issue 6 (the plain paths are
+filter's pieces and whole step before and after the fast paths (the plain paths are
 put back for the "before" numbers: ``jax.random.normal`` for the random-walk noise and one
 ``vmap`` over all particles for the observation). Peers (Pyro's SMCFilter on the same
 LSTM state-space model in PyTorch, dynamax's EKF with the same LSTM as emission function) are
@@ -99,7 +99,7 @@ def best_of(functions: dict, rounds: int = 7) -> dict:
 
 @contextlib.contextmanager
 def plain_paths():
-    """The paths before issue 6: random-walk noise from ``jax.random.normal`` itself and one
+    """The paths before the fast paths: random-walk noise from ``jax.random.normal`` itself and one
     ``vmap`` over all particles. Both are read when a step is traced."""
     saved = statespace.random_walk_noise, statespace.particle_blocks
     statespace.random_walk_noise = lambda key, shape, dtype: jax.random.normal(key, shape, dtype)
@@ -348,7 +348,7 @@ def scaling(rows: list[dict], axis: str) -> dict:
 
 
 def verdicts(results: dict) -> dict:
-    """Each issue-6 target: the measured value, its bound, and whether it holds (None: not measured)."""
+    """Each speed target: the measured value, its bound, and whether it holds (None: not measured)."""
     slopes = results["scaling_slopes"]
     checks = {
         "pf_flop_fraction_of_matmul": (results["pf_flop_fraction_of_matmul"], ">= 0.10", lambda v: v >= 0.10),

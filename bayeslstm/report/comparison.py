@@ -18,7 +18,10 @@ import xarray as xr
 
 from ..errors import InputError
 from ..kernels.protocol import WeightedSample
-from .inference_data import mean_per_step, num_particles, per_step, prequential_log_score, run_config, tae_from_inference_data
+from ..engine.metrics import late_mse
+from .inference_data import (
+    mean_per_step, num_particles, per_step, predictive_arrays, prequential_log_score, run_config, tae_from_inference_data,
+)
 
 
 class RunSummary(NamedTuple):
@@ -35,6 +38,9 @@ class RunSummary(NamedTuple):
     num_particles: int | None
     edges: list | None
     family: str | None = None  # the kernel family (pf, ekf...), as the run recorded it
+    late_mse: float = float("nan")  # mean squared error over the last quarter of each node's labels
+    compile_seconds: float = float("nan")
+    steps: int | None = None  # steps run (the TAE may keep fewer: record=)
 
 
 class Comparison(NamedTuple):
@@ -81,6 +87,7 @@ def summarize_run(run) -> RunSummary:
             floats_per_step=float(diag["floats"].mean()) if "floats" in diag else 0.0,
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=particles, edges=_edges(config), family=config.get("family"),
+            late_mse=run.late_mse(), compile_seconds=float(run.compile_seconds), steps=int(run.tae["time"][-1]),
         )
     if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
         config = run_config(run)
@@ -94,6 +101,8 @@ def summarize_run(run) -> RunSummary:
             floats_per_step=mean_per_step(run, "floats"),
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=num_particles(run), edges=_edges(config), family=config.get("family"),
+            late_mse=late_mse(*predictive_arrays(run)), compile_seconds=float(run.attrs.get("compile_seconds", np.nan)),
+            steps=int(run.observed_data["time"][-1]),
         )
     raise InputError(f"cannot compare a {type(run).__name__}; give RunResults or InferenceData (or lists of them)")
 
@@ -115,12 +124,15 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
 
     ``results``: ``{label: run or [runs...]}``; several runs of one label are replicates
     (different seeds) and are averaged. Every run must have the same nodes and steps.
+    Each run may also be a :class:`RunSummary` (what a benchmark caches between calls).
     The dataset holds ``tae`` (method, node, time; replicate mean), ``final_tae``
     (method, node), ``network_tae`` (method, time), ``ess`` (method, node, time; NaN for
     methods without one) and per-method coordinates ``family``, ``fusion``,
     ``num_particles`` (0 if none), ``replicates``. Table rows are ranked by ``final_tae``,
     the network mean at the last step (ties keep the given order), with its spread over
-    nodes and over replicates, the prequential ``log_score``, ``seconds`` and the traffic.
+    nodes and over replicates, the ``late_mse`` (the mean squared error over the last quarter
+    of each node's labels: where a method has got to), the prequential ``log_score``,
+    ``seconds`` (running, compilation apart), ``ms_per_step`` and the traffic.
     """
     if not results:
         raise InputError("compare_results needs at least one run")
@@ -160,14 +172,19 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     for m in labels:
         group = summaries[m]
         finals = [float(np.mean(s.tae[:, -1])) for s in group]
+        lates = [s.late_mse for s in group]
         rows.append({
             "method": m,
             "fusion": first[m].fusion,
             "final_tae": float(np.mean(finals)),
             "final_tae_sd_nodes": float(np.mean([np.std(s.tae[:, -1]) for s in group])),
             "final_tae_sd_seeds": _sd(finals),
+            "late_mse": float(np.mean(lates)),
+            "late_mse_sd_seeds": _sd(lates),
             "log_score": float(np.mean([s.log_score for s in group])),
             "seconds": float(np.mean([s.seconds for s in group])),
+            "ms_per_step": 1e3 * float(np.mean([s.seconds / (s.steps or T) for s in group])),
+            "compile_seconds": float(np.mean([s.compile_seconds for s in group])),
             "messages_per_step": float(np.mean([s.messages_per_step for s in group])),
             "floats_per_step": float(np.mean([s.floats_per_step for s in group])),
             "replicates": len(group),
@@ -190,8 +207,10 @@ COLUMNS = (
     ("final_tae", "final TAE", "{:.4g}"),
     ("final_tae_sd_nodes", "sd over nodes", "{:.2g}"),
     ("final_tae_sd_seeds", "sd over seeds", "{:.2g}"),
+    ("late_mse", "late MSE", "{:.4g}"),
     ("log_score", "log score", "{:.3f}"),
     ("seconds", "seconds", "{:.3g}"),
+    ("ms_per_step", "ms/step", "{:.3g}"),
     ("messages_per_step", "messages/step", "{:.3g}"),
     ("floats_per_step", "floats/step", "{:.3g}"),
 )

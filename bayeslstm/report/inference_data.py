@@ -275,6 +275,7 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
         "chain_is": "centralized filter (one for the network)" if centralized else "node",
         "draws_are": drawn.kind,
         "seconds": float(result.seconds),
+        "compile_seconds": float(result.compile_seconds),
         "compilations": int(result.compilations),
         "steps": T,
         "nodes": K,
@@ -302,12 +303,17 @@ def run_config(idata) -> dict:
     return json.loads(idata.attrs.get("config", "{}"))
 
 
-def tae_from_inference_data(idata) -> xr.DataArray:
-    """TAE (node, time), recomputed from the stored predictions, labels and mask."""
+def predictive_arrays(idata) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predictions, labels, observed), (time, node) each, as stored in ``idata``; labels are 0
+    where unobserved."""
     mask = idata.constant_data["observed"].values.astype(bool)
     labels = np.where(mask, idata.observed_data["d"].values, 0.0)
-    predictions = idata.predictions["d"].isel(chain=0, draw=0).values
-    tae = time_accumulated_error(predictions, labels, mask)
+    return idata.predictions["d"].isel(chain=0, draw=0).values, labels, mask
+
+
+def tae_from_inference_data(idata) -> xr.DataArray:
+    """TAE (node, time), recomputed from the stored predictions, labels and mask."""
+    tae = time_accumulated_error(*predictive_arrays(idata))
     return xr.DataArray(tae.T, dims=("node", "time"), name="tae",
                         coords={"node": idata.observed_data["node"].values, "time": idata.observed_data["time"].values})
 
