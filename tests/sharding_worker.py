@@ -1,4 +1,4 @@
-"""Run by tests/test_sharding.py in fresh processes (JAX's device count is fixed at start).
+"""Run by tests/network/test_sharding.py in fresh processes (JAX's device count is fixed at start).
 
     python sharding_worker.py devices OUT.json            # one process, 4 CPU devices
     python sharding_worker.py process ID N PORT OUT.json  # one of N jax.distributed processes

@@ -14,7 +14,7 @@ from bayeslstm.errors import ModelError
 from bayeslstm.model.declarations import build_model
 from bayeslstm.model.statespace import log_likelihood, read_model
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 X = jnp.ones((5, 3))
 MASK = jnp.array([1, 1, 1, 0, 0], bool)
 

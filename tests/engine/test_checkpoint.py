@@ -21,7 +21,7 @@ from bayeslstm.cli import main
 from bayeslstm.errors import BayesLSTMError, CheckpointError
 from bayeslstm.engine.runner import record_stride
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 1000
 RUN = ["run", "--method", "ekf", "--model-arg", "hidden=2", "--steps", str(STEPS), "--nodes", "2", "--features", "1",
        "--min-len", "1", "--max-len", "2", "--no-progress"]

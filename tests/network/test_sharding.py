@@ -14,7 +14,7 @@ import pytest
 
 import bayeslstm as bl
 
-WORKER = Path(__file__).with_name("sharding_worker.py")
+WORKER = Path(__file__).resolve().parents[1] / "sharding_worker.py"  # tests/sharding_worker.py
 LIMIT = 420  # seconds: generous for a loaded 2-core machine
 
 

@@ -15,7 +15,7 @@ import warnings
 import matplotlib
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SKIP = "<!-- skip-test -->"
 FENCE = re.compile(r"^(?P<skip><!-- skip-test -->\s*\n)?```python[^\n]*\n(?P<code>.*?)^```\s*$", re.M | re.S)
