@@ -1,4 +1,5 @@
-"""The command line, run as a user would (in-process for speed, plus one real subprocess)."""
+"""The command line (bayeslstm.cli), run as a user would: in-process for speed, plus real
+subprocesses for ``python -m bayeslstm.cli`` and ``python -m bayeslstm``."""
 
 import json
 import pathlib
@@ -35,17 +36,6 @@ def test_run_with_user_model_and_fusion(tmp_path):
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert list(summary["methods"]) == ["pf@centralized"]
-
-
-def test_method_names_and_labels():
-    """One NAME@FUSION parser serves the command line and the benchmarks."""
-    from bayeslstm.methods import method_specs
-
-    specs = method_specs("dpf, pf,pf@local,ekf@centralized,pf@distributed,baseline-last@local")
-    assert [label for label, _, _ in specs] == ["dpf", "pf", "pf@local", "ekf@centralized", "dpf", "baseline-last@local"]
-    assert specs[4][1:] == ("dpf", "distributed")
-    assert method_specs(["pf"], "centralized") == [("pf@centralized", "pf", "centralized")]
-    assert method_specs(["sgd"], "distributed") == [("dsgd", "dsgd", "distributed")]
 
 
 @pytest.mark.parametrize(
@@ -111,3 +101,8 @@ def test_run_on_a_csv_table_with_faults_and_a_mesh(tmp_path):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "bayeslstm.cli", "run", "--help"], capture_output=True, text=True, check=True)
     assert "--method" in out.stdout
+
+
+def test_python_dash_m_bayeslstm_runs_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "bayeslstm", "--help"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("usage: bayeslstm") and "{run,compare,report}" in out.stdout

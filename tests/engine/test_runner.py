@@ -1,12 +1,14 @@
-"""The runner: reproducibility, compile counts, chunking, modes, and refusing bad input early."""
+"""The runner (bayeslstm.engine.runner): reproducibility, compile counts, chunking, scoring,
+refusing bad options early, and stopping on a non-finite state with its name."""
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import bayeslstm as bl
-from bayeslstm.errors import BayesLSTMError, InputError, ModelError, OptionError
+from bayeslstm.errors import BayesLSTMError, ModelError, OptionError
 from bayeslstm.data.streams import bucket_lengths, step_buckets, used_buckets
 
 
@@ -90,12 +92,6 @@ def test_tae_is_running_mean_of_squared_errors(stream):
     assert res.final_tae == pytest.approx(expected[-1].mean(), rel=1e-5)
 
 
-def test_centralized_sees_all_nodes(stream):
-    res = bl.run(stream, "ekf", fusion="centralized", **SMALL)
-    assert res.predictions.shape == (stream.steps, stream.nodes)
-    assert res.final_state.mean.ndim == 1  # one filter for the network
-
-
 def test_unobserved_labels_are_not_scored_or_learnt(stream):
     observed = np.ones_like(stream.observed)
     observed[10:, 1] = False
@@ -105,23 +101,6 @@ def test_unobserved_labels_are_not_scored_or_learnt(stream):
     res = bl.run(s, "ekf", **SMALL)
     assert np.isfinite(res.tae.values).all()
     np.testing.assert_allclose(res.tae.values[1, 10:], res.tae.values[1, 9])
-
-
-@pytest.mark.parametrize(
-    "change, error",
-    [
-        (lambda X, L, d: (X, L, np.where(np.arange(d.size).reshape(d.shape) == 3, np.nan, d)), "non-finite label"),
-        (lambda X, L, d: (np.where(np.indices(X.shape)[2] == 0, np.inf, X), L, d), "non-finite input"),
-        (lambda X, L, d: (X, np.where(np.arange(L.size).reshape(L.shape) == 5, 0, L), d), "empty sequence"),
-        (lambda X, L, d: (X[0], L, d), "shape"),
-        (lambda X, L, d: (X, L[:, :1], d), "lengths must have shape"),
-        (lambda X, L, d: (X, L + 100, d), "exceeds"),
-    ],
-)
-def test_bad_streams_are_refused(stream, change, error):
-    X, L, d = change(stream.X.copy(), stream.lengths.copy(), stream.d.copy())
-    with pytest.raises(InputError, match=error):
-        bl.make_stream(X, L, d)
 
 
 def test_bad_options_are_refused_before_running(stream):
@@ -145,3 +124,17 @@ def test_bad_options_are_refused_before_running(stream):
 def test_divergence_is_reported_not_silent(stream):
     with pytest.raises(bl.NumericalError, match=r"step \d+, node \d+"):
         bl.run(stream, "sgd", learning_rate=1e30, **SMALL)
+
+
+def test_a_non_finite_state_stops_the_run_naming_quantity_node_and_step():
+    import pytest
+
+    from bayeslstm.kernels.ekf import EKFState
+    from bayeslstm.errors import NumericalError
+    from bayeslstm.engine.runner import check_state
+
+    state = EKFState(jnp.zeros((3, 2)), jnp.ones((3, 2, 2)), jnp.array([0.0, -jnp.inf, 0.0]))
+    check_state(state, 7, "ekf-local", per_node=True)  # a -inf log evidence is honest, not an error
+    bad = state._replace(cov=state.cov.at[1, 0, 1].set(jnp.nan))
+    with pytest.raises(NumericalError, match=r"non-finite cov .* after step 7, node 1"):
+        check_state(bad, 7, "ekf-local", per_node=True)

@@ -1,16 +1,12 @@
-"""LSTM forward pass against a step-by-step NumPy reference, and exact padding invariance."""
+"""The LSTM regressor (bayeslstm.model.lstm): its forward pass against a step-by-step NumPy
+reference, and batching over particles."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from bayeslstm.model.layout import flatten, unflatten
 from bayeslstm.model.lstm import lstm_layout, lstm_predict
-from bayeslstm.model.gru import gru_layout, gru_predict
-from bayeslstm.model.rnn import rnn_layout, rnn_predict
 
 
 def sigmoid(x):
@@ -18,7 +14,8 @@ def sigmoid(x):
 
 
 def numpy_lstm(params, X, pooling):
-    """Spec section 2, written out one step at a time in float64."""
+    """The LSTM of bayeslstm.model.lstm's docstring (no peepholes, zero initial state), pooled
+    and read out, written out one step at a time in float64."""
     n = params["w_out"].shape[0]
     h, c = np.zeros(n), np.zeros(n)
     hs = []
@@ -53,37 +50,6 @@ def test_lstm_matches_numpy_reference(rng, pooling, bias):
         expected = numpy_lstm(params, X[:length], pooling)
         got = lstm_predict(layout, jnp.asarray(theta, jnp.float32), jnp.asarray(X, jnp.float32), jnp.asarray(mask), pooling)
         np.testing.assert_allclose(float(got), expected, rtol=1e-4, atol=1e-5)
-
-
-def test_layout_round_trip(rng):
-    layout = lstm_layout(4, 3, True)
-    theta = jnp.asarray(rng.normal(size=(7, layout.size)), jnp.float32)
-    named = unflatten(layout, theta)
-    assert named["W_i"].shape == (7, 3, 4) and named["R_f"].shape == (7, 3, 3) and named["b_out"].shape == (7,)
-    np.testing.assert_array_equal(np.asarray(flatten(layout, named)), np.asarray(theta))
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    length=st.integers(1, 6),
-    extra=st.integers(1, 5),
-    pooling=st.sampled_from(["mean", "last", "max"]),
-    cell=st.sampled_from(["lstm", "gru", "rnn"]),
-    seed=st.integers(0, 2**16),
-    junk=st.floats(-1e3, 1e3),
-)
-def test_padding_changes_nothing_exactly(length, extra, pooling, cell, seed, junk):
-    layout_fn, predict = {"lstm": (lstm_layout, lstm_predict), "gru": (gru_layout, gru_predict),
-                          "rnn": (rnn_layout, rnn_predict)}[cell]
-    p, n = 2, 3
-    layout = layout_fn(p, n)
-    r = np.random.default_rng(seed)
-    theta = jnp.asarray(r.normal(size=layout.size), jnp.float32)
-    X = r.normal(size=(length, p)).astype(np.float32)
-    padded = np.concatenate([X, np.full((extra, p), junk, np.float32)])
-    short = predict(layout, theta, jnp.asarray(X), jnp.ones(length, bool), pooling)
-    long = predict(layout, theta, jnp.asarray(padded), jnp.arange(length + extra) < length, pooling)
-    assert float(short) == float(long)
 
 
 def test_batched_over_particles_matches_single(rng):

@@ -1,4 +1,5 @@
-"""Reading NumPyro declarations: built-ins, a user's own file, and bad declarations."""
+"""Reading NumPyro declarations (bayeslstm.model.statespace): built-ins, a user's own file, bad
+declarations, and the particles observed in blocks with the numbers of one ``vmap``."""
 
 import pathlib
 
@@ -11,8 +12,12 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import ModelError
+from bayeslstm.kernels import particle_filter as pf
+from bayeslstm.kernels.protocol import Batch
+from bayeslstm.model import statespace
 from bayeslstm.model.declarations import build_model
-from bayeslstm.model.statespace import log_likelihood, read_model
+from bayeslstm.model.statespace import log_likelihood, particle_blocks, read_model
+from bayeslstm.models.lstm import lstm_regression
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 X = jnp.ones((5, 3))
@@ -83,8 +88,34 @@ def test_bad_declarations_are_explained(declaration, message):
         read_model(declaration, X, MASK)
 
 
-def test_model_path_errors():
-    with pytest.raises(ModelError, match="does not exist"):
-        build_model("nowhere.py:model", 3)
-    with pytest.raises(ModelError, match="defines no"):
-        build_model(f"{ROOT / 'models' / 'my_mlp.py'}:nothing", 3)
+def test_particle_blocks_cover_every_particle_once():
+    assert particle_blocks(10, None) == [(0, 10)]
+    assert particle_blocks(10, 16) == [(0, 10)]
+    assert particle_blocks(1000, 256) == [(i, i + 250) for i in range(0, 1000, 250)]
+    spans = particle_blocks(4001, 128)  # capped at MAX_BLOCKS blocks
+    assert len(spans) == statespace.MAX_BLOCKS and spans[0][0] == 0 and spans[-1][1] == 4001
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert particle_blocks(1000, "auto") == particle_blocks(1000, statespace.CPU_PARTICLE_BLOCK)  # on the CPU
+    for bad in (0, "many", 2.5):
+        with pytest.raises(ValueError):
+            particle_blocks(10, bad)
+
+
+def _ssm(hidden=4, features=3, m=6, **options):
+    model = lstm_regression(features=features, hidden=hidden, **options)
+    return read_model(model, np.zeros((m, features), np.float32), np.ones(m, bool))
+
+
+def test_observe_all_in_blocks_equals_one_vmap():
+    ssm = _ssm(pooling="max", output_bias=True)._replace(particle_block=4)  # 3 uneven blocks of 11
+    plain_ssm = ssm._replace(particle_block=None)
+    particles = jax.jit(lambda k: pf.init_particles(ssm, k, 11).particles)(jax.random.key(0))
+    B, m, p = 3, 6, 3
+    X = jax.random.normal(jax.random.key(4), (B, m, p))
+    mask = jnp.arange(m)[None, :] < jnp.array([6, 2, 0])[:, None]  # full, padded, empty
+    batch = Batch(X, mask, jnp.array([0.3, -1.0, 0.1]), jnp.array([True, True, False]))
+    fast = jax.jit(lambda P, b: pf.observe_all(ssm, P, b))(particles, batch)
+    plain = jax.jit(lambda P, b: pf.observe_all(plain_ssm, P, b))(particles, batch)
+    for a, b in zip(fast, plain):
+        assert a.shape == (11, B)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

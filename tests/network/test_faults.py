@@ -1,70 +1,18 @@
-"""Link failures and node dropout: recomputed weights, exact special cases, robustness."""
+"""Link failures and node dropout (bayeslstm.network.faults): exact special cases, frozen and
+rejoining nodes, options checked first, and robustness on the default synthetic network.
+(The recomputed weights over live links: tests/network/test_mixing.py.)"""
 
 import jax
-import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
-from bayeslstm.network.mixing import combine, live_links
-from bayeslstm.network.graph import make_network, slot_edges
+from bayeslstm.network.graph import make_network
 from bayeslstm.models import lstm_regression
 
 SMALL = dict(model_options=dict(hidden=2), seed=0)
-
-
-def dense(network, links):
-    """(K, K) C with C[l, k] the weight of l at k, from the link tables."""
-    K = network.nodes
-    C = np.zeros((K, K))
-    for k in range(K):
-        for j in range(network.neighbors.shape[1]):
-            C[network.neighbors[k, j], k] += float(links.weights[k, j]) * bool(links.live[k, j])
-    return C
-
-
-def test_live_links_with_everything_up_are_the_graph_weights():
-    for rule in ("metropolis", "uniform"):
-        net = make_network(nx.connected_watts_strogatz_graph(9, 4, 0.3, seed=1), rule=rule)
-        links = live_links(net)
-        np.testing.assert_allclose(dense(net, links), net.combination, atol=1e-6)
-        np.testing.assert_array_equal(np.asarray(links.live), net.neighbor_valid)
-
-
-def test_failed_links_give_a_doubly_stochastic_matrix_on_the_live_edges(rng):
-    net = make_network(nx.connected_watts_strogatz_graph(12, 4, 0.3, seed=2))
-    edges = list(net.graph.edges)
-    for _ in range(5):
-        up = rng.random(len(edges)) > 0.4
-        present = rng.random(12) > 0.2
-        C = dense(net, live_links(net, up, present))
-        np.testing.assert_allclose(C, C.T, atol=1e-6)
-        np.testing.assert_allclose(C.sum(0), 1.0, atol=1e-6)
-        for i, (u, v) in enumerate(edges):
-            assert (C[u, v] > 0) == (up[i] and present[u] and present[v])
-        for k in np.flatnonzero(~present):
-            assert C[k, k] == pytest.approx(1.0)
-
-
-def test_slot_edges_name_each_undirected_edge_once_per_direction():
-    net = make_network(nx.path_graph(4))
-    table = slot_edges(net)
-    edges = list(net.graph.edges)
-    for k in range(4):
-        for j in range(table.shape[1]):
-            if table[k, j] >= 0:
-                assert set(edges[table[k, j]]) == {k, int(net.neighbors[k, j])}
-
-
-def test_combine_ignores_dead_slots_even_if_their_values_are_infinite():
-    net = make_network(nx.path_graph(3))
-    up = np.array([False, True])  # edge (0, 1) down
-    links = live_links(net, up)
-    values = jnp.array([1.0, jnp.inf, 3.0])
-    out = combine(links.weights, jnp.asarray(net.neighbors), values)
-    assert float(out[0]) == 1.0 and not np.isfinite(float(out[1]))
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +65,10 @@ def test_fault_options_are_checked_before_running(ring_stream):
 
 @pytest.mark.slow
 def test_dekf_survives_link_failures_and_node_dropout():
-    """Issue 7 on the default synthetic network (the paper-claims setting: 10 nodes,
+    """Robustness on the default synthetic network (the paper-claims setting: 10 nodes,
     small-world): with 20% of links failing AND 10% of nodes away at random each step (both at
     once, harsher than either alone), the DEKF ends within 25% of its fault-free TAE, no NaN.
-    The DPF's check shares its fault-free run with tests/test_paper_claims.py and lives there."""
+    The DPF's check shares its fault-free run with tests/properties/test_paper_claims.py and lives there."""
     teacher = lstm_regression(features=2, hidden=2, prior_scale=2.0)
     stream, _ = bl.teacher_stream(steps=300, nodes=10, features=2, min_len=2, max_len=8, noise_var=0.01, seed=0,
                                   model=teacher)

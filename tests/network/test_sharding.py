@@ -1,6 +1,7 @@
-"""The node axis sharded with jax.shard_map over 4 CPU devices, and over 2 processes with
-jax.distributed (gloo on 127.0.0.1), gives the single-device numbers. Each runs in fresh
-processes (JAX fixes its devices at start), bounded in time and always cleaned up."""
+"""Sharding (bayeslstm.network.sharding): the node axis sharded with jax.shard_map over 4 CPU
+devices, and over 2 processes with jax.distributed (gloo on 127.0.0.1), gives the single-device
+numbers. Each runs in fresh processes (JAX fixes its devices at start), bounded in time and
+always cleaned up; which blocks a halo exchange needs is checked in this process."""
 
 import json
 import os
@@ -76,3 +77,15 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
         single = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, **options).predictions
         for r in reports:
             np.testing.assert_allclose(np.asarray(r[method]), single, rtol=0, atol=1e-5)
+
+
+def test_halo_offsets_are_the_block_offsets_some_edge_crosses():
+    """Nodes 0..7 in blocks of two on 4 devices: a ring's edges cross to the next and the
+    previous block only (offsets 1 and 3 = -1); a complete graph's reach every block."""
+    from bayeslstm.network.graph import make_network
+    from bayeslstm.network.sharding import halo_offsets
+    from bayeslstm.network.topology import topology
+
+    assert halo_offsets(make_network(topology("ring", 8)), 4) == (1, 3)
+    assert halo_offsets(make_network(topology("complete", 8)), 4) == (1, 2, 3)
+    assert halo_offsets(make_network(topology("ring", 8)), 1) == ()

@@ -69,20 +69,3 @@ def test_particle_filter_filtering_means_track_kalman():
     # one-step predictions follow the exact ones within a small fraction of the predictive sd
     err = np.abs(res.predictions - kf["prediction"][:, None]) / np.sqrt(kf["predictive_var"])[:, None]
     assert err.mean() < 0.05
-
-
-@pytest.mark.parametrize("scheme", ["systematic", "stratified", "multinomial", "residual"])
-def test_resampling_is_unbiased(scheme):
-    """E[number of copies of particle i] = N w_i, checked over many draws (3 standard errors)."""
-    import jax.numpy as jnp
-
-    from bayeslstm.kernels.resampling import get_scheme
-
-    n, reps = 50, 2000
-    w = np.random.default_rng(0).dirichlet(np.ones(n) * 0.5)
-    log_w = jnp.log(jnp.asarray(w, jnp.float32))
-    draw = jax.jit(jax.vmap(lambda k: get_scheme(scheme)(k, log_w, n)))
-    idx = np.asarray(draw(jax.random.split(jax.random.key(1), reps)))
-    counts = np.stack([np.bincount(row, minlength=n) for row in idx])
-    se = counts.std(axis=0, ddof=1) / np.sqrt(reps) + 1e-3
-    assert np.all(np.abs(counts.mean(0) - n * w) < 4 * se + 0.02), np.max(np.abs(counts.mean(0) - n * w) / se)

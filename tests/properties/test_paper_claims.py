@@ -41,8 +41,8 @@ def test_particle_filters_cooperate_consensus_dpf_matches_centralized_and_dpf_su
     assert tae["dpf"] < tae["pf"] and tae["dpf-consensus"] < tae["pf"], tae
     assert tae["dpf-consensus"] < 1.15 * tae["pf@centralized"], tae
     assert tae["dpf-consensus"] < min(tae["dsgd"], tae["dadam"]), tae
-    # Issue 7's fault claim for the DPF, sharing the fault-free run above (the DEKF's is in
-    # tests/test_faults.py): 20% of links down AND 10% of nodes away at random each step.
+    # The fault claim for the DPF, sharing the fault-free run above (the DEKF's is in
+    # tests/network/test_faults.py): 20% of links down AND 10% of nodes away at random each step.
     faulty = final_tae(stream, "dpf", walk_steps=10, link_failure=0.2, node_dropout=0.1, **particles)
     assert faulty < 1.25 * tae["dpf"], (faulty, tae["dpf"])
 

@@ -1,4 +1,6 @@
-"""ArviZ InferenceData, comparisons, figures and reports, on real (tiny) runs."""
+"""Runs as ArviZ InferenceData (bayeslstm.report.inference_data), on real (tiny) runs: names
+and dims from the layout, what each posterior form draws, unobserved labels, netCDF round
+trips and ArviZ's own functions."""
 
 import json
 import warnings
@@ -13,39 +15,15 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import bayeslstm as bl  # noqa: E402
-from bayeslstm.cli import main  # noqa: E402
-from bayeslstm.report.comparison import compare_results, table_markdown  # noqa: E402
-from bayeslstm.kernels.ekf import EKFState  # noqa: E402
 from bayeslstm.errors import InputError, OptionError  # noqa: E402
+from bayeslstm.kernels.ekf import EKFState  # noqa: E402
 from bayeslstm.kernels.gradient import GradientState, posterior as gradient_posterior  # noqa: E402
-from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
 from bayeslstm.kernels.particle_filter import ParticleState  # noqa: E402
-from bayeslstm.report.plots import plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
+from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
 from bayeslstm.report.inference_data import netcdf_name, parameter_dims, prequential_log_score, run_config, tae_from_inference_data, to_inference_data  # noqa: E402
+from tiny_runs import RUNS  # noqa: E402
 
 az = pytest.importorskip("arviz")
-
-# the same tiny problem as tests/test_cli.py, so that the compiled programs are shared
-TINY = dict(steps=30, nodes=3, features=2, max_len=6)
-CLI_TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2",
-            "--particles", "32", "--no-progress", "--walk-steps", "2", "--graph", "ring"]
-RUNS = {
-    "pf": ("pf", dict(num_particles=32)),
-    "ekf": ("ekf", {}),
-    "pf@centralized": ("pf", dict(fusion="centralized", num_particles=32)),
-    "dpf": ("dpf", dict(graph="ring", num_particles=32, walk_steps=2)),
-}
-
-
-@pytest.fixture(scope="module")
-def runs():
-    stream, _ = bl.teacher_stream(**TINY)
-    return {label: bl.run(stream, method, model_options={"hidden": 2}, **kw) for label, (method, kw) in RUNS.items()}
-
-
-@pytest.fixture(scope="module")
-def idatas(runs):
-    return {label: to_inference_data(run, num_draws=64, label=label) for label, run in runs.items()}
 
 
 def _identical(a, b) -> None:
@@ -53,9 +31,6 @@ def _identical(a, b) -> None:
     for group in a.groups():
         assert getattr(a, group).identical(getattr(b, group)), group
     assert dict(a.attrs) == dict(b.attrs)
-
-
-# --------------------------------------------------------------------------- InferenceData
 
 
 def test_posterior_names_and_dims_follow_the_layout(runs, idatas):
@@ -197,109 +172,3 @@ def test_parameter_dims_fall_back_to_arviz_names():
     clash = ParamLayout(("W", "w_out"), ((3, 2), (4,)))  # hidden sizes disagree
     assert parameter_dims(clash) == {"W": ("W_dim_0", "W_dim_1"), "w_out": ("w_out_dim_0",)}
     assert netcdf_name("pf@centralized") == "pf_centralized" and netcdf_name("dpf-consensus") == "dpf-consensus"
-
-
-# --------------------------------------------------------------------------- comparison and plots
-
-
-def _constant(run, values, seconds=1.0):
-    """``run`` with TAE = values[node] at every step."""
-    tae = xr.full_like(run.tae, 0.0) + xr.DataArray(np.asarray(values, float), dims="node")
-    return run._replace(tae=tae.transpose("node", "time"), seconds=seconds)
-
-
-def test_comparison_ranks_and_aggregates(runs):
-    base = runs["pf"]
-    results = {
-        "worst": _constant(base, [0.5, 0.5, 0.5]),
-        "best": [_constant(base, [0.1, 0.2, 0.3], seconds=2.0), _constant(base, [0.3, 0.4, 0.5], seconds=4.0)],
-        "middle": _constant(runs["dpf"], [0.3, 0.3, 0.3]),
-    }
-    dataset, table = compare_results(results)
-    assert dataset["tae"].dims == ("method", "node", "time")
-    assert list(dataset["method"].values) == ["worst", "best", "middle"]
-    assert [row["method"] for row in table] == ["best", "middle", "worst"]
-    assert [row["rank"] for row in table] == [1, 2, 3]
-    best = table[0]
-    assert best["final_tae"] == pytest.approx(0.3) and best["replicates"] == 2
-    assert best["final_tae_sd_seeds"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
-    assert best["final_tae_sd_nodes"] == pytest.approx(np.std([0.1, 0.2, 0.3]))
-    assert best["seconds"] == pytest.approx(3.0)
-    np.testing.assert_allclose(dataset["tae"].sel({"method": "best"}).isel(time=-1), [0.2, 0.3, 0.4])
-    assert np.isnan(table[2]["final_tae_sd_seeds"]) and table[1]["messages_per_step"] > 0
-    assert table[2]["messages_per_step"] == 0
-    assert "sd over seeds" in table_markdown(table)
-    with pytest.raises(InputError, match="same stream"):
-        compare_results({"a": base, "b": base._replace(tae=base.tae.isel(time=slice(0, 10)))})
-    with pytest.raises(InputError, match="cannot compare"):
-        compare_results({"a": "nope"})
-
-
-def test_comparison_from_runs_equals_comparison_from_inference_data(runs, idatas):
-    from_runs = compare_results(runs)
-    from_files = compare_results(idatas)
-    xr.testing.assert_allclose(from_runs.dataset, from_files.dataset)
-    for a, b in zip(from_runs.table, from_files.table):
-        assert a.keys() == b.keys()
-        for key in a:
-            assert a[key] == pytest.approx(b[key], nan_ok=True) if isinstance(a[key], float) else a[key] == b[key]
-
-
-def test_plots_draw(runs, idatas):
-    comparison = compare_results(runs)
-    ax = plot_tae(comparison, noise_floor=0.01, band=True)
-    assert ax.get_yscale() == "log" and len(ax.get_lines()) == len(runs) + 1
-    ess = plot_ess(comparison)
-    assert [line.get_label().split(" ")[0] for line in ess.get_lines()] == ["pf", "pf@centralized", "dpf"]
-    assert plot_ess(compare_results({"ekf": runs["ekf"]})) is None
-    fig = plot_weights(idatas)
-    assert len([a for a in fig.axes if a.get_visible()]) == len(runs)
-    net = plot_network(comparison)
-    assert len(net.axes) >= len(runs)
-    assert plot_weights(idatas, var_name="nope") is None
-    plt.close("all")
-
-
-# --------------------------------------------------------------------------- command line reports
-
-
-def test_compare_writes_a_report_that_report_rebuilds(tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["compare", *CLI_TINY, "--methods", ",".join(RUNS), "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert list(summary["methods"]) == list(RUNS) and summary["config"]["steps"] == 30
-    for label, entry in summary["methods"].items():
-        assert {"final_tae", "tae", "seconds", "messages_per_step", "floats_per_step"} <= set(entry)
-        assert entry["netcdf"] == f"{netcdf_name(label)}.nc"
-        idata = az.from_netcdf(str(out / entry["netcdf"]))
-        np.testing.assert_allclose(tae_from_inference_data(idata).mean("node"), entry["tae"], rtol=1e-5)
-        assert run_config(idata)["label"] == label
-    assert (out / "pf_centralized.nc").is_file()
-    pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == ["ess.png", "network.png", "tae.png", "weights.png"]
-    assert all((out / p).stat().st_size > 5000 for p in pngs)
-    report = (out / "report.md").read_text()
-    for png in pngs:
-        assert f"]({png})" in report
-    assert "| 1 |" in report and "pf@centralized" in report
-    first = {p: (out / p).stat().st_size for p in pngs}
-
-    for p in pngs + ["report.md"]:
-        (out / p).unlink()
-    capsys.readouterr()
-    assert main(["report", str(out)]) == 0
-    assert "report.md" in capsys.readouterr().out
-    assert (out / "report.md").read_text() == report
-    for p in pngs:
-        assert (out / p).stat().st_size > 5000
-        assert abs((out / p).stat().st_size - first[p]) < 0.2 * first[p]
-
-
-def test_report_needs_a_compare_folder(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == 2
-    assert "summary.json" in capsys.readouterr().err
-    (tmp_path / "summary.json").write_text(json.dumps({"config": {}, "methods": {"pf": {"final_tae": 1.0}}}))
-    assert main(["report", str(tmp_path)]) == 2
-    assert "pf.nc is missing" in capsys.readouterr().err
-    assert main(["compare", "--draws", "0", "--out", str(tmp_path)]) == 2
-    assert "--draws" in capsys.readouterr().err

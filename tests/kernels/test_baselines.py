@@ -1,0 +1,67 @@
+"""The trivial baselines (bayeslstm.kernels.baselines) on a tiny stream, with exact numbers:
+``baseline-mean`` predicts the running mean of the past labels, ``baseline-last`` the previous
+label (or the last value of an input column), both with the running variance of the past labels."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayeslstm.errors import OptionError
+from bayeslstm.kernels.baselines import baseline
+from bayeslstm.kernels.protocol import Batch, gaussian_log_density, single
+
+LABELS = [1.0, 3.0, 2.0, 6.0]
+X, MASK = jnp.zeros((3, 2)), jnp.array([True, True, False])
+
+
+def predictions(kind, batches):
+    kernel = baseline(kind)
+    state = kernel.init(jax.random.key(0))
+    out = []
+    for batch in batches:
+        state, info = kernel.step(jax.random.key(1), state, batch)
+        out.append(info)
+    return out
+
+
+@pytest.mark.parametrize("kind, expected", [("mean", [0.0, 1.0, 2.0, 2.0]), ("last", [0.0, 1.0, 3.0, 2.0])])
+def test_predictions_before_each_label(kind, expected):
+    """Labels 1, 3, 2, 6: the running means before them are 0 (nothing seen), 1, 2, 2 and the
+    previous labels 0, 1, 3, 2. The variances are 1 until two labels are seen, then the sample
+    variance of the past labels: 1, 1, 2, 1."""
+    infos = predictions(kind, [single(X, MASK, jnp.asarray(d)) for d in LABELS])
+    np.testing.assert_allclose([float(i.prediction[0]) for i in infos], expected, rtol=1e-6)
+    var = [1.0, 1.0, 2.0, 1.0]
+    np.testing.assert_allclose([float(i.predictive_var[0]) for i in infos], var, rtol=1e-6)
+    log_density = gaussian_log_density(jnp.asarray(LABELS), jnp.asarray(expected), jnp.asarray(var))
+    np.testing.assert_allclose([float(i.log_pred_density[0]) for i in infos], np.asarray(log_density), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mean", "last"])
+def test_entries_that_are_not_valid_are_predicted_but_not_learnt(kind):
+    """A batch of labels 4 (valid) and 100 (not valid): both are predicted; the next step
+    predicts 4, never anything moved by the 100."""
+    both = Batch(jnp.zeros((2, 3, 2)), jnp.ones((2, 3), bool), jnp.array([4.0, 100.0]), jnp.array([True, False]))
+    first, second = predictions(kind, [both, single(X, MASK, jnp.asarray(0.0))])
+    assert first.prediction.shape == (2,)
+    assert float(second.prediction[0]) == 4.0
+
+
+def test_last_of_an_input_column():
+    """``target_feature=1``: the last valid row's column 1 (0.5 here, not the padded 9)."""
+    kernel = baseline("last", target_feature=1)
+    Xs = jnp.array([[0.0, 7.0], [0.0, 0.5], [9.0, 9.0]])
+    _, info = kernel.step(jax.random.key(1), kernel.init(jax.random.key(0)), single(Xs, MASK, jnp.asarray(2.0)))
+    assert float(info.prediction[0]) == 0.5
+    with pytest.raises(OptionError, match="target_feature=5 but the inputs have 2 columns"):
+        baseline("last", target_feature=5).step(jax.random.key(1), kernel.init(jax.random.key(0)),
+                                                single(Xs, MASK, jnp.asarray(2.0)))
+
+
+def test_bad_kinds_and_columns_are_refused():
+    with pytest.raises(OptionError, match="'last' or 'mean'"):
+        baseline("median")
+    with pytest.raises(OptionError, match="target_feature must be a whole number >= 0"):
+        baseline("last", target_feature=-1)
+    assert baseline("mean").posterior(None) is None  # no weights are learnt

@@ -1,0 +1,61 @@
+"""The extended Kalman filter's update (bayeslstm.kernels.ekf) against the textbook formulas
+in float64, and the declarations it refuses. (The whole filter against the exact Kalman
+filter: tests/properties/test_exact.py.)"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayeslstm.errors import ModelError, OptionError
+from bayeslstm.kernels.ekf import extended_kalman_filter, joseph_update
+from bayeslstm.model.statespace import read_model
+from bayeslstm.models import linear_gaussian
+
+H = np.array([0.5, -1.0, 2.0])
+MEAN = np.array([0.1, 0.2, -0.3])
+R, RESIDUAL = 0.3, 0.7
+
+
+def joseph(P, gain):
+    """(I - K H) P (I - K H)^T + r K K^T, written out."""
+    A = np.eye(3) - np.outer(gain, H)
+    return A @ P @ A.T + R * np.outer(gain, gain)
+
+
+def test_full_covariance_update_is_the_textbook_kalman_update():
+    """Fails if the r K K^T term of the Joseph form or the gain's normalisation is wrong."""
+    with jax.enable_x64(True):
+        B = np.array([[1.0, 0.2, 0.0], [0.3, 0.8, 0.1], [0.0, -0.4, 0.6]])
+        P = B @ B.T + 0.1 * np.eye(3)
+        mean, cov, s = joseph_update(jnp.asarray(MEAN), jnp.asarray(P), jnp.asarray(H), RESIDUAL, R)
+        s_expected = H @ P @ H + R
+        gain = P @ H / s_expected
+        assert float(s) == pytest.approx(s_expected, rel=1e-12)
+        np.testing.assert_allclose(np.asarray(mean), MEAN + gain * RESIDUAL, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(cov), joseph(P, gain), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(cov), P - np.outer(gain, H @ P), rtol=1e-10, atol=1e-12)  # optimal gain
+
+
+def test_diagonal_covariance_update_is_the_diagonal_of_the_joseph_form():
+    with jax.enable_x64(True):
+        p = np.array([0.5, 2.0, 0.25])
+        mean, var, s = joseph_update(jnp.asarray(MEAN), jnp.asarray(p), jnp.asarray(H), RESIDUAL, R)
+        gain = p * H / (H @ (p * H) + R)
+        assert var.shape == (3,)
+        np.testing.assert_allclose(np.asarray(mean), MEAN + gain * RESIDUAL, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(var), np.diag(joseph(np.diag(p), gain)), rtol=1e-10)
+
+
+def test_options_and_declarations_are_checked():
+    X, mask = np.ones((3, 2), np.float32), np.ones(3, bool)
+    ssm = read_model(linear_gaussian(features=2), X, mask)
+    with pytest.raises(OptionError, match="unknown EKF covariance 'sparse'"):
+        extended_kalman_filter(ssm, covariance="sparse")
+    with pytest.raises(OptionError, match="unknown EKF init 'zero'"):
+        extended_kalman_filter(ssm, init="zero")
+    with pytest.raises(ModelError, match="EKF needs a Gaussian random-walk transition"):
+        extended_kalman_filter(ssm._replace(transition_var=None))
+    state = extended_kalman_filter(ssm, init="prior-mean").init(jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(state.mean), [0.0, 0.0])  # the prior mean, not a draw
+    np.testing.assert_allclose(np.asarray(state.cov), np.eye(2))  # prior_scale 1

@@ -1,0 +1,68 @@
+"""The bootstrap particle filter's pieces (bayeslstm.kernels.particle_filter): reweighting,
+the posterior-predictive mixture and the option checks, against numbers worked out by hand.
+(The whole filter against the exact Kalman filter: tests/properties/test_exact.py.)"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayeslstm.errors import OptionError
+from bayeslstm.kernels.particle_filter import (
+    DEFAULT_PARTICLES, check_particle_options, mixture_prediction, particle_filter, reweight,
+)
+from bayeslstm.model.statespace import read_model
+from bayeslstm.models import linear_gaussian
+
+
+def test_reweight_survives_every_kind_of_collapse():
+    log_w = jnp.log(jnp.full(4, 0.25))
+    for loglik in (jnp.full(4, -jnp.inf), jnp.full(4, jnp.nan), jnp.array([jnp.inf, 0.0, 0.0, 0.0]),
+                   jnp.full(4, -1e38), jnp.full(4, 1e38)):
+        new, increment, collapsed = reweight(log_w, jnp.where(jnp.isnan(loglik), -jnp.inf, loglik))
+        assert np.all(np.isfinite(np.asarray(new))), loglik
+        assert not np.isnan(float(increment))
+        if bool(collapsed):
+            np.testing.assert_array_equal(new, log_w)  # weights kept, not NaN
+    _, _, collapsed = reweight(log_w, jnp.full(4, -jnp.inf))
+    assert bool(collapsed)
+
+
+def test_reweight_adds_the_likelihoods_and_reports_the_evidence_increment():
+    """Equal weights times likelihoods 0.1..0.4: the new weights are the likelihoods normalised
+    and the increment is log of their mean."""
+    log_w = jnp.log(jnp.full(4, 0.25))
+    new, increment, collapsed = reweight(log_w, jnp.log(jnp.array([0.1, 0.2, 0.3, 0.4])))
+    np.testing.assert_allclose(np.exp(np.asarray(new)), [0.1, 0.2, 0.3, 0.4], rtol=1e-6)
+    assert float(increment) == pytest.approx(np.log(0.25), rel=1e-6) and not bool(collapsed)
+
+
+def test_mixture_prediction_by_hand():
+    """Two particles with weights 1/4 and 3/4, means 1 and 3, variances 0.5 and 0.1: mean 2.5;
+    variance = E[var] + Var[mean] = 0.95 (not the 0.2 of E[var] alone, nor the 0.75 of the
+    means' spread alone); density log(0.25 * 0.2 + 0.75 * 0.4)."""
+    log_w = jnp.log(jnp.array([0.25, 0.75]))
+    mean, var = jnp.array([[1.0], [3.0]]), jnp.array([[0.5], [0.1]])
+    loglik = jnp.log(jnp.array([[0.2], [0.4]]))
+    prediction, pred_var, log_pred = mixture_prediction(log_w, mean, var, loglik)
+    assert float(prediction[0]) == pytest.approx(2.5, rel=1e-6)
+    assert float(pred_var[0]) == pytest.approx(0.95, rel=1e-5)
+    assert float(log_pred[0]) == pytest.approx(np.log(0.35), rel=1e-6)
+
+
+def test_particle_options_are_checked_with_their_names():
+    assert check_particle_options(12, "residual", 1.0) == 12
+    for bad in (0, 2.5, "many", True):
+        with pytest.raises(OptionError, match="num_particles must be a whole number >= 1"):
+            check_particle_options(bad, "systematic")
+    with pytest.raises(OptionError, match="ess_threshold"):
+        check_particle_options(10, "systematic", 1.5)
+    with pytest.raises(OptionError, match="the string '0.5'"):
+        check_particle_options(10, "systematic", "0.5")
+
+
+def test_the_default_particle_count_is_the_shared_default():
+    ssm = read_model(linear_gaussian(features=2), np.ones((3, 2), np.float32), np.ones(3, bool))
+    state = jax.jit(particle_filter(ssm).init)(jax.random.key(0))
+    assert state.particles.shape == (DEFAULT_PARTICLES, 2)
+    np.testing.assert_allclose(np.exp(np.asarray(state.log_weights)), 1 / DEFAULT_PARTICLES, rtol=1e-5)

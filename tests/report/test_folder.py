@@ -1,0 +1,56 @@
+"""A comparison written to a folder (bayeslstm.report.folder): ``bayeslstm compare`` writes
+summary.json, one netCDF per method, the figures and report.md, and ``bayeslstm report``
+rebuilds the last two from the first two alone."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bayeslstm.cli import main
+from bayeslstm.report.inference_data import netcdf_name, run_config, tae_from_inference_data
+from tiny_runs import CLI_TINY, RUNS
+
+az = pytest.importorskip("arviz")
+
+
+def test_compare_writes_a_report_that_report_rebuilds(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compare", *CLI_TINY, "--methods", ",".join(RUNS), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == list(RUNS) and summary["config"]["steps"] == 30
+    for label, entry in summary["methods"].items():
+        assert {"final_tae", "tae", "seconds", "messages_per_step", "floats_per_step"} <= set(entry)
+        assert entry["netcdf"] == f"{netcdf_name(label)}.nc"
+        idata = az.from_netcdf(str(out / entry["netcdf"]))
+        np.testing.assert_allclose(tae_from_inference_data(idata).mean("node"), entry["tae"], rtol=1e-5)
+        assert run_config(idata)["label"] == label
+    assert (out / "pf_centralized.nc").is_file()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["ess.png", "network.png", "tae.png", "weights.png"]
+    assert all((out / p).stat().st_size > 5000 for p in pngs)
+    report = (out / "report.md").read_text()
+    for png in pngs:
+        assert f"]({png})" in report
+    assert "| 1 |" in report and "pf@centralized" in report
+    first = {p: (out / p).stat().st_size for p in pngs}
+
+    for p in pngs + ["report.md"]:
+        (out / p).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    assert (out / "report.md").read_text() == report
+    for p in pngs:
+        assert (out / p).stat().st_size > 5000
+        assert abs((out / p).stat().st_size - first[p]) < 0.2 * first[p]
+
+
+def test_report_needs_a_compare_folder(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "summary.json" in capsys.readouterr().err
+    (tmp_path / "summary.json").write_text(json.dumps({"config": {}, "methods": {"pf": {"final_tae": 1.0}}}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "pf.nc is missing" in capsys.readouterr().err
+    assert main(["compare", "--draws", "0", "--out", str(tmp_path)]) == 2
+    assert "--draws" in capsys.readouterr().err
