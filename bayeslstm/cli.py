@@ -20,6 +20,9 @@ from typing import Any, Sequence
 
 
 from .errors import BayesLSTMError, OptionError
+from .methods import DISTRIBUTED, METHODS
+from .kernels.enkf import DEFAULT_MEMBERS
+from .kernels.gaussian_sum import DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW
 from .kernels.particle_filter import DEFAULT_PARTICLES
 from .engine.assembly import DEFAULT_GRAPH
 from .engine.encoding import json_default
@@ -41,6 +44,14 @@ KERNEL_FLAGS = {
     "learning_rate": "learning_rate",
     "walk_steps": "walk_steps",
     "consensus_iters": "consensus_iters",
+    "flood_rounds": "flood_rounds",
+    "move": "move",
+    "discount": "discount",
+    "members": "num_members",
+    "ensemble_update": "update",
+    "inflation": "inflation",
+    "components": "num_components",
+    "respawn_below": "respawn_below",
 }
 
 
@@ -92,13 +103,30 @@ def _common(parser: argparse.ArgumentParser) -> None:
     kern = parser.add_argument_group("kernel options (given only to methods that take them)")
     kern.add_argument("--particles", type=int,
                       help=f"particles per filter (pf, dpf, dpf-consensus; default {DEFAULT_PARTICLES})")
-    kern.add_argument("--resampling", help="systematic | stratified | multinomial | residual (pf)")
-    kern.add_argument("--ess-threshold", type=float, help="resample when ESS < this * N (pf; default 0.5)")
-    kern.add_argument("--covariance", help="full | diagonal (ekf)")
-    kern.add_argument("--ekf-init", help="sample | prior-mean (ekf)")
+    kern.add_argument("--resampling", help="systematic | stratified | multinomial | residual (pf, dpf, dpf-consensus)")
+    kern.add_argument("--ess-threshold", type=float, help="resample when ESS < this * N (pf, dpf-consensus; default 0.5)")
+    kern.add_argument("--move", help="none | liu-west: rejuvenate the particles after resampling (pf, dpf, dpf-consensus; "
+                                     "default none)")
+    kern.add_argument("--discount", type=float, help="Liu-West discount delta in (0, 1) (with --move liu-west; default 0.98)")
+    kern.add_argument("--covariance", help="full | diagonal (ekf, dekf, gspf, dgspf)")
+    kern.add_argument("--ekf-init", help="sample | prior-mean (ekf, dekf, gspf, dgspf)")
     kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
     kern.add_argument("--walk-steps", type=int, help="random-walk steps S per time step (dpf; default 10)")
-    kern.add_argument("--consensus-iters", type=int, help="consensus iterations L per time step (dpf-consensus; default 20)")
+    kern.add_argument("--consensus-iters", type=int,
+                      help="consensus iterations L per time step (dpf-consensus, dgspf, denkf-consensus; default 20)")
+    kern.add_argument("--flood-rounds", type=int,
+                      help="flooding rounds that make consensus exact (dpf-consensus, dgspf, denkf-consensus; "
+                           "default: the graph's diameter)")
+    kern.add_argument("--members", type=int, help=f"ensemble members (enkf, denkf, denkf-consensus; default {DEFAULT_MEMBERS})")
+    kern.add_argument("--ensemble-update", help="sqrt (ETKF) | stochastic (perturbed observations) (enkf, denkf, "
+                                                "denkf-consensus; default sqrt)")
+    kern.add_argument("--inflation", type=float, help="multiplies the ensemble's spread each step, >= 1 (enkf, denkf, "
+                                                      "denkf-consensus; default 1)")
+    kern.add_argument("--components", type=int,
+                      help=f"Gaussian components, each an EKF (gspf, dgspf; default {DEFAULT_COMPONENTS})")
+    kern.add_argument("--respawn-below", type=float,
+                      help=f"re-spawn components whose weight falls below this (gspf, dgspf; default {DEFAULT_RESPAWN_BELOW:g}, "
+                           "0 turns it off)")
     net = parser.add_argument_group("network")
     net.add_argument("--graph", default=None,
                      help="ring | star | grid | complete | path | erdos-renyi[:p=P] | geometric[:radius=R] | "
@@ -134,8 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayeslstm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one method on the stream")
-    run.add_argument("--method", default="dpf",
-                     help="dpf | dpf-consensus | dekf | dsgd | dadam | pf | ekf | sgd | adam (default dpf)")
+    run.add_argument("--method", default="dpf", help=" | ".join(METHODS) + " (default dpf)")
     _common(run)
     compare = sub.add_parser("compare", help="run several methods on the same stream")
     compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE),
@@ -333,7 +360,7 @@ def _run_extras(args: argparse.Namespace, fusions: list[str]) -> dict[str, Any]:
     failures need a graph, a centralized filter has no node axis to shard). ``run`` refuses
     them for a method that cannot take them."""
     if args.command == "run" and args.link_failure and fusions[0] != "distributed":
-        raise OptionError("--link-failure needs a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
+        raise OptionError(f"--link-failure needs a distributed method ({', '.join(DISTRIBUTED)})")
     if args.command == "run" and args.devices is not None and fusions[0] == "centralized":
         raise OptionError("a centralized method is one filter with no node axis: run it without --devices")
     extras: dict[str, Any] = {}

@@ -17,12 +17,16 @@ from typing import Any, Callable, Sequence
 from .errors import OptionError, choose
 from .kernels.baselines import baseline
 from .kernels.ekf import extended_kalman_filter
+from .kernels.enkf import ensemble_kalman_filter
+from .kernels.gaussian_sum import gaussian_sum_filter
 from .kernels.gradient import gradient_descent
 from .kernels.particle_filter import particle_filter
 from .model.statespace import StateSpace
 from .network.consensus_dpf import consensus_particle_filter
-from .network.diffusion import diffusion_ekf, diffusion_gradient
+from .network.consensus_enkf import consensus_enkf
+from .network.diffusion import diffusion_ekf, diffusion_enkf, diffusion_gradient
 from .network.faults import Faults, with_faults
+from .network.gaussian_sum_diffusion import diffusion_gaussian_sum
 from .network.graph import Network
 from .network.markov_chain_dpf import markov_chain_particle_filter
 from .network.method import NetworkMethod
@@ -31,6 +35,8 @@ from .network.references import centralized, local
 KERNELS: dict[str, Callable] = {
     "pf": particle_filter,
     "ekf": extended_kalman_filter,
+    "enkf": ensemble_kalman_filter,
+    "gspf": gaussian_sum_filter,
     "sgd": lambda ssm, learning_rate=None: gradient_descent(ssm, "sgd", learning_rate),
     "adam": lambda ssm, learning_rate=None: gradient_descent(ssm, "adam", learning_rate),
     "baseline-last": lambda ssm, target_feature=None: baseline("last", ssm, target_feature),
@@ -40,11 +46,15 @@ DISTRIBUTED: dict[str, Callable] = {
     "dpf": markov_chain_particle_filter,
     "dpf-consensus": consensus_particle_filter,
     "dekf": diffusion_ekf,
+    "denkf": diffusion_enkf,
+    "denkf-consensus": consensus_enkf,
+    "dgspf": diffusion_gaussian_sum,
     "dsgd": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "sgd", learning_rate),
     "dadam": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "adam", learning_rate),
 }
 # every distributed method's kernel family; the first of a family is its kernel's distributed form
-FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "dsgd": "sgd", "dadam": "adam"}
+FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "denkf": "enkf", "denkf-consensus": "enkf", "dgspf": "gspf",
+                          "dsgd": "sgd", "dadam": "adam"}
 DISTRIBUTED_OF: dict[str, str] = {kind: method for method, kind in reversed(FAMILY.items())}
 METHODS = tuple(KERNELS) + tuple(DISTRIBUTED)
 FUSIONS = ("local", "centralized", "distributed")

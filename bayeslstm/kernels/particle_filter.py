@@ -20,7 +20,8 @@ import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from ..errors import OptionError, number
+from ..errors import OptionError, choose, number
+from ..model.noise import random_walk_noise
 from ..model.statespace import StateSpace
 from .protocol import Batch, Kernel, WeightedSample
 from .resampling import Resampled, adaptive, get_scheme
@@ -101,9 +102,45 @@ def posterior(state: ParticleState) -> WeightedSample:
     return WeightedSample(state.particles, state.log_weights, state.log_evidence)
 
 
-def check_particle_options(num_particles: int, resampling: str, ess_threshold: float | None = None) -> int:
+MOVES = ("none", "liu-west")
+MOVE_SALT = 7  # the move's key is fold_in(step key, MOVE_SALT): runs without moves keep their keys
+DEFAULT_DISCOUNT = 0.98
+
+
+def liu_west(key: Array, particles: Array, log_weights: Array, discount: float = DEFAULT_DISCOUNT) -> Array:
+    """Kernel shrinkage (Liu & West 2001): theta_i <- a theta_i + (1 - a) mean + h eps_i with
+    eps_i ~ N(0, V), mean and V the weighted mean and covariance of the cloud,
+    a = (3 delta - 1) / (2 delta) for the discount delta and h^2 = 1 - a^2. The moved cloud
+    keeps the weighted mean and covariance (in expectation over eps) and gets fresh diversity.
+
+    eps_i = sum_j z_ij sqrt(w_j) (theta_j - mean) with z_ij ~ N(0, 1) has covariance V exactly
+    and needs no factorisation of V (singular after resampling duplicates particles): one
+    (N, N) x (N, dim) product.
+    """
+    a = (3.0 * discount - 1.0) / (2.0 * discount)
+    h = (1.0 - a**2) ** 0.5
+    w = jnp.exp(log_weights - logsumexp(log_weights))
+    mean = w @ particles
+    scaled = jnp.sqrt(w)[:, None] * (particles - mean)
+    n = particles.shape[0]
+    noise = random_walk_noise(key, (n, n), particles.dtype) @ scaled
+    return a * particles + (1.0 - a) * mean + h * noise
+
+
+def rejuvenate(key: Array, state: ParticleState, resampled: Array, move: str, discount: float) -> ParticleState:
+    """``move`` applied on the steps that resampled: the Liu-West move, or nothing."""
+    if move == "none":
+        return state
+    moved = jax.lax.cond(resampled, lambda p: liu_west(key, p, state.log_weights, discount), lambda p: p, state.particles)
+    return state._replace(particles=moved)
+
+
+def check_particle_options(num_particles: int, resampling: str, ess_threshold: float | None = None,
+                           move: str = "none", discount: float = DEFAULT_DISCOUNT) -> int:
     """Refuse bad particle-filter options before any work; return N as an int."""
     get_scheme(resampling)
+    choose("move", move, MOVES)
+    number("discount", discount, float, 0.0, 1.0, low_open=True, high_open=True)
     if ess_threshold is not None:
         if isinstance(ess_threshold, str):  # the kernel uses the value as given
             raise OptionError(f"ess_threshold must be a number in (0, 1]; got the string {ess_threshold!r}")
@@ -116,9 +153,13 @@ def particle_filter(
     num_particles: int = DEFAULT_PARTICLES,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
+    move: str = "none",
+    discount: float = DEFAULT_DISCOUNT,
 ) -> Kernel:
-    """Bootstrap SIR kernel. ``ess_threshold`` in (0, 1]; 1 resamples every step."""
-    num_particles = check_particle_options(num_particles, resampling, ess_threshold)
+    """Bootstrap SIR kernel. ``ess_threshold`` in (0, 1]; 1 resamples every step.
+    ``move="liu-west"`` rejuvenates the particles after each resampling (:func:`liu_west`,
+    with ``discount`` delta)."""
+    num_particles = check_particle_options(num_particles, resampling, ess_threshold, move, discount)
     resample = adaptive(get_scheme(resampling), ess_threshold)
 
     def init(key: Array) -> ParticleState:
@@ -133,7 +174,8 @@ def particle_filter(
         log_w, increment, collapsed = reweight(state.log_weights, total)
         state = ParticleState(state.particles, log_w, state.log_evidence + increment)
         resampled = resample(key_resample, log_w)
-        state = resample_state(state, resampled)
+        state = rejuvenate(jax.random.fold_in(key, MOVE_SALT), resample_state(state, resampled), resampled.resampled,
+                           move, discount)
         info = ParticleInfo(prediction, pred_var, log_pred, increment, resampled.ess, resampled.resampled, collapsed)
         return state, info
 

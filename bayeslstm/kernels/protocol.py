@@ -5,7 +5,7 @@ A kernel is a :class:`Kernel` of pure functions over NamedTuple states:
 
 * ``init(key) -> state``
 * ``step(key, state, batch) -> (state, info)``
-* ``posterior(state) -> WeightedSample | Gaussian | PointEstimate | None``
+* ``posterior(state) -> WeightedSample | Gaussian | GaussianMixture | PointEstimate | None``
 
 ``batch`` holds the examples the filter conditions on at this step (one for a lone node,
 all nodes' for a centralized filter, the neighbours' for diffusion). ``step`` first predicts
@@ -52,6 +52,16 @@ class Gaussian(NamedTuple):
     log_evidence: Array | None = None
 
 
+class GaussianMixture(NamedTuple):
+    """A weighted sum of Gaussians: ``means`` (C, dim), ``covs`` (C, dim, dim) or their
+    diagonals (C, dim), normalised ``log_weights`` (C,)."""
+
+    means: Array
+    covs: Array
+    log_weights: Array
+    log_evidence: Array | None = None
+
+
 class PointEstimate(NamedTuple):
     """A single value of theta (dim,): what a gradient method learns."""
 
@@ -59,7 +69,7 @@ class PointEstimate(NamedTuple):
     log_evidence: Array | None = None
 
 
-PosteriorForm = WeightedSample | Gaussian | PointEstimate
+PosteriorForm = WeightedSample | Gaussian | GaussianMixture | PointEstimate
 
 
 class InitFn(Protocol):

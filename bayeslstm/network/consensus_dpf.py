@@ -1,10 +1,17 @@
-"""The likelihood-consensus distributed particle filter (``dpf-consensus``).
+"""The likelihood-consensus distributed particle filter (``dpf-consensus``), made exact.
 
-All nodes draw the same particles (shared keys), compute their local log-likelihood vectors
-over them, and average those vectors by rounds of consensus with the combination matrix;
-K times the average estimates the centralized log-likelihood, so every node weights the
-particles (nearly) as a centralized filter would. Only numbers cross the network, never
-particles.
+Every node holds the same particles: they start from one shared draw and move with shared
+keys. Each step the nodes compute their local log-likelihood vectors over the particles and
+average them by L rounds of consensus with the combination matrix; K times the average
+estimates the centralized log-likelihood. A finite number of rounds leaves the nodes' averages
+different in their last digits, and a node that resampled from its own slightly different
+weights would pick other ancestors near the CDF's steps, after which its particle i is no
+longer the others' particle i and averaging index by index mixes different particles. So the
+nodes then agree exactly: they elect the smallest node id of their live component as leader
+(diameter-many rounds of min-flooding) and take the leader's weights, which reach them hop
+by hop; every node then decides to resample, and resamples, from the same numbers with the
+same shared key, and holds bit-identical particles and weights after every step. A node
+that was away (a fault) takes its leader's particles and weights when it rejoins.
 """
 
 from __future__ import annotations
@@ -15,17 +22,18 @@ from jax import Array
 
 from ..errors import number
 from ..kernels.particle_filter import (
-    DEFAULT_PARTICLES, LOGLIK_FLOOR, ParticleState, check_particle_options, init_particles, mixture_prediction, move_and_observe, posterior,
-    resample_state, reweight,
+    DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
+    mixture_prediction, move_and_observe, posterior, rejuvenate, resample_state, reweight,
 )
 from ..kernels.resampling import adaptive, get_scheme
 from ..model.statespace import StateSpace
+from .agreement import average_consensus, diameter, elect_leaders, from_leader
 from .graph import Network, require_doubly_stochastic
 from .method import (
     NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, live_degree, node_map, own_batch, own_prediction,
     traffic,
 )
-from .mixing import Links, combine
+from .mixing import Links
 
 def consensus_particle_filter(
     ssm: StateSpace,
@@ -34,14 +42,23 @@ def consensus_particle_filter(
     consensus_iters: int = 20,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
+    move: str = "none",
+    discount: float = DEFAULT_DISCOUNT,
+    flood_rounds: int | None = None,
 ) -> NetworkMethod:
-    """Likelihood-consensus DPF: all nodes draw the same particles (shared keys), average
-    their local log-likelihood vectors by ``consensus_iters`` rounds of consensus with C, and
-    weight by K times the result, an estimate of the centralized log-likelihood. Only
-    L * N numbers per neighbour and step cross the network, never particles."""
-    n = check_particle_options(num_particles, resampling, ess_threshold)
+    """Likelihood-consensus DPF with exact agreement (see the module docstring).
+
+    ``consensus_iters`` (L) rounds of average consensus on the log-likelihood vectors, then
+    ``flood_rounds`` rounds of flooding (default: the graph's diameter) so that every node
+    holds its leader's weights. ``move="liu-west"`` rejuvenates the particles after each
+    resampling, with the shared key. Traffic per live neighbour and step: L N numbers of
+    consensus, and per flood round the leader's id, its N weights and its evidence
+    increment; N * dim more when a node takes its leader's particles after being away.
+    """
+    n = check_particle_options(num_particles, resampling, ess_threshold, move, discount)
     require_doubly_stochastic(network, "the likelihood-consensus DPF")
     iters = number("consensus_iters", consensus_iters, int, 0)
+    rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
     resample = adaptive(get_scheme(resampling), ess_threshold)
     table = jnp.asarray(network.neighbors)
 
@@ -52,21 +69,28 @@ def consensus_particle_filter(
 
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
+        leaders = elect_leaders(links, rows, table, axis, rounds)
+        adopted = from_leader(state, leaders, axis)  # the identity unless a node was away
+        stale = jnp.any(adopted.particles != state.particles, axis=(1, 2))
         key_move, key_resample = jax.random.split(key)  # shared by every node
         particles, (mean, var, loglik) = node_map(lambda p, b: move_and_observe(ssm, key_move, p, b),
-                                                  state.particles, own_batch(data))
-        prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
+                                                  adopted.particles, own_batch(data))
+        prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(adopted.log_weights, mean, var, loglik)
         local_ll = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
-        weights, neighbours = links.weights[rows], table[rows]
-        average = jax.lax.fori_loop(0, iters, lambda _, v: combine(weights, neighbours, axis.gather(v)), local_ll)
-        log_w, increment, collapsed = jax.vmap(reweight)(state.log_weights, axis.nodes * average)
-        state = ParticleState(particles, log_w, state.log_evidence + increment)
+        average = average_consensus(local_ll, links, rows, table, axis, iters)
+        log_w, increment, collapsed = jax.vmap(reweight)(adopted.log_weights, axis.nodes * average)
+        log_w, increment, collapsed = from_leader((log_w, increment, collapsed), leaders, axis)
+        state = ParticleState(particles, log_w, adopted.log_evidence + increment)
         resampled = jax.vmap(lambda log_w: resample(key_resample, log_w))(state.log_weights)
         state = jax.vmap(resample_state)(state, resampled)
+        key_jitter = jax.random.fold_in(key, MOVE_SALT)
+        state = jax.vmap(lambda s, r: rejuvenate(key_jitter, s, r, move, discount))(state, resampled.resampled)
         out = own_prediction(prediction, pred_var, log_pred)
-        out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled, collapsed=collapsed)
+        out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled,
+                   collapsed=collapsed, leader=leaders.astype(jnp.float32))
         degree = live_degree(links, rows)
-        out.update(traffic(iters * degree, iters * degree * n))
+        floats = degree * (iters * n + rounds * (n + 2)) + stale * n * ssm.dim
+        out.update(traffic(degree * (iters + rounds) + stale, floats))
         return state, out
 
     return graph_method(network, init_fn, node_step, "dpf-consensus", posterior)

@@ -1,5 +1,5 @@
-"""Diffusion over a graph, adapt then combine (Cattivelli & Sayed): the diffusion EKF (DEKF)
-and diffusion SGD/Adam.
+"""Diffusion over a graph, adapt then combine (Cattivelli & Sayed): the diffusion EKF (DEKF),
+the diffusion EnKF (DEnKF) and diffusion SGD/Adam.
 
 Every node runs its kernel's step (adapt), then replaces its estimate by the combination of
 its live neighbours' (combine), through :func:`bayeslstm.network.mixing.combine` over the
@@ -11,12 +11,15 @@ the communication it cost (``messages`` and ``floats`` sent).
 
 from __future__ import annotations
 
+from typing import Any, Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
 from ..kernels.ekf import extended_kalman_filter
+from ..kernels.enkf import DEFAULT_MEMBERS, EnsembleState, ensemble_kalman_filter
 from ..kernels.gradient import gradient_descent
 from ..kernels.protocol import Batch, Kernel
 from ..model.statespace import StateSpace
@@ -28,9 +31,42 @@ from .method import (
 from .mixing import Links, combine
 
 
-def adapt_then_combine(kernel: Kernel, network: Network, field: str, use_neighbours_data: bool, traffic, name: str) -> NetworkMethod:
+class Estimate(NamedTuple):
+    """The part of a kernel's state that diffusion combines: ``read(state) -> value`` and
+    ``write(state, value) -> state`` (for one node; they are vmapped over the nodes)."""
+
+    read: Callable[[Any], Array]
+    write: Callable[[Any, Array], Any]
+
+
+def field_estimate(field: str) -> Estimate:
+    """The estimate is the state's field ``field`` (the EKF's mean, SGD's theta)."""
+    return Estimate(lambda state: getattr(state, field), lambda state, value: state._replace(**{field: value}))
+
+
+def ensemble_mean(state: EnsembleState) -> Array:
+    return jnp.mean(state.members, axis=0)
+
+
+ENSEMBLE_MEAN = Estimate(ensemble_mean, lambda state, value: state._replace(
+    members=state.members - ensemble_mean(state) + value))
+
+
+def example_traffic(dim: int) -> Callable[[StepData, Array], tuple[Array, Array]]:
+    """The DEKF's traffic: the raw example (sequence and label) and a ``dim``-vector to each
+    live neighbour; two messages."""
+    def traffic(data: StepData, degree: Array):
+        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
+        return 2 * degree, degree * (example + dim)
+
+    return traffic
+
+
+def adapt_then_combine(kernel: Kernel, network: Network, estimate: Estimate, use_neighbours_data: bool, traffic,
+                       name: str) -> NetworkMethod:
     """Diffusion (Cattivelli & Sayed): every node runs ``kernel.step`` (adapt), then its
-    estimate ``state.<field>`` becomes sum_l C_lk psi_l over its live neighbours (combine).
+    estimate becomes sum_l C_lk psi_l over its live neighbours (combine); the rest of its
+    state (a covariance, the ensemble's spread, optimiser moments) stays local.
 
     ``use_neighbours_data``: adapt on the neighbours' raw examples (incremental update, DEKF)
     or on the node's own only (diffusion SGD). ``traffic(data, degree) -> (messages, floats)``.
@@ -52,10 +88,10 @@ def adapt_then_combine(kernel: Kernel, network: Network, field: str, use_neighbo
         else:
             batch = own_batch(data)
         psi, info = node_map(kernel.step, node_keys(key, rows), state, batch)
-        mixed = combine(links.weights[rows], neighbours, axis.gather(getattr(psi, field)))
+        mixed = combine(links.weights[rows], neighbours, axis.gather(jax.vmap(estimate.read)(psi)))
         out = info_per_node(info, rows.shape[0], entry=own_slot[rows] if use_neighbours_data else None)
         out.update(traffic_info(*traffic(data, live_degree(links, rows))))
-        return psi._replace(**{field: mixed}), out
+        return jax.vmap(estimate.write)(psi, mixed), out
 
     return graph_method(network, init_fn, node_step, name, kernel.posterior)
 
@@ -64,11 +100,18 @@ def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", i
     """DEKF, adapt then combine: EKF updates with every neighbour's example in turn, then
     theta_k = sum_l C_lk psi_l. Covariances stay local (the paper's setting). Traffic: the
     raw example and the estimate, to each neighbour."""
-    def traffic(data: StepData, degree: Array):
-        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        return 2 * degree, degree * (example + ssm.dim)
+    kernel = extended_kalman_filter(ssm, covariance, init)
+    return adapt_then_combine(kernel, network, field_estimate("mean"), True, example_traffic(ssm.dim), "dekf")
 
-    return adapt_then_combine(extended_kalman_filter(ssm, covariance, init), network, "mean", True, traffic, "dekf")
+
+def diffusion_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT_MEMBERS, update: str = "sqrt",
+                   inflation: float = 1.0) -> NetworkMethod:
+    """DEnKF, adapt then combine over ensemble means: each node's ensemble takes the EnKF
+    update with every live neighbour's example, then its mean becomes sum_l C_lk of the
+    neighbours' means while its members keep their deviations from it. The DEKF's traffic:
+    the raw example and the mean, to each neighbour."""
+    kernel = ensemble_kalman_filter(ssm, num_members, update, inflation)
+    return adapt_then_combine(kernel, network, ENSEMBLE_MEAN, True, example_traffic(ssm.dim), "denkf")
 
 
 def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd", learning_rate: float | None = None) -> NetworkMethod:
@@ -76,4 +119,4 @@ def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd"
     Optimiser state (Adam's moments) stays local. Traffic: the estimate, to each neighbour."""
     kernel = gradient_descent(ssm, optimizer, learning_rate)
     traffic = lambda data, degree: (degree, degree * ssm.dim)  # noqa: E731
-    return adapt_then_combine(kernel, network, "theta", False, traffic, f"d{optimizer}")
+    return adapt_then_combine(kernel, network, field_estimate("theta"), False, traffic, f"d{optimizer}")

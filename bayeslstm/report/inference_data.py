@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, OptionError
-from ..kernels.protocol import Gaussian, PointEstimate, PosteriorForm, WeightedSample
+from ..kernels.protocol import Gaussian, GaussianMixture, PointEstimate, PosteriorForm, WeightedSample
 from ..kernels.resampling import systematic
 from ..model.layout import ParamLayout, unflatten
 from ..engine.encoding import to_json
@@ -168,6 +168,40 @@ def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) ->
     return Draws(draws.astype(mean.dtype), {}, extra, "gaussian draws")
 
 
+def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generator) -> Draws:
+    """Each draw picks a component by weight, then draws from its Gaussian."""
+    means, covs, log_w = np.asarray(form.means), np.asarray(form.covs), np.asarray(form.log_weights)
+    if means.ndim == 2:  # one filter for the network
+        means, covs, log_w = means[None], covs[None], log_w[None]
+    chains, count, dim = means.shape
+    diagonal = covs.ndim == 3
+    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    picks = np.stack([rng.choice(count, size=num_draws, p=w) for w in weights])  # (chain, draw)
+    z = rng.standard_normal((chains, num_draws, dim))
+    if diagonal:
+        scale = np.sqrt(np.maximum(covs.astype(np.float64), 0.0))  # (chain, C, dim)
+        factors = None
+    else:
+        vals, vecs = np.linalg.eigh(covs.astype(np.float64))
+        factors = vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :]  # (chain, C, dim, dim)
+    draws = np.empty((chains, num_draws, dim))
+    for k in range(chains):
+        centre = means[k][picks[k]]
+        if diagonal:
+            draws[k] = centre + z[k] * scale[k][picks[k]]
+        else:
+            draws[k] = centre + np.einsum("nij,nj->ni", factors[k][picks[k]], z[k])
+    stats = {"component": (("chain", "draw"), picks.astype(np.int32))}
+    extra = {"component_means": (("chain", "component", "parameter"), means),
+             "component_log_weights": (("chain", "component"), log_w)}
+    if diagonal:
+        extra["component_vars"] = (("chain", "component", "parameter"), covs)
+    else:
+        extra["component_covs"] = (("chain", "component", "parameter", "parameter_bis"), covs)
+    return Draws(draws.astype(means.dtype), stats, extra, "gaussian-mixture draws")
+
+
 def _point_draws(form: PointEstimate) -> Draws:
     theta = _chains(form.value, 1)
     return Draws(theta[:, None, :], {}, {"theta": (("chain", "parameter"), theta)}, "point estimate")
@@ -176,8 +210,9 @@ def _point_draws(form: PointEstimate) -> Draws:
 def posterior_draws(form: PosteriorForm | None, num_draws: int = 200, seed: int = 0) -> Draws | None:
     """Flat draws ``theta`` (chain, draw, dim) of what a method's ``posterior(state)`` returned.
 
-    A weighted sample (particles): one draw per particle after systematic resampling; a
-    Gaussian: ``num_draws`` draws; a point estimate: one draw; None (a baseline): None. A
+    A weighted sample (particles, ensemble members): one draw per particle after systematic
+    resampling; a Gaussian or a Gaussian mixture: ``num_draws`` draws; a point estimate: one
+    draw; None (a baseline): None. A
     form without a node axis (a centralized filter) gives one chain.
     """
     if isinstance(num_draws, bool) or int(num_draws) < 1:
@@ -188,6 +223,8 @@ def posterior_draws(form: PosteriorForm | None, num_draws: int = 200, seed: int 
         out = _weighted_draws(form, seed)
     elif isinstance(form, Gaussian):
         out = _gaussian_draws(form, int(num_draws), np.random.default_rng(seed))
+    elif isinstance(form, GaussianMixture):
+        out = _mixture_draws(form, int(num_draws), np.random.default_rng(seed))
     elif isinstance(form, PointEstimate):
         out = _point_draws(form)
     else:
@@ -266,8 +303,9 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
     )
     if "parameter_bis" in filter_state.dims:
         filter_state = filter_state.assign_coords(parameter_bis=parameter_labels(layout))
-    if "particle" in filter_state.dims:
-        filter_state = filter_state.assign_coords(particle=np.arange(filter_state.sizes["particle"]))
+    for dim in ("particle", "component"):
+        if dim in filter_state.dims:
+            filter_state = filter_state.assign_coords({dim: np.arange(filter_state.sizes[dim])})
 
     attrs = {
         "method": result.method,

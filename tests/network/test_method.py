@@ -82,6 +82,7 @@ def test_distributed_methods_report_traffic_and_occupancy():
     assert dpf.diagnostics["occupancy"].values.sum(axis=1).tolist() == [200.0] * 6
     assert (dpf.diagnostics["floats"].values >= 0).all()
     cons = bl.run(stream, "dpf-consensus", graph="ring", num_particles=50, consensus_iters=3, **small)
-    assert cons.diagnostics["floats"].values[0, 0] == 3 * 2 * 50  # L iterations x 2 neighbours x N
+    # 2 neighbours x (L iterations x N + D flood rounds x (N weights, a leader id, an increment)); a 4-ring's D is 2
+    assert cons.diagnostics["floats"].values[0, 0] == 2 * (3 * 50 + 2 * (50 + 2))
     sgd = bl.run(stream, "dsgd", graph="ring", **small)
     assert sgd.diagnostics["messages"].values[0, 0] == 2

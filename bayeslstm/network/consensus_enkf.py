@@ -1,0 +1,122 @@
+"""The consensus ensemble Kalman filter (``denkf-consensus``): every node applies the
+centralized EnKF transform.
+
+Every node holds the same N members: they start from one shared draw and move with shared
+keys, as the consensus DPF's particles do. Each node predicts its own example with every
+member; in ensemble space the centralized update needs only sums over the nodes of
+
+    S_k = y'_k y'_k^T / r          (N, N)  the members' prediction deviations, outer product
+    t_k = y'_k (d_k - ybar_k) / r   (N,)    against the innovation (square-root form), or
+    T_k = y'_k (d_k + eps_ik - y_ik)^T / r  (N, N) against perturbed innovations (stochastic
+          form; eps drawn with the shared key, so every node perturbs every label alike),
+
+so the nodes average them by L rounds of consensus (K times the average is the sum) and take
+their leader's averages (:mod:`bayeslstm.network.agreement`), so that every node computes the
+same transform and keeps bit-identical members. The transforms are the ensemble-space forms
+of the EnKF of :mod:`bayeslstm.kernels.enkf`: with exact sums they are the centralized EnKF.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from ..errors import number
+from ..kernels.enkf import (
+    DEFAULT_MEMBERS, EnsembleState, anomalies, check_ensemble_options, inflate, posterior, predictive_moments,
+    require_gaussian_label,
+)
+from ..kernels.particle_filter import observe_all
+from ..kernels.protocol import gaussian_log_density
+from ..model.statespace import StateSpace
+from .agreement import average_consensus, diameter, elect_leaders, from_leader
+from .graph import Network, require_doubly_stochastic
+from .method import (
+    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, live_degree, node_map, own_batch, own_prediction,
+    traffic,
+)
+from .mixing import Links
+
+
+def sqrt_transform(members: Array, gram: Array, weights_rhs: Array) -> Array:
+    """The ETKF in ensemble space from the summed statistics: with
+    (N - 1) I + gram = V diag(N - 1 + l) V^T, the mean weights
+    w = V diag(1 / (N - 1 + l)) V^T weights_rhs and the deviations times
+    V diag(sqrt((N - 1) / (N - 1 + l))) V^T."""
+    n = members.shape[0]
+    mean, A = anomalies(members)
+    values, vectors = jnp.linalg.eigh(0.5 * (gram + gram.T))
+    denominator = (n - 1) + jnp.maximum(values, 0.0)
+    w = vectors @ ((vectors.T @ weights_rhs) / denominator)
+    root = (vectors * jnp.sqrt((n - 1) / denominator)) @ vectors.T
+    return mean + w @ A + root @ A
+
+
+def stochastic_transform(members: Array, gram: Array, perturbed: Array) -> Array:
+    """The perturbed-observation EnKF in ensemble space: member i moves by
+    A^T [(N - 1) I + gram]^-1 perturbed[:, i]."""
+    n = members.shape[0]
+    _, A = anomalies(members)
+    solved = jnp.linalg.solve((n - 1) * jnp.eye(n, dtype=gram.dtype) + gram, perturbed)  # (N, N)
+    return members + solved.T @ A
+
+
+def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT_MEMBERS, update: str = "sqrt",
+                   inflation: float = 1.0, consensus_iters: int = 20, flood_rounds: int | None = None) -> NetworkMethod:
+    """denkf-consensus (see the module docstring). Traffic per live neighbour and step:
+    L (N^2 + N) numbers of consensus (L (2 N^2) for the stochastic form), and as many per
+    flood round."""
+    n = check_ensemble_options(num_members, update, inflation)
+    inflation = float(inflation)
+    require_gaussian_label(ssm, "consensus EnKF")
+    require_doubly_stochastic(network, "the consensus EnKF")
+    iters = number("consensus_iters", consensus_iters, int, 0)
+    rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
+    table = jnp.asarray(network.neighbors)
+    r = ssm.obs_var
+
+    def init_fn(key: Array, nodes: int) -> EnsembleState:
+        check_nodes(network, nodes)
+        members = jax.vmap(ssm.sample_prior)(jax.random.split(key, n))
+        shared = EnsembleState(members, jnp.zeros((), members.dtype))
+        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
+
+    def statistics(predictions: Array, d: Array, observed: Array, noise: Array):
+        """One node's S_k and its right-hand side (t_k, or T_k for the stochastic form)."""
+        rr = jnp.asarray(r, predictions.dtype)
+        ybar, dev = anomalies(predictions)
+        dev = jnp.where(observed, dev, 0.0)
+        gram = jnp.outer(dev, dev) / rr
+        if update == "sqrt":
+            rhs = dev * jnp.where(observed, d - ybar, 0.0) / rr
+        else:
+            rhs = jnp.outer(dev, jnp.where(observed, d + noise - predictions, 0.0)) / rr
+        return gram, rhs
+
+    def node_step(key: Array, state: EnsembleState, data: StepData, links: Links, axis: NodeAxis):
+        rows = axis.index
+        key_move, key_update = jax.random.split(key)  # shared by every node
+        leaders = elect_leaders(links, rows, table, axis, rounds)
+        adopted = from_leader(state, leaders, axis)  # the identity unless a node was away
+        stale = jnp.any(adopted.members != state.members, axis=(1, 2))
+        members = jax.vmap(lambda m: inflate(ssm.propagate(key_move, m), inflation))(adopted.members)
+        predictions = node_map(lambda m, b: observe_all(ssm, m, b)[0], members, own_batch(data))[..., 0]  # (K_here, N)
+        rr = jnp.asarray(r, members.dtype)
+        prediction, pred_var = jax.vmap(lambda p: predictive_moments(p[:, None], rr))(predictions)
+        log_pred = gaussian_log_density(data.d[:, None], prediction, pred_var)
+        noise = jnp.sqrt(rr) * jax.random.normal(key_update, (n, axis.nodes), members.dtype)[:, rows].T
+        gram, rhs = jax.vmap(statistics)(predictions, data.d, data.observed, noise)
+        gram, rhs = average_consensus((gram, rhs), links, rows, table, axis, iters)
+        gram, rhs = from_leader((axis.nodes * gram, axis.nodes * rhs), leaders, axis)
+        transform = sqrt_transform if update == "sqrt" else stochastic_transform
+        members = jax.vmap(transform)(members, gram, rhs)
+        increment = jnp.where(data.observed, log_pred[:, 0], 0.0)
+        out = own_prediction(prediction, pred_var, log_pred)
+        out.update(log_evidence_increment=increment, spread=jnp.mean(jnp.var(members, axis=1), axis=1))
+        degree = live_degree(links, rows)
+        size = n * n + (n if update == "sqrt" else n * n)
+        out.update(traffic(degree * (iters + rounds) + stale, degree * (iters + rounds) * size + stale * n * ssm.dim))
+        return EnsembleState(members, adopted.log_evidence + increment), out
+
+    return graph_method(network, init_fn, node_step, "denkf-consensus", posterior)
