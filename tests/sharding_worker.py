@@ -35,6 +35,7 @@ CASES = [
     ("dpf-consensus", {"num_particles": 16, "exchange": "halo"}),
     ("dekf", {"exchange": "halo", "link_failure": 0.3, "node_dropout": 0.2}),
     ("dsgd", {}),
+    ("dgspf", {"exchange": "halo"}), ("denkf", {"num_members": 4}), ("denkf-consensus", {"num_members": 4}),
 ]
 
 

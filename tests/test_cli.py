@@ -106,3 +106,26 @@ def test_console_script_runs():
 def test_python_dash_m_bayeslstm_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "bayeslstm", "--help"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("usage: bayeslstm") and "{run,compare,report}" in out.stdout
+
+
+def test_the_particle_method_flags_reach_their_methods(tmp_path):
+    args = ["compare", *TINY, "--methods", "dgspf,enkf@local,pf", "--graph", "ring",
+            "--components", "3", "--members", "6", "--inflation", "1.02", "--ensemble-update", "stochastic",
+            "--move", "liu-west", "--discount", "0.9", "--out", str(tmp_path)]
+    assert main(args) == 0
+    methods = json.loads((tmp_path / "summary.json").read_text())["methods"]
+    assert methods["dgspf"]["options"]["num_components"] == 3
+    assert methods["enkf@local"]["options"]["num_members"] == 6 and methods["enkf@local"]["options"]["inflation"] == 1.02
+    assert methods["enkf@local"]["options"]["update"] == "stochastic"
+    assert methods["pf"]["options"]["move"] == "liu-west" and methods["pf"]["options"]["discount"] == 0.9
+    assert methods["pf"]["options"]["num_particles"] == 32
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--method", "ekf", "--members", "10"], "does not take"),
+    (["run", "--method", "pf", "--move", "jitter"], "move"),
+    (["run", "--method", "gspf", "--components", "0"], "num_components"),
+])
+def test_bad_particle_method_flags_exit_2(tmp_path, capsys, args, message):
+    assert main([*args, "--steps", "3", "--nodes", "2", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

@@ -16,7 +16,8 @@ from jax import Array
 
 from ..errors import number
 from ..kernels.particle_filter import (
-    DEFAULT_PARTICLES, LOGLIK_FLOOR, ParticleState, check_particle_options, init_particles, mixture_prediction, move_and_observe, posterior,
+    DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
+    mixture_prediction, move_and_observe, posterior, rejuvenate,
 )
 from ..kernels.resampling import effective_sample_size, get_scheme
 from ..model.statespace import StateSpace
@@ -34,14 +35,17 @@ def markov_chain_particle_filter(
     num_particles: int = DEFAULT_PARTICLES,
     walk_steps: int = 10,
     resampling: str = "systematic",
+    move: str = "none",
+    discount: float = DEFAULT_DISCOUNT,
 ) -> NetworkMethod:
     """Markov-chain DPF (after Lee & West, 2009). After propagation every particle takes S
     random-walk steps on G with the doubly stochastic C (uniform stationary law) and at each
     node j it visits adds (K / S) log p(d_j | theta): over the walk this tends to the sum of
     all nodes' log-likelihoods, the centralized weight. Each node then resamples N particles
     among those that ended with it; a node left with none keeps its own propagated set and
-    reports ``empty``. Particles that cross an edge are the communication (S*N per node)."""
-    n = check_particle_options(num_particles, resampling)
+    reports ``empty``; ``move="liu-west"`` then rejuvenates each node's resampled set.
+    Particles that cross an edge are the communication (S*N per node)."""
+    n = check_particle_options(num_particles, resampling, move=move, discount=discount)
     require_doubly_stochastic(network, "the Markov-chain DPF")
     S = number("walk_steps", walk_steps, int, 1)
     scheme = get_scheme(resampling)
@@ -94,6 +98,8 @@ def markov_chain_particle_filter(
         new_particles, ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), particles)
         flat = jnp.full((rows.shape[0], n), -jnp.log(n), pool.dtype)
         state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
+        state = jax.vmap(lambda k, s, e: rejuvenate(k, s, ~e, move, discount))(
+            node_keys(jax.random.fold_in(key, MOVE_SALT), rows), state, empty)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)
         out.update(traffic(sent, sent * ssm.dim))

@@ -149,3 +149,38 @@ def test_record_keeps_strided_rows_with_exact_tae(uninterrupted, tmp_path):
         bl.run(stream, "ekf", record="some", **options)
     with pytest.raises(CheckpointError, match="record is 7 in the checkpoint but 2 now"):
         bl.run(stream, "ekf", record=2, checkpoint=tmp_path / "ck", resume=True, **options)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method, options", [
+    ("pf", dict(num_particles=16, move="liu-west")),
+    ("dpf-consensus", dict(num_particles=16, graph="ring")),
+    ("enkf", dict(num_members=8, update="stochastic")),
+    ("denkf-consensus", dict(num_members=8, graph="ring")),
+    ("dgspf", dict(num_components=2, respawn_below=0.2, graph="ring")),
+])
+def test_interrupted_random_methods_resume_with_the_same_keys_and_state(method, options, tmp_path, monkeypatch):
+    """Methods that draw random numbers every step (resampling, moves, perturbations, re-spawns)
+    continue after an interruption exactly: the same predictions and the same final state."""
+    stream, _ = bl.teacher_stream(steps=30, nodes=3, features=1, max_len=3, seed=4)
+    run = dict(model_options={"hidden": 2}, checkpoint_every=10, **options)
+    whole = bl.run(stream, method, checkpoint=tmp_path / "whole", **run)
+    real_save = ckpt.save
+
+    def save_then_stop(folder, checkpoint):
+        path = real_save(folder, checkpoint)
+        if checkpoint.step == 20:
+            raise Interrupted
+        return path
+
+    monkeypatch.setattr(ckpt, "save", save_then_stop)
+    with pytest.raises(Interrupted):
+        bl.run(stream, method, checkpoint=tmp_path / "cut", **run)
+    monkeypatch.setattr(ckpt, "save", real_save)
+    resumed = bl.run(stream, method, checkpoint=tmp_path / "cut", resume=True, **run)
+    np.testing.assert_array_equal(resumed.predictions, whole.predictions)
+    for a, b in zip(jax.tree_util.tree_leaves(resumed.final_state), jax.tree_util.tree_leaves(whole.final_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

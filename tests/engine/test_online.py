@@ -20,7 +20,10 @@ def stream():
     return bl.make_stream(s.X, s.lengths, d, observed)
 
 
-@pytest.mark.parametrize("method, options", [("pf", dict(num_particles=8)), ("dsgd", dict(graph="ring"))])
+@pytest.mark.parametrize("method, options", [
+    ("pf", dict(num_particles=8)), ("dsgd", dict(graph="ring")),
+    ("dgspf", dict(graph="ring")), ("denkf", dict(graph="ring", num_members=8, update="stochastic")),
+])
 def test_streaming_equals_batch(stream, method, options):
     batch = bl.run(stream, method, seed=3, chunk_size=4, **SMALL, **options)  # 3 chunks, the last padded
     learner = online.online_learner(method, nodes=3, features=1, max_len=stream.max_len, seed=3, **SMALL, **options)

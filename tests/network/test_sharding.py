@@ -45,7 +45,7 @@ def test_one_step_on_four_devices_equals_one_device(tmp_path):
     report = json.loads(out.read_text())
     for case, diff in report["differences"].items():
         assert diff < 1e-5, (case, diff)
-    assert len(report["differences"]) == 5
+    assert len(report["differences"]) == 8
     refusals = report["refusals"]
     assert refusals["uneven"].startswith("GraphError") and "6 nodes" in refusals["uneven"], refusals
     assert refusals["centralized"].startswith("OptionError") and "no node axis" in refusals["centralized"], refusals

@@ -1,0 +1,39 @@
+"""The distributed Gaussian-sum filter (bayeslstm.network.gaussian_sum_diffusion): one component
+is the DEKF; the component weights are identical at every node."""
+
+import jax
+import numpy as np
+
+import bayeslstm as bl
+
+SMALL = dict(model_options=dict(hidden=2), graph="ring")
+
+
+def test_one_component_is_the_dekf():
+    with jax.enable_x64(True):
+        stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
+        dekf = bl.run(stream, "dekf", seed=2, **SMALL)
+        dgspf = bl.run(stream, "dgspf", num_components=1, seed=2, **SMALL)
+        np.testing.assert_allclose(dgspf.predictions, dekf.predictions, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dekf.final_state.mean),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(dgspf.final_state.covs)[:, 0], np.asarray(dekf.final_state.cov),
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_component_zero_is_the_dekf_whatever_the_other_components_do():
+    with jax.enable_x64(True):
+        stream, _ = bl.teacher_stream(steps=20, nodes=5, features=2, max_len=5, seed=4)
+        dekf = bl.run(stream, "dekf", seed=2, **SMALL)
+        dgspf = bl.run(stream, "dgspf", num_components=3, seed=2, **SMALL)
+        np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dekf.final_state.mean),
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_every_node_holds_the_same_component_weights():
+    stream, _ = bl.teacher_stream(steps=60, nodes=6, features=2, max_len=5, seed=5)
+    res = bl.run(stream, "dgspf", num_components=3, **SMALL)
+    weights = np.asarray(res.final_state.log_weights)
+    assert (weights == weights[0]).all()
+    assert np.isclose(np.exp(weights[0]).sum(), 1.0)
+    assert res.diagnostics["ess"].values.min() >= 1.0 - 1e-6
