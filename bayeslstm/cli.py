@@ -27,9 +27,11 @@ from .kernels.particle_filter import DEFAULT_PARTICLES
 from .engine.assembly import DEFAULT_GRAPH
 from .engine.encoding import json_default
 
-# the paper's comparison: each distributed scheme with its local and centralized references
+# the paper's comparison, each distributed scheme with its local and centralized references, and
+# beside it the distributed Gaussian-sum filter, the best particle method beyond the paper
 DEFAULT_COMPARE = (
     "dpf", "pf@local", "pf@centralized",
+    "dgspf", "gspf@local", "gspf@centralized",
     "dekf", "ekf@local", "ekf@centralized",
     "dsgd", "sgd@local", "sgd@centralized",
 )

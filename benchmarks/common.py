@@ -24,19 +24,59 @@ from bayeslstm.methods import method_options, method_specs
 from bayeslstm.report.comparison import Comparison, RunSummary, compare_results, summarize_run
 
 
-def parse_methods(text: str) -> list[tuple[str, str, str]]:
-    """(label, method, fusion) per comma-separated entry, checked before any work."""
+def _split_entries(text: str) -> list[str]:
+    """Comma-separated entries; commas inside [...] belong to the entry."""
+    entries, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            entries.append(current)
+            current = ""
+        else:
+            current += char
+    return [e.strip() for e in entries + [current] if e.strip()]
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_methods(text: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(label, method, fusion, options) per comma-separated entry ``NAME``, ``NAME@FUSION`` or
+    either with options in brackets, ``pf@centralized[move=liu-west,discount=0.95]`` (a
+    variant: its label keeps the brackets); checked before any work."""
+    specs = []
     try:
-        return method_specs(text)
+        for entry in _split_entries(text):
+            name, _, bracket = entry.partition("[")
+            options = {}
+            for item in filter(None, bracket.rstrip("]").split(",")):
+                key, eq, value = item.partition("=")
+                if not eq:
+                    raise SystemExit(f"--methods: option {item!r} of {entry!r} is not key=value")
+                options[key.strip()] = _value(value.strip())
+            (label, method, fusion), = method_specs(name)
+            unknown = sorted(set(options) - set(method_options(method, fusion)))
+            if unknown:
+                raise SystemExit(f"--methods: {method} has no option(s) {unknown}")
+            specs.append((label + (f"[{bracket}" if bracket else ""), method, fusion, options))
     except BayesLSTMError as exc:
         raise SystemExit(f"--methods: {exc}") from None
+    if not specs:
+        raise SystemExit("--methods: no method given")
+    return specs
 
 
-def options_for(method: str, fusion: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
+def options_for(method: str, fusion: str, wanted: Mapping[str, Any], own: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The options in ``wanted`` that the method takes (the benchmark's flags go to every
-    method that can use them)."""
+    method that can use them), then the entry's ``own`` options on top."""
     accepted = method_options(method, fusion)
-    return {k: v for k, v in wanted.items() if k in accepted and v is not None}
+    return {**{k: v for k, v in wanted.items() if k in accepted and v is not None}, **(own or {})}
 
 
 def cpu_model() -> str:

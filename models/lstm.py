@@ -2,15 +2,16 @@
 
     theta_0 ~ N(0, s0^2 I)
     theta_t = theta_{t-1} + e_t,        e_t ~ N(0, q I)
-    d_t     = w^T hbar(X_t; theta_t) + v_t,  v_t ~ N(0, r)
+    d_t     = f(X_t; theta_t) [+ the naive forecast] + v_t,  v_t ~ N(0, r)   (r learnt with learn_r)
+
+The declaration itself is written out in bayeslstm.model.regression (it is the same for every
+recurrent cell); models/named_sites.py shows a declaration written by hand.
 """
 
-import jax.numpy as jnp
-import numpyro
-import numpyro.distributions as dist
+from functools import partial
 
-from bayeslstm.model.noise import random_walk
 from bayeslstm.model.lstm import lstm_layout, lstm_predict
+from bayeslstm.model.regression import recurrent_regression
 
 
 def lstm_regression(
@@ -21,21 +22,20 @@ def lstm_regression(
     prior_scale: float = 0.5,
     pooling: str = "mean",
     output_bias: bool = False,
+    readout: str = "linear",
+    target_feature: int | None = None,
+    skip: bool = False,
+    learn_r: bool = False,
 ):
     """Return the NumPyro declaration of the LSTM state-space model.
 
-    ``q``: random-walk variance per weight and step; ``r``: label noise variance;
-    ``prior_scale``: standard deviation of every weight at t = 0.
+    ``q``: random-walk variance per weight and step; ``r``: label noise variance (with
+    ``learn_r``, the mean of its inverse-gamma prior: a static site ``"r"`` every method
+    learns); ``prior_scale``: standard deviation of every weight at t = 0; ``pooling``:
+    mean | last | max over the sequence; ``readout``: ``"linear"``, or ``"residual"`` to add
+    the last value of input column ``target_feature`` (the naive forecast) to the output;
+    ``skip``: a linear term of the last input row.
     """
-    layout = lstm_layout(features, hidden, output_bias)
-
-    def model(X, mask, theta_prev=None, d=None):
-        if theta_prev is None:
-            theta = numpyro.sample("theta", dist.Normal(jnp.zeros(layout.size), prior_scale).to_event(1))
-        else:
-            theta = numpyro.sample("theta", random_walk(theta_prev, q))
-        mean = lstm_predict(layout, theta, X, mask, pooling)
-        numpyro.sample("d", dist.Normal(mean, jnp.sqrt(r)), obs=d)
-
-    model.layout = layout
-    return model
+    layout = lstm_layout(features, hidden, output_bias, skip)
+    return recurrent_regression(layout, partial(lstm_predict, pooling=pooling), q, r, prior_scale, readout, target_feature,
+                                learn_r)

@@ -24,6 +24,7 @@ from ..model.statespace import StateSpace, read_model
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
 from ..network.topology import parse_graph
+from .learnt import track_static_sites
 
 DEFAULT_GRAPH = "small-world"
 GRAPH_ONLY = ("link_failure", "link_schedule")  # faults that need a graph
@@ -121,7 +122,7 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
     built = []
     for label, name, mode in specs:
         given = _options_for(name, mode, options, strict, table)
-        method = build_method(name, ssm, mode, network if mode == "distributed" else None, **given)
+        method = track_static_sites(build_method(name, ssm, mode, network if mode == "distributed" else None, **given), ssm)
         kernel_options = {**method_defaults(name, mode), **{k: v for k, v in given.items() if k not in RUN_OPTIONS}}
         config = {
             **(describe or {}),

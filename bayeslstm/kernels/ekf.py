@@ -18,6 +18,7 @@ from jax import Array
 
 from ..errors import ModelError, choose
 from ..model.statespace import StateSpace
+from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise
 from .protocol import Batch, Gaussian, Kernel, gaussian_log_density
 
 COVARIANCES = ("full", "diagonal")
@@ -28,6 +29,7 @@ class EKFState(NamedTuple):
     mean: Array  # (dim,)
     cov: Array  # (dim, dim) full, or (dim,) diagonal
     log_evidence: Array
+    noise: NoiseState | None = None  # the label variance's posterior, when a static site sets it
 
 
 class EKFInfo(NamedTuple):
@@ -39,21 +41,36 @@ class EKFInfo(NamedTuple):
 
 def posterior(state: EKFState) -> Gaussian:
     """The filter's Gaussian over theta."""
-    return Gaussian(state.mean, state.cov, state.log_evidence)
+    return Gaussian(state.mean, state.cov, state.log_evidence, None if state.noise is None else estimate(state.noise))
 
 
-def _require_gaussian(ssm: StateSpace) -> None:
+def _require_gaussian(ssm: StateSpace) -> bool:
+    """Refuse what the EKF cannot read; True when it learns the label variance."""
     missing = [
         what
         for what, value in (
-            ("a Normal prior on 'theta'", ssm.prior_var),
-            ("a Gaussian random-walk transition theta_t ~ Normal(theta_prev, sqrt(q))", ssm.transition_var),
-            ("a Normal label 'd'", ssm.obs_var),
+            ("prior moments of every latent site", ssm.prior_var),
+            ("a Gaussian random-walk transition theta_t ~ Normal(theta_prev, sqrt(q)) of every moving site",
+             ssm.transition_var),
+            ("a Normal label 'd'", ssm.label_var),
         )
         if value is None
     ]
     if missing:
         raise ModelError("the EKF needs " + ", ".join(missing) + "; use the particle filter for other declarations")
+    return check_sites(ssm, "EKF")
+
+
+def vb_update(mean: Array, cov: Array, H: Array, residual: Array, noise: NoiseState) -> tuple:
+    """The variational-Bayes joint update of the weights and the label variance (Sarkka &
+    Nummenmaa 2009) for one label: (mean, cov, innovation variance, noise)."""
+    shape = noise.shape + 0.5
+    rate = noise.rate
+    for _ in range(VB_ITERATIONS):
+        new_mean, new_cov, s = joseph_update(mean, cov, H, residual, rate / shape)
+        posterior_residual = residual - H @ (new_mean - mean)
+        rate = noise.rate + 0.5 * (posterior_residual**2 + H @ _project(new_cov, H))
+    return new_mean, new_cov, s, NoiseState(shape, rate)
 
 
 def _value_and_jacobian(ssm: StateSpace, theta: Array, X: Array, mask: Array) -> tuple[Array, Array]:
@@ -84,39 +101,44 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     prior mean (the exact Kalman filter's start on linear-Gaussian models)."""
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
-    _require_gaussian(ssm)
+    learns_noise = _require_gaussian(ssm)
     q, r = ssm.transition_var, ssm.obs_var
 
     def init_fn(key: Array) -> EKFState:
         mean = ssm.sample_prior(key) if init == "sample" else ssm.prior_mean
         var = ssm.prior_var.astype(mean.dtype)
         cov = jnp.diag(var) if covariance == "full" else var
-        return EKFState(mean, cov, jnp.zeros((), mean.dtype))
+        return EKFState(mean, cov, jnp.zeros((), mean.dtype), initial_noise(ssm, mean.dtype) if learns_noise else None)
 
     def step(key: Array, state: EKFState, batch: Batch) -> tuple[EKFState, EKFInfo]:
         del key  # deterministic
         cov = state.cov + (jnp.diag(q) if covariance == "full" else q).astype(state.cov.dtype)
         f0, H0 = jax.vmap(lambda X, m: _value_and_jacobian(ssm, state.mean, X, m))(batch.X, batch.mask)
-        pred_var = jax.vmap(lambda h: h @ _project(cov, h))(H0) + r
+        r_now = estimate(state.noise) if learns_noise else r
+        pred_var = jax.vmap(lambda h: h @ _project(cov, h))(H0) + r_now
         log_pred = gaussian_log_density(batch.d, f0, pred_var)
 
         def update(carry, entry):
-            mean, cov, increment = carry
+            mean, cov, increment, noise = carry
             index, X, mask, d, valid = entry
             f, H = jax.lax.cond(
                 index == 0,
                 lambda: (f0[0], H0[0]),
                 lambda: _value_and_jacobian(ssm, mean, X, mask),
             )
-            new_mean, new_cov, s = joseph_update(mean, cov, H, d - f, r)
+            if learns_noise:
+                new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise)
+                noise = jax.tree_util.tree_map(lambda new, old: jnp.where(valid, new, old), new_noise, noise)
+            else:
+                new_mean, new_cov, s = joseph_update(mean, cov, H, d - f, r)
             keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
             increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
-            return (keep(new_mean, mean), keep(new_cov, cov), increment), None
+            return (keep(new_mean, mean), keep(new_cov, cov), increment, noise), None
 
         entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
         zero = jnp.zeros((), state.mean.dtype)
-        (mean, cov, increment), _ = jax.lax.scan(update, (state.mean, cov, zero), entries)
-        new = EKFState(mean, cov, state.log_evidence + increment)
+        (mean, cov, increment, noise), _ = jax.lax.scan(update, (state.mean, cov, zero, state.noise), entries)
+        new = EKFState(mean, cov, state.log_evidence + increment, noise)
         return new, EKFInfo(f0, pred_var, log_pred, increment)
 
     return Kernel(init_fn, step, "ekf", posterior)

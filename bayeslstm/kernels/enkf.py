@@ -29,6 +29,7 @@ from jax import Array
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
+from .label_noise import NoiseState, check_sites, estimate, initial_noise, observe_residuals
 from .particle_filter import observe_all
 from .protocol import Batch, Kernel, WeightedSample, gaussian_log_density
 
@@ -39,6 +40,7 @@ DEFAULT_MEMBERS = 64
 class EnsembleState(NamedTuple):
     members: Array  # (N, dim)
     log_evidence: Array
+    noise: NoiseState | None = None  # the label variance's posterior, when a static site sets it
 
 
 class EnsembleInfo(NamedTuple):
@@ -53,7 +55,7 @@ def posterior(state: EnsembleState) -> WeightedSample:
     """The members, equally weighted."""
     n = state.members.shape[-2]
     log_w = jnp.full(state.members.shape[:-1], -jnp.log(n), state.members.dtype)
-    return WeightedSample(state.members, log_w, state.log_evidence)
+    return WeightedSample(state.members, log_w, state.log_evidence, None if state.noise is None else estimate(state.noise))
 
 
 def check_ensemble_options(num_members: int, update: str, inflation: float) -> int:
@@ -63,9 +65,22 @@ def check_ensemble_options(num_members: int, update: str, inflation: float) -> i
     return number("num_members", num_members, int, 2)
 
 
-def require_gaussian_label(ssm: StateSpace, what: str) -> None:
-    if ssm.obs_var is None:
+def require_gaussian_label(ssm: StateSpace, what: str) -> bool:
+    """Refuse a non-Gaussian label and the sites ``what`` cannot learn; True when it learns the
+    label variance."""
+    if ssm.label_var is None:
         raise ModelError(f"the {what} needs a Normal label 'd' (its variance r); use the particle filter for other labels")
+    return check_sites(ssm, what)
+
+
+def learn_variance(noise: NoiseState, predictions: Array, d: Array, r: Array, valid: Array) -> NoiseState:
+    """One variational-Bayes step for the label variance after an ensemble update: each valid
+    label's squared residual to its posterior predictive mean plus that posterior variance,
+    from the scalar Kalman formulas with the ensemble's predictive variance s."""
+    mean, s = predictive_moments(predictions, 0.0)
+    gain = s / (s + r)
+    posterior_mean = mean + gain * (d - mean)
+    return observe_residuals(noise, (d - posterior_mean) ** 2 + gain * r, valid)
 
 
 def anomalies(values: Array, valid: Array | None = None) -> tuple[Array, Array]:
@@ -142,18 +157,18 @@ def ensemble_kalman_filter(ssm: StateSpace, num_members: int = DEFAULT_MEMBERS, 
     """EnKF kernel with ``num_members`` members drawn from the declaration's prior."""
     n = check_ensemble_options(num_members, update, inflation)
     inflation = float(inflation)
-    require_gaussian_label(ssm, "ensemble Kalman filter")
+    learns_noise = require_gaussian_label(ssm, "ensemble Kalman filter")
     r = ssm.obs_var
 
     def init(key: Array) -> EnsembleState:
         members = jax.vmap(ssm.sample_prior)(jax.random.split(key, n))
-        return EnsembleState(members, jnp.zeros((), members.dtype))
+        return EnsembleState(members, jnp.zeros((), members.dtype), initial_noise(ssm, members.dtype) if learns_noise else None)
 
     def step(key: Array, state: EnsembleState, batch: Batch) -> tuple[EnsembleState, EnsembleInfo]:
         key_move, key_update = jax.random.split(key)
         members = inflate(ssm.propagate(key_move, state.members), inflation)
         predictions, _, _ = observe_all(ssm, members, batch)
-        rr = jnp.asarray(r, members.dtype)
+        rr = estimate(state.noise) if learns_noise else jnp.asarray(r, members.dtype)
         prediction, pred_var = predictive_moments(predictions, rr)
         log_pred = gaussian_log_density(batch.d, prediction, pred_var)
         ybar, deviations = anomalies(predictions, batch.valid)
@@ -164,6 +179,7 @@ def ensemble_kalman_filter(ssm: StateSpace, num_members: int = DEFAULT_MEMBERS, 
             members = stochastic_update(key_update, members, predictions, batch.d, rr, batch.valid)
         spread = jnp.mean(jnp.var(members, axis=0))
         info = EnsembleInfo(prediction, pred_var, log_pred, increment, spread)
-        return EnsembleState(members, state.log_evidence + increment), info
+        noise = learn_variance(state.noise, predictions, batch.d, rr, batch.valid) if learns_noise else None
+        return EnsembleState(members, state.log_evidence + increment, noise), info
 
     return Kernel(init, step, "enkf", posterior)

@@ -7,9 +7,9 @@ does (:mod:`bayeslstm.kernels.ekf`), and its weight is multiplied by its own pre
 density of the batch, prod_b N(d_b; f(m_c, X_b), H P_c H^T + r) taken in the EKF's sequential
 order. Those densities are far flatter than a particle's point likelihood, so the weights do
 not collapse the way a bootstrap filter's do; a component whose weight still falls below
-``respawn_below`` is re-spawned from a component drawn by weight: its mean is that
-component's mean plus noise with the variances on its covariance's diagonal, its covariance
-a copy, and its weight the source's. The prediction is the mixture's. With C = 1 the filter
+``respawn_below`` (off by default) is re-spawned from a component drawn by weight: its mean
+is that component's mean plus Gaussian noise of 0.1 times its marginal standard deviations,
+its covariance a copy, and its weight ``respawn_below``. The prediction is the mixture's. With C = 1 the filter
 is the EKF exactly.
 """
 
@@ -25,6 +25,7 @@ from jax.scipy.special import logsumexp
 from ..errors import number
 from ..model.statespace import StateSpace
 from .ekf import EKFState, extended_kalman_filter
+from .label_noise import NoiseState, estimate
 from .protocol import Batch, GaussianMixture, Kernel
 from .resampling import effective_sample_size
 
@@ -37,6 +38,7 @@ class GaussianSumState(NamedTuple):
     covs: Array  # (C, dim, dim), or (C, dim) diagonal
     log_weights: Array  # (C,), normalised
     log_evidence: Array
+    noise: NoiseState | None = None  # each component's label-variance posterior, when a static site sets it
 
 
 class GaussianSumInfo(NamedTuple):
@@ -50,7 +52,8 @@ class GaussianSumInfo(NamedTuple):
 
 def posterior(state: GaussianSumState) -> GaussianMixture:
     """The weighted components."""
-    return GaussianMixture(state.means, state.covs, state.log_weights, state.log_evidence)
+    return GaussianMixture(state.means, state.covs, state.log_weights, state.log_evidence,
+                           None if state.noise is None else estimate(state.noise))
 
 
 def check_mixture_options(num_components: int, respawn_below: float) -> int:
@@ -81,15 +84,16 @@ def respawn(key: Array, state: GaussianSumState, below: float) -> tuple[Gaussian
     drawn by weight (they take their source's weight; the weights are renormalised)."""
     count = state.log_weights.shape[0]
     collapsed = jnp.exp(state.log_weights) < below
-    key_source, key_noise = jax.random.split(key)
+    key_source, key_jitter = jax.random.split(key)
     sources = jax.random.categorical(key_source, state.log_weights, shape=(count,))
     variances = state.covs[sources] if state.covs.ndim == 2 else jnp.diagonal(state.covs[sources], axis1=1, axis2=2)
-    noise = jax.random.normal(key_noise, state.means.shape, state.means.dtype)
-    means = jnp.where(collapsed[:, None], state.means[sources] + 0.1 * jnp.sqrt(jnp.maximum(variances, 0.0)) * noise,
+    jitter = jax.random.normal(key_jitter, state.means.shape, state.means.dtype)
+    means = jnp.where(collapsed[:, None], state.means[sources] + 0.1 * jnp.sqrt(jnp.maximum(variances, 0.0)) * jitter,
                       state.means)
     covs = jnp.where(collapsed.reshape((count,) + (1,) * (state.covs.ndim - 1)), state.covs[sources], state.covs)
     log_w = jnp.where(collapsed, jnp.log(below).astype(state.log_weights.dtype), state.log_weights)
-    return state._replace(means=means, covs=covs, log_weights=log_w - logsumexp(log_w)), jnp.sum(collapsed)
+    noise = jax.tree_util.tree_map(lambda v: jnp.where(collapsed, v[sources], v), state.noise)
+    return state._replace(means=means, covs=covs, log_weights=log_w - logsumexp(log_w), noise=noise), jnp.sum(collapsed)
 
 
 def initial_mixture(ekf: Kernel, key: Array, count: int) -> GaussianSumState:
@@ -98,7 +102,7 @@ def initial_mixture(ekf: Kernel, key: Array, count: int) -> GaussianSumState:
     keys = jnp.concatenate([key[None], jax.random.split(key, count - 1)]) if count > 1 else key[None]
     components = jax.vmap(ekf.init)(keys)
     flat = jnp.full((count,), -jnp.log(count), components.mean.dtype)
-    return GaussianSumState(components.mean, components.cov, flat, jnp.zeros((), components.mean.dtype))
+    return GaussianSumState(components.mean, components.cov, flat, jnp.zeros((), components.mean.dtype), components.noise)
 
 
 def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENTS, covariance: str = "full",
@@ -111,12 +115,12 @@ def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENT
         return initial_mixture(ekf, key, count)
 
     def step(key: Array, state: GaussianSumState, batch: Batch) -> tuple[GaussianSumState, GaussianSumInfo]:
-        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype))
+        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype), state.noise)
         updated, info = jax.vmap(ekf.step, in_axes=(None, 0, None))(key, components, batch)
         prediction, pred_var, log_pred = mixture_moments(state.log_weights, info.prediction, info.predictive_var,
                                                          info.log_pred_density)
         log_w, increment = reweight_components(state.log_weights, info.log_evidence_increment)
-        new = GaussianSumState(updated.mean, updated.cov, log_w, state.log_evidence + increment)
+        new = GaussianSumState(updated.mean, updated.cov, log_w, state.log_evidence + increment, updated.noise)
         ess = effective_sample_size(log_w)
         new, respawned = respawn(key, new, respawn_below) if count > 1 else (new, jnp.zeros((), jnp.int32))
         return new, GaussianSumInfo(prediction, pred_var, log_pred, increment, ess, respawned)

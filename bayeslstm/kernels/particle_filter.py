@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.scipy.special import logsumexp
 
@@ -102,7 +103,7 @@ def posterior(state: ParticleState) -> WeightedSample:
     return WeightedSample(state.particles, state.log_weights, state.log_evidence)
 
 
-MOVES = ("none", "liu-west")
+MOVES = ("auto", "none", "liu-west")
 MOVE_SALT = 7  # the move's key is fold_in(step key, MOVE_SALT): runs without moves keep their keys
 DEFAULT_DISCOUNT = 0.98
 
@@ -127,16 +128,36 @@ def liu_west(key: Array, particles: Array, log_weights: Array, discount: float =
     return a * particles + (1.0 - a) * mean + h * noise
 
 
-def rejuvenate(key: Array, state: ParticleState, resampled: Array, move: str, discount: float) -> ParticleState:
-    """``move`` applied on the steps that resampled: the Liu-West move, or nothing."""
-    if move == "none":
+def moved_entries(ssm: StateSpace, move: str) -> np.ndarray | None:
+    """The entries of theta that Liu-West moves rejuvenate: all of them (``"liu-west"``), the
+    static sites' (``"auto"``: static parameters are learnt only if something moves them), or
+    none (``"none"``, or ``"auto"`` for a model without static sites)."""
+    if move == "liu-west":
+        return np.arange(ssm.dim)
+    index = ssm.static_index
+    return index if move == "auto" and index.size else None
+
+
+def rejuvenate(key: Array, state: ParticleState, resampled: Array, entries: np.ndarray | None,
+               discount: float) -> ParticleState:
+    """The Liu-West move of ``entries`` (see :func:`moved_entries`) on the steps that resampled."""
+    if entries is None:
         return state
-    moved = jax.lax.cond(resampled, lambda p: liu_west(key, p, state.log_weights, discount), lambda p: p, state.particles)
-    return state._replace(particles=moved)
+
+    start, stop = int(entries[0]), int(entries[-1]) + 1
+    contiguous = stop - start == entries.size  # a slice, not a gather and a scatter
+
+    def move(particles):
+        if contiguous:
+            part = liu_west(key, particles[:, start:stop], state.log_weights, discount)
+            return part if entries.size == particles.shape[1] else particles.at[:, start:stop].set(part)
+        return particles.at[:, entries].set(liu_west(key, particles[:, entries], state.log_weights, discount))
+
+    return state._replace(particles=jax.lax.cond(resampled, move, lambda p: p, state.particles))
 
 
 def check_particle_options(num_particles: int, resampling: str, ess_threshold: float | None = None,
-                           move: str = "none", discount: float = DEFAULT_DISCOUNT) -> int:
+                           move: str = "auto", discount: float = DEFAULT_DISCOUNT) -> int:
     """Refuse bad particle-filter options before any work; return N as an int."""
     get_scheme(resampling)
     choose("move", move, MOVES)
@@ -153,14 +174,16 @@ def particle_filter(
     num_particles: int = DEFAULT_PARTICLES,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
-    move: str = "none",
+    move: str = "auto",
     discount: float = DEFAULT_DISCOUNT,
 ) -> Kernel:
     """Bootstrap SIR kernel. ``ess_threshold`` in (0, 1]; 1 resamples every step.
     ``move="liu-west"`` rejuvenates the particles after each resampling (:func:`liu_west`,
-    with ``discount`` delta)."""
+    with ``discount`` delta); ``"auto"`` (the default) moves only the static sites' entries,
+    when the declaration has static sites."""
     num_particles = check_particle_options(num_particles, resampling, ess_threshold, move, discount)
     resample = adaptive(get_scheme(resampling), ess_threshold)
+    entries = moved_entries(ssm, move)
 
     def init(key: Array) -> ParticleState:
         return init_particles(ssm, key, num_particles)
@@ -175,7 +198,7 @@ def particle_filter(
         state = ParticleState(state.particles, log_w, state.log_evidence + increment)
         resampled = resample(key_resample, log_w)
         state = rejuvenate(jax.random.fold_in(key, MOVE_SALT), resample_state(state, resampled), resampled.resampled,
-                           move, discount)
+                           entries, discount)
         info = ParticleInfo(prediction, pred_var, log_pred, increment, resampled.ess, resampled.resampled, collapsed)
         return state, info
 

@@ -42,6 +42,7 @@ class WeightedSample(NamedTuple):
     values: Array
     log_weights: Array
     log_evidence: Array | None = None
+    label_var: Array | None = None  # the learnt label variance, where the filter learns it in closed form
 
 
 class Gaussian(NamedTuple):
@@ -50,6 +51,7 @@ class Gaussian(NamedTuple):
     mean: Array
     cov: Array
     log_evidence: Array | None = None
+    label_var: Array | None = None
 
 
 class GaussianMixture(NamedTuple):
@@ -60,6 +62,7 @@ class GaussianMixture(NamedTuple):
     covs: Array
     log_weights: Array
     log_evidence: Array | None = None
+    label_var: Array | None = None  # (C,) per component
 
 
 class PointEstimate(NamedTuple):
@@ -67,6 +70,7 @@ class PointEstimate(NamedTuple):
 
     value: Array
     log_evidence: Array | None = None
+    label_var: Array | None = None
 
 
 PosteriorForm = WeightedSample | Gaussian | GaussianMixture | PointEstimate

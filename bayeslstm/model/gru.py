@@ -11,9 +11,9 @@ from .layout import ParamLayout, unflatten
 from .recurrence import input_and_state, readout, recurrent_layout, run_cell
 
 
-def gru_layout(features: int, hidden: int, output_bias: bool = False) -> ParamLayout:
+def gru_layout(features: int, hidden: int, output_bias: bool = False, skip: bool = False) -> ParamLayout:
     """GRU gates r (reset), u (update), c (candidate): 3n(n+p+1) + n parameters."""
-    return recurrent_layout(features, hidden, ("r", "u", "c"), output_bias)
+    return recurrent_layout(features, hidden, ("r", "u", "c"), output_bias, skip)
 
 
 def gru_predict(layout: ParamLayout, theta: Array, X: Array, mask: Array, pooling: str = "mean") -> Array:
@@ -28,4 +28,4 @@ def gru_predict(layout: ParamLayout, theta: Array, X: Array, mask: Array, poolin
         return ((1.0 - u) * c + u * h,)
 
     X, zeros = input_and_state(p, X)
-    return readout(p, run_cell(step, (zeros,), X, mask, pooling))
+    return readout(p, run_cell(step, (zeros,), X, mask, pooling), X, mask)

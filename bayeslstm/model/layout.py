@@ -15,10 +15,13 @@ from jax import Array
 
 
 class ParamLayout(NamedTuple):
-    """Ordered names and shapes of the blocks of a flat parameter vector."""
+    """Ordered names and shapes of the blocks of a flat parameter vector, and where a block is
+    kept in unconstrained coordinates (a positive noise scale as its logarithm, say), its
+    support: a NumPyro constraint per block, None for real-valued blocks."""
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
+    supports: tuple | None = None
 
     @property
     def size(self) -> int:
@@ -50,3 +53,15 @@ def flatten(layout: ParamLayout, params: dict[str, Array]) -> Array:
         [jnp.reshape(params[name], (*lead, math.prod(shape))) for name, shape in zip(layout.names, layout.shapes)],
         axis=-1,
     )
+
+
+def constrain(layout: ParamLayout, theta: Array) -> dict[str, Array]:
+    """Named blocks of ``theta`` (..., size) in their own support: blocks kept in unconstrained
+    coordinates are mapped back (``numpyro.distributions.transforms.biject_to``)."""
+    blocks = unflatten(layout, theta)
+    if layout.supports is None:
+        return blocks
+    from numpyro.distributions.transforms import biject_to
+
+    return {name: value if support is None else biject_to(support)(value)
+            for (name, value), support in zip(blocks.items(), layout.supports)}

@@ -24,9 +24,9 @@ from .recurrence import input_and_state, readout, recurrent_layout, run_cell
 GATES = ("z", "i", "f", "o")
 
 
-def lstm_layout(features: int, hidden: int, output_bias: bool = False) -> ParamLayout:
+def lstm_layout(features: int, hidden: int, output_bias: bool = False, skip: bool = False) -> ParamLayout:
     """Layout of theta = (W_*, R_*, b_*, w_out[, b_out]); size 4n(n+p+1) + n (+1)."""
-    return recurrent_layout(features, hidden, GATES, output_bias)
+    return recurrent_layout(features, hidden, GATES, output_bias, skip)
 
 
 def lstm_cell(params: dict[str, Array]) -> Callable[[tuple[Array, Array], Array], tuple[Array, Array]]:
@@ -56,4 +56,4 @@ def lstm_features(params: dict[str, Array], X: Array, mask: Array, pooling: str 
 def lstm_predict(layout: ParamLayout, theta: Array, X: Array, mask: Array, pooling: str = "mean") -> Array:
     """Scalar prediction f(theta, X) of the LSTM regressor for one sequence."""
     params = unflatten(layout, theta)
-    return readout(params, lstm_features(params, X, mask, pooling))
+    return readout(params, lstm_features(params, X, mask, pooling), X, mask)

@@ -14,19 +14,26 @@ import jax.numpy as jnp
 import numpyro
 from jax import Array
 
-from .statespace import THETA, StateSpace, log_likelihood, trace_declaration
+from numpyro import handlers
+
+from .statespace import LABEL, StateSpace, log_likelihood
 
 
 def static_model(ssm: StateSpace) -> Callable:
     """The q = 0 form of a declaration over a whole batch, for NUTS (the gold standard).
 
-    theta ~ prior of the declaration; every (X_t, mask_t, d_t) observed with the declaration's
-    own likelihood. Sample it with ``numpyro.infer.MCMC(NUTS(static_model(ssm)))`` and
+    Every latent site ~ the declaration's prior; every (X_t, mask_t, d_t) observed with the
+    declaration's own likelihood. Sample it with ``numpyro.infer.MCMC(NUTS(static_model(ssm)))`` and
     arguments ``(X (T, m, p), mask (T, m), d (T,))``.
     """
+    names = [site.name for site in ssm.sites]
+
     def batch_model(X: Array, mask: Array, d: Array | None = None) -> None:
-        prior_fn = trace_declaration(ssm.model, 0, X[0], mask[0])[THETA]["fn"]
-        theta = numpyro.sample(THETA, prior_fn)
+        # the declaration's own prior over every latent site (hierarchical priors included), label hidden
+        with handlers.block(hide=[LABEL]):
+            prior = handlers.trace(ssm.model).get_trace(X[0], mask[0], d=jnp.zeros((), X.dtype))  # label observed: drawn never
+        values = {n: prior[n]["value"] for n in names}
+        theta = ssm.pack(values)
         logliks = jax.vmap(lambda x, m, y: log_likelihood(ssm, theta, x, m, y))(X, mask, d)
         numpyro.factor("labels", jnp.sum(logliks))
 

@@ -20,10 +20,12 @@ from .layout import ParamLayout
 POOLINGS = ("mean", "last", "max")
 
 
-def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_bias: bool = False) -> ParamLayout:
+def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_bias: bool = False,
+                     skip: bool = False) -> ParamLayout:
     """Input weights ``W_g`` (n, p), recurrent weights ``R_g`` (n, n) and biases ``b_g`` (n,) for
     each gate g (named ``W``, ``R``, ``b`` for a single unnamed gate ``""``), then the read-out
-    ``w_out`` (n,) and, optionally, ``b_out``: len(gates) * n(n+p+1) + n (+1) parameters."""
+    ``w_out`` (n,), optionally ``b_out``, and optionally ``w_skip`` (p,), a linear term of the
+    sequence's last input row: len(gates) * n(n+p+1) + n (+1) (+p) parameters."""
     names, shapes = [], []
     for prefix, shape in (("W", (hidden, features)), ("R", (hidden, hidden)), ("b", (hidden,))):
         for gate in gates:
@@ -34,6 +36,9 @@ def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_
     if output_bias:
         names.append("b_out")
         shapes.append(())
+    if skip:
+        names.append("w_skip")
+        shapes.append((features,))
     return ParamLayout(tuple(names), tuple(shapes))
 
 
@@ -73,7 +78,22 @@ def input_and_state(params: dict[str, Array], X: Array) -> tuple[Array, Array]:
     return X.astype(dtype), jnp.zeros(params["w_out"].shape[0], dtype)
 
 
-def readout(params: dict[str, Array], features: Array) -> Array:
-    """dhat = w_out^T hbar (+ b_out when the layout has one)."""
+def last_row(X: Array, mask: Array) -> Array:
+    """The sequence's last valid input row (p,): valid steps come first."""
+    return X[jnp.maximum(jnp.sum(mask.astype(jnp.int32)) - 1, 0)]
+
+
+def naive_forecast(X: Array, mask: Array, column: int) -> Array:
+    """The last valid value of input column ``column``: the naive forecast of a target that is
+    among the features."""
+    return last_row(X, mask)[column]
+
+
+def readout(params: dict[str, Array], features: Array, X: Array | None = None, mask: Array | None = None) -> Array:
+    """dhat = w_out^T hbar (+ b_out) (+ w_skip^T x_last) for the blocks the layout has."""
     out = params["w_out"] @ features
-    return out + params["b_out"] if "b_out" in params else out
+    if "b_out" in params:
+        out = out + params["b_out"]
+    if "w_skip" in params:
+        out = out + params["w_skip"] @ last_row(X, mask).astype(out.dtype)
+    return out

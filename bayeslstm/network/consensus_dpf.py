@@ -23,7 +23,7 @@ from jax import Array
 from ..errors import number
 from ..kernels.particle_filter import (
     DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
-    mixture_prediction, move_and_observe, posterior, rejuvenate, resample_state, reweight,
+    mixture_prediction, move_and_observe, moved_entries, posterior, rejuvenate, resample_state, reweight,
 )
 from ..kernels.resampling import adaptive, get_scheme
 from ..model.statespace import StateSpace
@@ -42,7 +42,7 @@ def consensus_particle_filter(
     consensus_iters: int = 20,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
-    move: str = "none",
+    move: str = "auto",
     discount: float = DEFAULT_DISCOUNT,
     flood_rounds: int | None = None,
 ) -> NetworkMethod:
@@ -61,6 +61,7 @@ def consensus_particle_filter(
     rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
     resample = adaptive(get_scheme(resampling), ess_threshold)
     table = jnp.asarray(network.neighbors)
+    entries = moved_entries(ssm, move)
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
         check_nodes(network, nodes)
@@ -84,7 +85,7 @@ def consensus_particle_filter(
         resampled = jax.vmap(lambda log_w: resample(key_resample, log_w))(state.log_weights)
         state = jax.vmap(resample_state)(state, resampled)
         key_jitter = jax.random.fold_in(key, MOVE_SALT)
-        state = jax.vmap(lambda s, r: rejuvenate(key_jitter, s, r, move, discount))(state, resampled.resampled)
+        state = jax.vmap(lambda s, r: rejuvenate(key_jitter, s, r, entries, discount))(state, resampled.resampled)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled,
                    collapsed=collapsed, leader=leaders.astype(jnp.float32))

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..errors import number
+from ..errors import ModelError, number
 from ..kernels.enkf import (
     DEFAULT_MEMBERS, EnsembleState, anomalies, check_ensemble_options, inflate, posterior, predictive_moments,
     require_gaussian_label,
@@ -69,7 +69,9 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     flood round."""
     n = check_ensemble_options(num_members, update, inflation)
     inflation = float(inflation)
-    require_gaussian_label(ssm, "consensus EnKF")
+    if require_gaussian_label(ssm, "consensus EnKF"):
+        raise ModelError("the consensus EnKF needs a fixed label variance; a static site sets it here: use denkf, "
+                         "dgspf or the particle filters")
     require_doubly_stochastic(network, "the consensus EnKF")
     iters = number("consensus_iters", consensus_iters, int, 0)
     rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)

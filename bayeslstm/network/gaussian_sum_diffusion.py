@@ -56,7 +56,7 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         return jax.vmap(lambda k: initial_mixture(ekf, k, count))(node_keys(key, nodes))
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
-        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype))
+        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype), state.noise)
         return jax.vmap(ekf.step, in_axes=(None, 0, None))(key, components, batch)
 
     def node_step(key: Array, state: GaussianSumState, data: StepData, links: Links, axis: NodeAxis):
@@ -77,7 +77,7 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         leaders = elect_leaders(links, rows, table, axis, rounds)
         log_w, increment = from_leader((log_w, increment), leaders, axis)
         means = combine(links.weights[rows], neighbours, axis.gather(updated.mean))
-        new = GaussianSumState(means, updated.cov, log_w, state.log_evidence + increment)
+        new = GaussianSumState(means, updated.cov, log_w, state.log_evidence + increment, updated.noise)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)

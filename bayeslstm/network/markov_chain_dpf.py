@@ -17,7 +17,7 @@ from jax import Array
 from ..errors import number
 from ..kernels.particle_filter import (
     DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
-    mixture_prediction, move_and_observe, posterior, rejuvenate,
+    mixture_prediction, move_and_observe, moved_entries, posterior, rejuvenate,
 )
 from ..kernels.resampling import effective_sample_size, get_scheme
 from ..model.statespace import StateSpace
@@ -35,7 +35,7 @@ def markov_chain_particle_filter(
     num_particles: int = DEFAULT_PARTICLES,
     walk_steps: int = 10,
     resampling: str = "systematic",
-    move: str = "none",
+    move: str = "auto",
     discount: float = DEFAULT_DISCOUNT,
 ) -> NetworkMethod:
     """Markov-chain DPF (after Lee & West, 2009). After propagation every particle takes S
@@ -50,6 +50,7 @@ def markov_chain_particle_filter(
     S = number("walk_steps", walk_steps, int, 1)
     scheme = get_scheme(resampling)
     table = jnp.asarray(network.neighbors)
+    entries = moved_entries(ssm, move)
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
         check_nodes(network, nodes)
@@ -98,7 +99,7 @@ def markov_chain_particle_filter(
         new_particles, ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), particles)
         flat = jnp.full((rows.shape[0], n), -jnp.log(n), pool.dtype)
         state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
-        state = jax.vmap(lambda k, s, e: rejuvenate(k, s, ~e, move, discount))(
+        state = jax.vmap(lambda k, s, e: rejuvenate(k, s, ~e, entries, discount))(
             node_keys(jax.random.fold_in(key, MOVE_SALT), rows), state, empty)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)

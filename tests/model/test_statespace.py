@@ -71,8 +71,9 @@ def test_user_model_file_runs_with_every_kernel():
 @pytest.mark.parametrize(
     "declaration, message",
     [
-        (lambda X, mask: None, "must be model"),
-        (lambda X, mask, theta_prev=None, d=None: numpyro.sample("d", dist.Normal(0.0, 1.0), obs=d), "no sample site 'theta'"),
+        (lambda X, mask: None, "a declaration is model.*with no 'd'"),
+        (lambda X, y=None: None, "a declaration is model"),  # a plain NumPyro signature: told the form
+        (lambda X, mask, theta_prev=None, d=None: numpyro.sample("d", dist.Normal(0.0, 1.0), obs=d), "no latent sample site"),
         (
             lambda X, mask, theta_prev=None, d=None: (
                 numpyro.sample("theta", dist.Normal(jnp.zeros((2, 2)), 1.0).to_event(2)),

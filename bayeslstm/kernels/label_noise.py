@@ -1,0 +1,75 @@
+"""The label variance r learnt in closed form, for the Gaussian filters and gradient methods.
+
+When a static site of the declaration sets the variance of the Gaussian label (a noise scale
+``sigma`` with ``d ~ Normal(f, sigma)``, say), a Kalman-type filter cannot learn it through
+the label's mean: the mean does not depend on it. So they learn r itself, with an
+inverse-gamma posterior IG(alpha, beta) that starts as the moment match of the site's prior
+and is updated in closed form with every label. The Kalman filters use the variational
+Bayes update of Sarkka & Nummenmaa (2009): a few fixed-point iterations between the weight
+update (with r = beta / alpha) and beta = beta_prior + (residual^2 + H P_post H^T) / 2.
+Particle filters need none of this: each particle carries its own value of the site.
+
+:func:`check_sites` refuses, with the site and the method named, the sites a Gaussian filter
+cannot learn: a noise site that moves with theta_prev or also moves the mean, more than one
+noise site, or a site that changes neither the label's mean nor its variance (a prior scale:
+the particle filters learn it).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax import Array
+
+from ..errors import ModelError
+from ..model.statespace import StateSpace
+
+VB_ITERATIONS = 3
+
+
+class NoiseState(NamedTuple):
+    """Inverse-gamma posterior of the label variance: r ~ IG(shape, rate); r estimate = rate / shape."""
+
+    shape: Array
+    rate: Array
+
+
+def check_sites(ssm: StateSpace, what: str) -> bool:
+    """Refuse the sites ``what`` cannot learn (see the module docstring); True when it learns
+    the label variance."""
+    noise = ssm.noise_sites
+    for site in ssm.sites:
+        if site.affects_variance and not site.static:
+            raise ModelError(f"site {site.name!r} sets the label's variance and changes with theta_prev; the {what} "
+                             "learns a label variance only from a static site: use the particle filter")
+        if site.affects_variance and site.affects_mean:
+            raise ModelError(f"site {site.name!r} sets both the label's mean and its variance; the {what} cannot "
+                             "learn it: use the particle filter")
+        if not site.affects_variance and not site.affects_mean:
+            raise ModelError(f"site {site.name!r} changes neither the label's mean nor its variance (a prior scale?); "
+                             f"the {what} cannot learn it: use the particle filter")
+    if len(noise) > 1 or any(site.size != 1 for site in noise):
+        names = ", ".join(repr(site.name) for site in noise)
+        raise ModelError(f"the {what} learns one scalar label variance; sites {names} set it: use the particle filter")
+    return bool(noise)
+
+
+def initial_noise(ssm: StateSpace, dtype) -> NoiseState | None:
+    """The prior IG(shape, rate) of the label variance, or None when it is fixed."""
+    if ssm.obs_var is not None or ssm.label_var_prior is None:
+        return None
+    shape, rate = ssm.label_var_prior
+    return NoiseState(jnp.asarray(shape, dtype), jnp.asarray(rate, dtype))
+
+
+def estimate(noise: NoiseState) -> Array:
+    """The label variance the filter uses: rate / shape (the inverse of E[1 / r])."""
+    return noise.rate / noise.shape
+
+
+def observe_residuals(noise: NoiseState, squared: Array, valid: Array) -> NoiseState:
+    """Count each valid label's squared residual (plus its posterior predictive variance)
+    once: shape += 1/2, rate += squared / 2 per label."""
+    weight = valid.astype(noise.shape.dtype)
+    return NoiseState(noise.shape + 0.5 * jnp.sum(weight), noise.rate + 0.5 * jnp.sum(weight * squared))
