@@ -48,6 +48,28 @@ def test_entries_that_are_not_valid_are_predicted_but_not_learnt(kind):
     assert float(second.prediction[0]) == 4.0
 
 
+@pytest.mark.parametrize("kind", ["mean", "last"])
+def test_centralized_batches_give_the_running_mean_and_variance_of_valid_labels(kind):
+    """Batches of three labels, some flagged not valid (with labels of 100 that must not count):
+    before each batch the prediction is the mean (or the last) of every valid label so far and
+    the variance their sample variance, as NumPy computes them over the flat list. A running
+    variance that took in the invalid labels would be thousands of times too large."""
+    labels = np.array([[1.0, 2.0, 100.0], [4.0, 100.0, 0.5], [100.0, 100.0, 100.0], [3.0, -2.0, 7.0], [0.0, 1.0, 2.0]])
+    valid = np.array([[True, True, False], [True, False, True], [False, False, False], [True, True, True],
+                      [True, True, True]])
+    batches = [Batch(jnp.zeros((3, 2, 2)), jnp.ones((3, 2), bool), jnp.asarray(d), jnp.asarray(v))
+               for d, v in zip(labels, valid)]
+    infos = predictions(kind, batches)
+    seen = []
+    for t, info in enumerate(infos):
+        if seen:
+            expected = np.mean(seen) if kind == "mean" else seen[-1]
+            np.testing.assert_allclose(np.asarray(info.prediction), expected, rtol=1e-6)
+        if len(seen) > 1:
+            np.testing.assert_allclose(np.asarray(info.predictive_var), np.var(seen, ddof=1), rtol=1e-6)
+        seen += list(labels[t][valid[t]])
+
+
 def test_last_of_an_input_column():
     """``target_feature=1``: the last valid row's column 1 (0.5 here, not the padded 9)."""
     kernel = baseline("last", target_feature=1)

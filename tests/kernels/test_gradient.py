@@ -64,6 +64,47 @@ def test_adam_first_step_moves_each_weight_by_the_learning_rate(problem):
     np.testing.assert_allclose(new, theta - 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-5, atol=1e-7)
 
 
+def run_steps(ssm, batch, optimizer, learning_rate, steps):
+    kernel = gradient_descent(ssm, optimizer, learning_rate)
+    state = kernel.init(jax.random.key(3))
+    thetas = [np.asarray(state.theta, np.float64)]
+    step = jax.jit(kernel.step)
+    for t in range(steps):
+        state, _ = step(jax.random.key(4 + t), state, batch)
+        thetas.append(np.asarray(state.theta, np.float64))
+    return thetas
+
+
+def test_sgd_three_steps_by_hand(problem):
+    """Each step starts from the weights the previous one left: theta_{t+1} = theta_t -
+    rate * g(theta_t), with the gradient recomputed at every step. A step taken from the
+    initial weights again, or with a stale gradient, would fail from the second step."""
+    ssm, batch, xbar = problem
+    thetas = run_steps(ssm, batch, "sgd", 0.1, 3)
+    d = np.asarray(batch.d, np.float64)
+    theta = thetas[0]
+    for t in range(3):
+        theta = theta - 0.1 * hand_gradient(theta, xbar, d)
+        np.testing.assert_allclose(thetas[t + 1], theta, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_three_steps_by_hand(problem):
+    """Adam (optax's defaults b1 = 0.9, b2 = 0.999, eps = 1e-8) written out: m = b1 m + (1 - b1) g,
+    v = b2 v + (1 - b2) g^2, theta -= lr m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps). From the
+    second step on, the steps depend on the moments carried from the earlier ones: an Adam
+    whose state was not carried would step by lr * sign(g) every time, 0.01 away after two
+    steps and 0.042 after three at lr 0.5. Measured: within 1e-5 (float32); the bound is 1e-4."""
+    ssm, batch, xbar = problem
+    thetas = run_steps(ssm, batch, "adam", 0.5, 3)
+    d = np.asarray(batch.d, np.float64)
+    theta, m, v = thetas[0], 0.0, 0.0
+    for t in range(1, 4):
+        g = hand_gradient(theta, xbar, d)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        theta = theta - 0.5 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(thetas[t], theta, rtol=0, atol=1e-4)
+
+
 def test_bad_optimizer_and_rate_are_refused(problem):
     ssm = problem[0]
     with pytest.raises(OptionError, match="unknown optimizer 'rmsprop'"):

@@ -11,6 +11,7 @@ from bayeslstm.errors import OptionError
 from bayeslstm.kernels.particle_filter import (
     DEFAULT_PARTICLES, check_particle_options, mixture_prediction, particle_filter, reweight,
 )
+from bayeslstm.kernels.protocol import Batch
 from bayeslstm.model.statespace import read_model
 from bayeslstm.models import linear_gaussian
 
@@ -48,6 +49,46 @@ def test_mixture_prediction_by_hand():
     assert float(prediction[0]) == pytest.approx(2.5, rel=1e-6)
     assert float(pred_var[0]) == pytest.approx(0.95, rel=1e-5)
     assert float(log_pred[0]) == pytest.approx(np.log(0.35), rel=1e-6)
+
+
+def test_entries_that_are_not_valid_change_no_weight():
+    """One step on a batch of two examples, the second flagged not valid (a missing label):
+    its label, 30 or -7, changes neither the particles, the weights nor the evidence, though it
+    is still predicted. A filter that summed the log-likelihoods of every entry would weight
+    the particles by the made-up label (the check that it would: the same label made valid
+    moves the weights)."""
+    rng = np.random.default_rng(2)
+    X = jnp.asarray(rng.normal(size=(2, 3, 2)), jnp.float32)
+    mask = jnp.ones((2, 3), bool)
+    ssm = read_model(linear_gaussian(features=2), np.ones((3, 2), np.float32), np.ones(3, bool))
+    kernel = particle_filter(ssm, 64, ess_threshold=1e-6)  # no resampling: the weights show everything
+    state = kernel.init(jax.random.key(0))
+    step = jax.jit(kernel.step)
+
+    def after(label, valid):
+        return step(jax.random.key(1), state, Batch(X, mask, jnp.array([0.5, label]), jnp.array([True, valid])))
+
+    (first, info), (second, _), (learnt, _) = after(30.0, False), after(-7.0, False), after(30.0, True)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.abs(np.asarray(learnt.log_weights) - np.asarray(first.log_weights)).max() > 1.0
+    assert info.prediction.shape == (2,) and np.isfinite(float(info.prediction[1]))
+
+
+def test_liu_west_moves_only_after_a_resampling():
+    """With a threshold no ESS falls below, the filter never resamples, and the Liu-West move
+    (applied only on steps that resampled) leaves every particle where the plain filter has it:
+    the same predictions and state, bit for bit. A move applied on the other steps instead
+    would change them from the first step on."""
+    import bayeslstm as bl
+
+    stream, _ = bl.teacher_stream(steps=20, nodes=2, features=2, max_len=4, seed=1)
+    options = dict(model_options=dict(hidden=2), num_particles=32, ess_threshold=1e-9)
+    plain = bl.run(stream, "pf", **options)
+    moved = bl.run(stream, "pf", move="liu-west", **options)
+    assert not moved.diagnostics["resampled"].values.any()
+    np.testing.assert_array_equal(moved.predictions, plain.predictions)
+    np.testing.assert_array_equal(np.asarray(moved.final_state.particles), np.asarray(plain.final_state.particles))
 
 
 def test_particle_options_are_checked_with_their_names():

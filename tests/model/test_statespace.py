@@ -60,12 +60,27 @@ def test_general_transition_uses_the_declared_sampler():
 
 
 def test_user_model_file_runs_with_every_kernel():
+    """The MLP of models/my_mlp.py runs with every kernel, and it is that model that runs: the
+    EKF, SGD and Adam all start at node k from the prior draw of key fold_in(fold_in(seed, 0), k),
+    and their first predictions are w2 . tanh(W1 xbar + b1) at that draw, written out here. A
+    file read as another model, or a start drawn with other keys, would fail."""
+    from bayeslstm.engine.assembly import prepare_model
+
     stream, _ = bl.teacher_stream(steps=20, nodes=2, features=3, max_len=5, seed=0)
     spec = f"{ROOT / 'models' / 'my_mlp.py'}:mlp_regression"
+    ssm = prepare_model(stream, spec, dict(width=3))
+    expected = []
+    for k in range(2):
+        theta = np.asarray(ssm.sample_prior(jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 0), k)), np.float64)
+        W1, b1, w2 = theta[:9].reshape(3, 3), theta[9:12], theta[12:]
+        xbar = stream.X[0, k, :stream.lengths[0, k]].astype(np.float64).mean(axis=0)
+        expected.append(w2 @ np.tanh(W1 @ xbar + b1))
     for method, options in (("pf", dict(num_particles=16)), ("ekf", {}), ("sgd", {}), ("adam", {})):
         res = bl.run(stream, method, model=spec, model_options=dict(width=3), **options)
         assert np.isfinite(res.predictions).all()
         assert res.config["parameters"] == 3 * 3 + 3 + 3
+        if method != "pf":
+            np.testing.assert_allclose(res.predictions[0], expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

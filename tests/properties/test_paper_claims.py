@@ -29,6 +29,10 @@ def final_tae(stream, spec, **options):
 
 @pytest.mark.slow
 def test_particle_filters_cooperate_consensus_dpf_matches_centralized_and_dpf_survives_faults(stream):
+    """The consensus DPF ends within 6% of the centralized PF's TAE. Measured (200 particles):
+    0.0729 against 0.0724, 0.8% above; a bound the methods that do not cooperate miss: the
+    local PF ends 11.8% above (0.0809) and the consensus DPF with no consensus rounds 11.1%
+    above (0.0804). (A 15% bound would let the local PF pass.)"""
     particles = dict(num_particles=200)
     tae = {
         "dpf": final_tae(stream, "dpf", walk_steps=10, **particles),
@@ -39,7 +43,7 @@ def test_particle_filters_cooperate_consensus_dpf_matches_centralized_and_dpf_su
         "dadam": final_tae(stream, "dadam"),
     }
     assert tae["dpf"] < tae["pf"] and tae["dpf-consensus"] < tae["pf"], tae
-    assert tae["dpf-consensus"] < 1.15 * tae["pf@centralized"], tae
+    assert tae["dpf-consensus"] < 1.06 * tae["pf@centralized"], tae
     assert tae["dpf-consensus"] < min(tae["dsgd"], tae["dadam"]), tae
     # The fault claim for the DPF, sharing the fault-free run above (the DEKF's is in
     # tests/network/test_faults.py): 20% of links down AND 10% of nodes away at random each step.
