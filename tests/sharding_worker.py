@@ -1,4 +1,5 @@
-"""Run by tests/network/test_sharding.py in fresh processes (JAX's device count is fixed at start).
+"""Run by tests/network/test_sharding.py in fresh processes (JAX's device count is fixed at start):
+one step of every distributed construction and 30 steps of the particle methods, sharded and not.
 
     python sharding_worker.py devices OUT.json            # one process, 4 CPU devices
     python sharding_worker.py process ID N PORT OUT.json  # one of N jax.distributed processes
@@ -62,6 +63,36 @@ def one_step_differences() -> dict:
     return out
 
 
+# particle methods over many steps: resampling, walks and (for the consensus DPF) leader
+# elections happen at every step, so any per-node key or exchange that depended on the layout
+# would make the sharded run drift from the unsharded one
+MANY_STEPS = [
+    ("dpf", {"num_particles": 16, "walk_steps": 3}),
+    ("dpf-consensus", {"num_particles": 16, "ess_threshold": 0.9, "exchange": "halo"}),
+    ("dpf", {"num_particles": 16, "walk_steps": 2, "link_failure": 0.2, "node_dropout": 0.2}),
+]
+
+
+def many_step_differences(steps: int = 30) -> dict:
+    """Largest |sharded - unsharded| over the predictions and the final state of ``steps`` steps,
+    and how many (step, node) pairs resampled, per case."""
+    stream = bl.teacher_stream(steps=steps, nodes=8, features=2, max_len=4, seed=2)[0]
+    out = {}
+    for method, options in MANY_STEPS:
+        runs = [bl.run(stream, method, graph="ring", model_options={"hidden": 2}, mesh=mesh, **options)
+                for mesh in (None, 4)]
+        pairs = [(runs[0].predictions, runs[1].predictions)]
+        pairs += list(zip(jax.tree_util.tree_leaves(runs[0].final_state), jax.tree_util.tree_leaves(runs[1].final_state)))
+        diagnostics = runs[0].diagnostics
+        resampled = diagnostics["resampled"].values if "resampled" in diagnostics else diagnostics["ess"].values > 0
+        out[f"{method} {sorted(options.items())}"] = {
+            "difference": max(float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))) for a, b in pairs),
+            "resampled": int(np.sum(resampled)),
+            "steps": steps,
+        }
+    return out
+
+
 def refusals() -> dict:
     stream = bl.teacher_stream(steps=1, nodes=6, features=2, max_len=4)[0]
     said = {}
@@ -89,7 +120,8 @@ def distributed_run() -> dict:
 
 if __name__ == "__main__":
     if MODE == "devices":
-        report = {"differences": one_step_differences(), "refusals": refusals()}
+        report = {"differences": one_step_differences(), "many_steps": many_step_differences(),
+                  "refusals": refusals()}
     else:
         report = distributed_run()
     with open(sys.argv[-1], "w") as f:

