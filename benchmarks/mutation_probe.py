@@ -260,14 +260,15 @@ MUTATIONS: list[Mutation] = [
         "return jax.vmap(estimate.write)(psi, mixed), out",
         "return psi, out",
         "diffusion: adapt without combining (the DEKF becomes a local EKF on its neighbours' data)",
-        ("tests/network/test_diffusion.py::test_dekf_on_complete_graph_with_uniform_weights_is_centralized_ekf",),
+        ("tests/network/test_diffusion.py::test_one_dekf_step_on_a_ring_adapts_on_the_neighbourhood_then_combines",),
     ),
     Mutation(
         "faults-absent-nodes-learn", "bayeslstm/network/faults.py",
         "lambda new, old: jnp.where(present.reshape((K,) + (1,) * (new.ndim - 1)), new, old), inner, state.inner",
         "lambda new, old: new, inner, state.inner",
         "faults: a node that is away keeps updating its state",
-        ("tests/network/test_faults.py::test_an_absent_node_freezes_and_rejoins",),
+        ("tests/network/test_faults.py::test_an_absent_node_freezes_and_rejoins",
+         "tests/network/test_markov_chain_dpf.py::test_a_node_that_was_away_is_frozen_and_rejoins"),
     ),
     Mutation(
         "markov-chain-absent-node-moves", "bayeslstm/network/markov_chain_dpf.py",

@@ -47,6 +47,9 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
     method = build_method("dekf", prepare_model(ring_stream, None, {"hidden": 2}), None, prepare_network("ring", 4))
     init = method.init(jax.random.fold_in(jax.random.key(0), 0), 4)
     np.testing.assert_array_equal(np.asarray(state.mean[0]), np.asarray(init.mean[0]))
+    # frozen, not merely cut off: a node that kept stepping alone keeps its mean (it has no
+    # label and no neighbour) but its covariance grows by q at every step
+    np.testing.assert_array_equal(np.asarray(state.cov[0]), np.asarray(init.cov[0]))
     # rejoining: away for the first 10 steps only, then it learns and is scored
     schedule[10:, 0] = True
     back = bl.run(ring_stream, "dekf", graph="ring", node_schedule=schedule, **SMALL)
