@@ -19,14 +19,18 @@ from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
 from ..methods import DISTRIBUTED, RUN_OPTIONS, build_method, family, method_defaults, method_options, method_specs
-from ..model.declarations import build_model
-from ..model.statespace import StateSpace, read_model
+from ..model.declarations import build_model, load_declaration, model_options as factory_options
+from ..model.statespace import StateSpace, is_declaration, read_model
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
 from ..network.topology import parse_graph
 from .learnt import track_static_sites
 
 DEFAULT_GRAPH = "small-world"
+# one configuration for every table stream (a forecasting problem): the label variance learnt,
+# the last hidden state read out, and, when the target is among the features, the naive forecast
+# as the starting point (readout="residual"); model options the user gives override them
+TABLE_MODEL_DEFAULTS = {"learn_r": True, "pooling": "last"}
 GRAPH_ONLY = ("link_failure", "link_schedule")  # faults that need a graph
 NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
 
@@ -50,6 +54,23 @@ def prepare_model(stream: Stream, model=None, model_options: dict | None = None)
     """Build the declaration for ``stream``'s feature width and read it."""
     declaration = build_model(model, stream.features, **(model_options or {}))
     return read_model(declaration, stream.X[0, 0], np.ones(stream.max_len, bool))
+
+
+def table_model_options(model, model_options: dict | None, table: TableStream | None) -> dict:
+    """The model options for a stream: for a table stream, :data:`TABLE_MODEL_DEFAULTS` and the
+    residual readout on the target's column where the model's factory takes them, under the
+    user's own options."""
+    given = dict(model_options or {})
+    if table is None:
+        return given
+    factory = load_declaration("lstm" if model is None else model)
+    if is_declaration(factory):
+        return given
+    accepted = factory_options(factory)
+    defaults = {k: v for k, v in TABLE_MODEL_DEFAULTS.items() if k in accepted}
+    if {"readout", "target_feature"} <= set(accepted) and table.target in table.features:
+        defaults.update(readout="residual", target_feature=table.features.index(table.target))
+    return {**defaults, **given}
 
 
 def prepare_network(graph, nodes: int, seed: int = 0, rule: str = "metropolis", allow_disconnected: bool = False) -> Network:
@@ -117,6 +138,7 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
     network = None
     if any(f == "distributed" for _, _, f in specs):
         network = prepare_network(graph, base.nodes, seed, rule, allow_disconnected)
+    model_options = table_model_options(model, model_options, table)
     ssm = prepare_model(base, model, model_options)
     graph_config = None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]}
     built = []

@@ -36,6 +36,7 @@ class ParticleState(NamedTuple):
     particles: Array  # (N, dim)
     log_weights: Array  # (N,), normalised: logsumexp == 0
     log_evidence: Array  # scalar, log p(d_1..d_t)
+    age: Array | None = None  # steps taken part in (the consensus DPF elects its leaders by it)
 
 
 class ParticleInfo(NamedTuple):
@@ -95,7 +96,7 @@ def reweight(log_weights: Array, loglik: Array) -> tuple[Array, Array, Array]:
 
 def resample_state(state: ParticleState, resampled: Resampled) -> ParticleState:
     """The particles and weights an (adaptive) resampler chose."""
-    return ParticleState(state.particles[resampled.indices], resampled.log_weights, state.log_evidence)
+    return state._replace(particles=state.particles[resampled.indices], log_weights=resampled.log_weights)
 
 
 def posterior(state: ParticleState) -> WeightedSample:

@@ -41,17 +41,34 @@ def average_consensus(values, links: Links, rows: Array, table: Array, axis: Nod
     return jax.lax.fori_loop(0, rounds, round_, values)
 
 
-def elect_leaders(links: Links, rows: Array, table: Array, axis: NodeAxis, rounds: int) -> Array:
-    """Each held node's leader: the smallest node id it hears of in ``rounds`` rounds of
-    min-flooding over live links (the smallest id of its live component once ``rounds`` is at
-    least the component's diameter)."""
+def _flood(values: Array, live: Array, neighbours: Array, axis: NodeAxis, rounds: int, smallest: bool) -> Array:
+    """``rounds`` rounds of min- (or max-) flooding of one integer per node over live links."""
+    info = jnp.iinfo(values.dtype)
+
+    def round_(_, v):
+        heard = jnp.where(live, axis.gather(v)[neighbours], info.max if smallest else info.min)
+        return jnp.minimum(v, jnp.min(heard, axis=1)) if smallest else jnp.maximum(v, jnp.max(heard, axis=1))
+
+    return jax.lax.fori_loop(0, rounds, round_, values)
+
+
+def elect_leaders(links: Links, rows: Array, table: Array, axis: NodeAxis, rounds: int, age: Array | None = None) -> Array:
+    """Each held node's leader: among the nodes it hears of in ``rounds`` rounds of flooding over
+    live links, the smallest id (once ``rounds`` is at least the component's diameter, the same
+    leader for the whole live component).
+
+    With ``age`` (the steps each node has taken part in), only the oldest nodes are candidates:
+    a node that was away and comes back holds state that missed the steps it was away for,
+    and must take the others' state, not hand them its own. Two floods, of the largest age
+    and then of the smallest id among the nodes that have it."""
     live, neighbours = links.live[rows], table[rows]
-
-    def round_(_, ids):
-        heard = jnp.where(live, axis.gather(ids)[neighbours], jnp.iinfo(ids.dtype).max)
-        return jnp.minimum(ids, jnp.min(heard, axis=1))
-
-    return jax.lax.fori_loop(0, rounds, round_, rows.astype(jnp.int32))
+    ids = rows.astype(jnp.int32)
+    if age is None:
+        return _flood(ids, live, neighbours, axis, rounds, smallest=True)
+    age = age.astype(jnp.int32)
+    oldest = _flood(age, live, neighbours, axis, rounds, smallest=False)
+    candidate = jnp.where(age == oldest, ids, jnp.iinfo(jnp.int32).max)
+    return _flood(candidate, live, neighbours, axis, rounds, smallest=True)
 
 
 def from_leader(values, leaders: Array, axis: NodeAxis):

@@ -7,9 +7,9 @@ estimates the centralized log-likelihood. A finite number of rounds leaves the n
 different in their last digits, and a node that resampled from its own slightly different
 weights would pick other ancestors near the CDF's steps, after which its particle i is no
 longer the others' particle i and averaging index by index mixes different particles. So the
-nodes then agree exactly: they elect the smallest node id of their live component as leader
-(diameter-many rounds of min-flooding) and take the leader's weights, which reach them hop
-by hop; every node then decides to resample, and resamples, from the same numbers with the
+nodes then agree exactly: they elect a leader in their live component (the smallest id among
+the nodes that have taken part in the most steps, by flooding) and take the leader's weights,
+which reach them hop by hop; every node then decides to resample, and resamples, from the same numbers with the
 same shared key, and holds bit-identical particles and weights after every step. A node
 that was away (a fault) takes its leader's particles and weights when it rejoins.
 """
@@ -50,10 +50,12 @@ def consensus_particle_filter(
 
     ``consensus_iters`` (L) rounds of average consensus on the log-likelihood vectors, then
     ``flood_rounds`` rounds of flooding (default: the graph's diameter) so that every node
-    holds its leader's weights. ``move="liu-west"`` rejuvenates the particles after each
+    holds its leader's weights (the leader: the smallest id among the nodes that have taken
+    part in the most steps, so that a node back from being away never hands the others its
+    stale particles). ``move="liu-west"`` rejuvenates the particles after each
     resampling, with the shared key. Traffic per live neighbour and step: L N numbers of
-    consensus, and per flood round the leader's id, its N weights and its evidence
-    increment; N * dim more when a node takes its leader's particles after being away.
+    consensus, and per flood round the largest age, the leader's id, its N weights and its
+    evidence increment; N * dim more when a node takes its leader's particles after being away.
     """
     n = check_particle_options(num_particles, resampling, ess_threshold, move, discount)
     require_doubly_stochastic(network, "the likelihood-consensus DPF")
@@ -65,12 +67,12 @@ def consensus_particle_filter(
 
     def init_fn(key: Array, nodes: int) -> ParticleState:
         check_nodes(network, nodes)
-        shared = init_particles(ssm, key, n)
+        shared = init_particles(ssm, key, n)._replace(age=jnp.zeros((), jnp.int32))
         return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
 
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
-        leaders = elect_leaders(links, rows, table, axis, rounds)
+        leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
         adopted = from_leader(state, leaders, axis)  # the identity unless a node was away
         stale = jnp.any(adopted.particles != state.particles, axis=(1, 2))
         key_move, key_resample = jax.random.split(key)  # shared by every node
@@ -81,7 +83,7 @@ def consensus_particle_filter(
         average = average_consensus(local_ll, links, rows, table, axis, iters)
         log_w, increment, collapsed = jax.vmap(reweight)(adopted.log_weights, axis.nodes * average)
         log_w, increment, collapsed = from_leader((log_w, increment, collapsed), leaders, axis)
-        state = ParticleState(particles, log_w, adopted.log_evidence + increment)
+        state = ParticleState(particles, log_w, adopted.log_evidence + increment, adopted.age + 1)
         resampled = jax.vmap(lambda log_w: resample(key_resample, log_w))(state.log_weights)
         state = jax.vmap(resample_state)(state, resampled)
         key_jitter = jax.random.fold_in(key, MOVE_SALT)
@@ -90,8 +92,8 @@ def consensus_particle_filter(
         out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled,
                    collapsed=collapsed, leader=leaders.astype(jnp.float32))
         degree = live_degree(links, rows)
-        floats = degree * (iters * n + rounds * (n + 2)) + stale * n * ssm.dim
-        out.update(traffic(degree * (iters + rounds) + stale, floats))
+        floats = degree * (iters * n + rounds * (n + 3)) + stale * n * ssm.dim
+        out.update(traffic(degree * (iters + 2 * rounds) + stale, floats))
         return state, out
 
     return graph_method(network, init_fn, node_step, "dpf-consensus", posterior)

@@ -81,7 +81,7 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     def init_fn(key: Array, nodes: int) -> EnsembleState:
         check_nodes(network, nodes)
         members = jax.vmap(ssm.sample_prior)(jax.random.split(key, n))
-        shared = EnsembleState(members, jnp.zeros((), members.dtype))
+        shared = EnsembleState(members, jnp.zeros((), members.dtype), None, jnp.zeros((), jnp.int32))
         return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
 
     def statistics(predictions: Array, d: Array, observed: Array, noise: Array):
@@ -99,7 +99,7 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     def node_step(key: Array, state: EnsembleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         key_move, key_update = jax.random.split(key)  # shared by every node
-        leaders = elect_leaders(links, rows, table, axis, rounds)
+        leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
         adopted = from_leader(state, leaders, axis)  # the identity unless a node was away
         stale = jnp.any(adopted.members != state.members, axis=(1, 2))
         members = jax.vmap(lambda m: inflate(ssm.propagate(key_move, m), inflation))(adopted.members)
@@ -118,7 +118,8 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
         out.update(log_evidence_increment=increment, spread=jnp.mean(jnp.var(members, axis=1), axis=1))
         degree = live_degree(links, rows)
         size = n * n + (n if update == "sqrt" else n * n)
-        out.update(traffic(degree * (iters + rounds) + stale, degree * (iters + rounds) * size + stale * n * ssm.dim))
-        return EnsembleState(members, adopted.log_evidence + increment), out
+        out.update(traffic(degree * (iters + 2 * rounds) + stale,
+                           degree * ((iters + rounds) * size + 2 * rounds) + stale * n * ssm.dim))
+        return EnsembleState(members, adopted.log_evidence + increment, None, adopted.age + 1), out
 
     return graph_method(network, init_fn, node_step, "denkf-consensus", posterior)

@@ -53,7 +53,8 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
 
     def init_fn(key: Array, nodes: int) -> GaussianSumState:
         check_nodes(network, nodes)
-        return jax.vmap(lambda k: initial_mixture(ekf, k, count))(node_keys(key, nodes))
+        mixtures = jax.vmap(lambda k: initial_mixture(ekf, k, count))(node_keys(key, nodes))
+        return mixtures._replace(age=jnp.zeros((nodes,), jnp.int32))
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
         components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype), state.noise)
@@ -74,10 +75,10 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         local = jnp.where(data.observed[:, None], pick(info.log_pred_density), 0.0)
         average = average_consensus(local, links, rows, table, axis, iters)
         log_w, increment = jax.vmap(reweight_components)(state.log_weights, axis.nodes * average)
-        leaders = elect_leaders(links, rows, table, axis, rounds)
+        leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
         log_w, increment = from_leader((log_w, increment), leaders, axis)
         means = combine(links.weights[rows], neighbours, axis.gather(updated.mean))
-        new = GaussianSumState(means, updated.cov, log_w, state.log_evidence + increment, updated.noise)
+        new = GaussianSumState(means, updated.cov, log_w, state.log_evidence + increment, updated.noise, state.age + 1)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)
@@ -85,10 +86,10 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
             respawned = jnp.zeros(rows.shape, jnp.int32)
         degree = live_degree(links, rows)
         example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        floats = degree * (example + count * ssm.dim + iters * count + rounds * (count + 2))
+        floats = degree * (example + count * ssm.dim + iters * count + rounds * (count + 3))
         out = {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0],
                "log_evidence_increment": increment, "ess": ess, "respawned": respawned}
-        out.update(traffic(degree * (2 + iters + rounds), floats))
+        out.update(traffic(degree * (2 + iters + 2 * rounds), floats))
         return new, out
 
     return graph_method(network, init_fn, node_step, "dgspf", posterior)

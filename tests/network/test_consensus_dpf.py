@@ -39,7 +39,7 @@ def test_every_node_holds_node_zeros_particles_bit_for_bit_over_300_steps():
     resampled from its own, slightly different consensus weights. Every node also adds the
     leader's evidence increment, so the log evidence is the same at every node, and no node
     ever has to take its leader's particles: the traffic is the consensus and the flood's
-    alone at every step, 2 neighbours x (20 rounds x 64 + 3 flood rounds x (64 + 2)) = 2956
+    alone at every step, 2 neighbours x (20 rounds x 64 + 3 flood rounds x (64 + 3)) = 2962
     numbers. Nodes that resampled from their own weights would differ from their leader now
     and then and be resynchronised at the next step (measured with that bug: 256 of the 1800
     node-steps carried 64 x 42 more numbers), and their evidence would differ (in the second
@@ -52,7 +52,7 @@ def test_every_node_holds_node_zeros_particles_bit_for_bit_over_300_steps():
     assert (res.diagnostics["leader"].values == 0).all()
     evidence = np.asarray(res.final_state.log_evidence)
     np.testing.assert_array_equal(evidence, evidence[0])
-    np.testing.assert_array_equal(res.diagnostics["floats"].values, 2 * (20 * 64 + 3 * (64 + 2)))
+    np.testing.assert_array_equal(res.diagnostics["floats"].values, 2 * (20 * 64 + 3 * (64 + 3)))
 
 
 def test_a_node_that_was_away_takes_its_leaders_particles_when_it_rejoins():
@@ -85,9 +85,11 @@ def test_with_many_rounds_the_tae_is_the_centralized_pfs_within_monte_carlo_erro
     assert local.mean() > 2 * se, taes
 
 
-def test_under_random_dropout_the_present_nodes_follow_the_smallest_present_id():
+def test_under_random_dropout_the_present_nodes_follow_the_oldest_smallest_present_id():
     """30% of the nodes of a complete graph away at random at each step: the nodes present form
-    one component, so each elects the smallest present id as its leader; after the last step
+    one component, so each elects as its leader the smallest id among the present nodes that
+    have taken part in the most steps (a node's age: its leader's age, plus one per step present;
+    an absent node's stays where it was); after the last step
     every node present holds the same particles and weights, bit for bit; and on top of the
     consensus and the one flood round it exchanges with each live neighbour, a node pays for
     no more than its leader's particles (16 x 42 numbers), which nodes coming back to a leader
@@ -98,13 +100,16 @@ def test_under_random_dropout_the_present_nodes_follow_the_smallest_present_id()
     present = res.diagnostics["present"].values
     assert (~present).sum() > 20 and present.all(axis=0).sum() == 0  # every node is away at some step
     leaders = res.diagnostics["leader"].values.astype(int)
+    age = np.zeros(5, int)
     for t in range(30):
         if present[t].any():
-            np.testing.assert_array_equal(leaders[t, present[t]], np.flatnonzero(present[t]).min())
+            leader = np.flatnonzero(present[t] & (age == age[present[t]].max())).min()
+            np.testing.assert_array_equal(leaders[t, present[t]], leader)
+            age[present[t]] = age[leader] + 1
     last = np.flatnonzero(present[-1])
     P, W = np.asarray(res.final_state.inner.particles), np.asarray(res.final_state.inner.log_weights)
     assert all((P[k] == P[last[0]]).all() and (W[k] == W[last[0]]).all() for k in last)
-    extra = res.diagnostics["floats"].values - res.diagnostics["live_links"].values * (20 * 16 + 1 * (16 + 2))
+    extra = res.diagnostics["floats"].values - res.diagnostics["live_links"].values * (20 * 16 + 1 * (16 + 3))
     assert set(np.unique(extra[present])) <= {0.0, 16 * 42.0}
     back = present & np.vstack([np.zeros((1, 5), bool), ~present[:-1]])  # present now, away the step before
     back &= leaders != np.arange(5)[None, :]
@@ -112,15 +117,15 @@ def test_under_random_dropout_the_present_nodes_follow_the_smallest_present_id()
     assert np.isfinite(res.predictions).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a node that comes back as its component's leader (the smallest "
-                   "id) hands its stale state to the nodes that kept learning while it was away")
 def test_a_node_that_comes_back_does_not_undo_what_the_others_learnt():
     """Node 0 away for steps 5-24 of 30 on a 6-node ring; node 1 never leaves, and its log
     evidence should be the sum of the increments it reported at every step (it is, to the last
     digit, when node 3 is the one away). When node 0 comes back it is the smallest id, so it
     is elected leader and every node takes its particles, weights and evidence, frozen at step
-    5: node 1's evidence drops from -84.7 (the sum) to -37.6, and the particles the network
-    learnt from 20 steps of labels are replaced by ones that never saw them."""
+    5: node 1's evidence would drop from -84.7 (the sum) to -37.6, and the particles the
+    network learnt from 20 steps of labels would be replaced by ones that never saw them.
+    Leaders are the smallest ids among the nodes that have taken part in the most steps, so
+    the others keep theirs and the returning node takes them."""
     stream, _ = bl.teacher_stream(steps=30, nodes=6, features=2, max_len=5, seed=2)
     away = np.ones((30, 6), bool)
     away[5:25, 0] = False

@@ -93,7 +93,7 @@ def test_distributed_methods_report_traffic_and_occupancy():
     np.testing.assert_array_equal(cut.diagnostics["occupancy"].values, 50.0)
     np.testing.assert_array_equal(cut.diagnostics["messages"].values, 0.0)
     cons = bl.run(stream, "dpf-consensus", graph="ring", num_particles=50, consensus_iters=3, **small)
-    # 2 neighbours x (L iterations x N + D flood rounds x (N weights, a leader id, an increment)); a 4-ring's D is 2
-    assert cons.diagnostics["floats"].values[0, 0] == 2 * (3 * 50 + 2 * (50 + 2))
+    # 2 neighbours x (L iterations x N + D flood rounds x (N weights, an age, a leader id, an increment)); a 4-ring's D is 2
+    assert cons.diagnostics["floats"].values[0, 0] == 2 * (3 * 50 + 2 * (50 + 3))
     sgd = bl.run(stream, "dsgd", graph="ring", **small)
     assert sgd.diagnostics["messages"].values[0, 0] == 2
