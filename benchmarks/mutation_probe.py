@@ -243,17 +243,26 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "leaders-ignore-dead-links", "bayeslstm/network/agreement.py",
-        "heard = jnp.where(live, axis.gather(ids)[neighbours], jnp.iinfo(ids.dtype).max)",
-        "heard = axis.gather(ids)[neighbours]",
+        "heard = jnp.where(live, axis.gather(v)[neighbours], info.max if smallest else info.min)",
+        "heard = axis.gather(v)[neighbours]",
         "leader election: ids heard over links that are down",
         ("tests/network/test_agreement.py::test_a_cut_link_gives_each_side_its_own_leader",),
     ),
     Mutation(
         "consensus-round-skips-links", "bayeslstm/network/agreement.py",
-        "return jax.lax.fori_loop(0, rounds, round_, values)",
-        "return jax.lax.fori_loop(0, min(rounds, 1), round_, values)",
+        "        return jax.tree_util.tree_map(lambda x: combine(weights, neighbours, x), everyone)\n\n"
+        "    return jax.lax.fori_loop(0, rounds, round_, values)",
+        "        return jax.tree_util.tree_map(lambda x: combine(weights, neighbours, x), everyone)\n\n"
+        "    return jax.lax.fori_loop(0, min(rounds, 1), round_, values)",
         "average consensus: one round whatever the number asked for",
         ("tests/network/test_agreement.py::test_average_consensus_tends_to_the_network_mean",),
+    ),
+    Mutation(
+        "leaders-ignore-age", "bayeslstm/network/agreement.py",
+        "candidate = jnp.where(age == oldest, ids, jnp.iinfo(jnp.int32).max)",
+        "candidate = ids",
+        "leader election: the smallest id leads even when it has just come back (its stale state overwrites the others')",
+        ("tests/network/test_consensus_dpf.py::test_a_node_that_comes_back_does_not_undo_what_the_others_learnt",),
     ),
     Mutation(
         "diffusion-no-combine", "bayeslstm/network/diffusion.py",
@@ -367,19 +376,38 @@ def copy_tree(root: pathlib.Path, target: pathlib.Path, rev: str | None = None) 
         copy.mkdir()
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(copy, filter="data")
-    # the package's models/ folder is bayeslstm.models through the editable install's mapping;
-    # a link makes the copy import its own, so nothing is read from the checkout
-    link = copy / "bayeslstm" / "models"
-    if link.is_symlink():
-        link.unlink()
-    if not link.exists():
-        link.symlink_to(pathlib.Path("..") / "models", target_is_directory=True)
     return copy
 
 
-def environment(copy: pathlib.Path, cache: pathlib.Path) -> dict:
+# The package's models/ folder is bayeslstm.models only through the installed package's
+# mapping (pyproject.toml's package-dir), which points at the checkout. This startup hook,
+# on the copy's PYTHONPATH, maps it to the copy's models/ instead, so that nothing is read
+# from the checkout and the copy's tree stays exactly the repository's.
+MODELS_HOOK = """\
+import importlib.abc, importlib.util, sys
+
+class _CopyModels(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "bayeslstm.models":
+            return importlib.util.spec_from_file_location(
+                name, {init!r}, submodule_search_locations=[{folder!r}])
+        return None
+
+sys.meta_path.insert(0, _CopyModels())
+"""
+
+
+def environment(copy: pathlib.Path, tmp: pathlib.Path) -> dict:
+    """The tests' environment: the copy first on the path, its models/ as bayeslstm.models,
+    one compilation cache for every run."""
+    site = tmp / "site"
+    site.mkdir(exist_ok=True)
+    models = copy / "models"
+    (site / "sitecustomize.py").write_text(MODELS_HOOK.format(init=str(models / "__init__.py"), folder=str(models)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(copy) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = [str(copy), str(site)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    cache = tmp / "jax-cache"
     env["BAYESLSTM_TEST_CACHE"] = str(cache)  # tests/conftest.py: one compilation cache for every run
     env.pop("PYTEST_ADDOPTS", None)
     return env
@@ -482,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = pathlib.Path(tmp)
         copy = copy_tree(ROOT, tmp, commit)
         check_mutations(MUTATIONS, copy)  # before anything runs: a stale entry fails loudly
-        env = environment(copy, tmp / "jax-cache")
+        env = environment(copy, tmp)
         check_imports(copy, env)
         if args.baseline:
             tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))

@@ -37,7 +37,7 @@ RUNS = {"ekf": RUN, "dpf": PARTICLE_RUN}
 
 def subprocess_env() -> dict:
     """The test process' environment plus its compilation cache, so the child compiles nothing twice."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cache = jax.config.jax_compilation_cache_dir
     if cache:
         env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
