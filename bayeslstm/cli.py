@@ -249,6 +249,10 @@ def _main(args: argparse.Namespace) -> int:
     extras = _run_extras(args, [fusion for _, _, fusion in specs])
     _checkpointing(args, specs[0][0])
     stream, table, stream_config = _stream(args)
+    if table is not None and args.command == "compare":  # on real data the naive forecasts are the yardstick
+        present = {method for _, method, _ in method_specs(names, args.fusion)}
+        names = list(names.split(",") if isinstance(names, str) else names)
+        names += [b for b in ("baseline-last", "baseline-mean") if b not in present]
     noise_var = None if table is not None else args.noise_var
     built = assemble(stream if table is None else table, names, fusion=args.fusion, model=args.model,
                      model_options=model_options, graph=args.graph, rule=args.rule,

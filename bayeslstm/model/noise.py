@@ -18,11 +18,12 @@ from jax import Array
 
 
 def random_walk(theta_prev: Array, q: float) -> dist.Distribution:
-    """The transition theta_t ~ N(theta_prev, q I) over a flat vector; a point mass when q = 0
-    (static parameters, as NUTS sees them)."""
+    """The transition theta_t ~ N(theta_prev, q I) of a site of any shape (all of it one
+    event); a point mass when q = 0 (static parameters, as NUTS sees them)."""
+    event = jnp.ndim(theta_prev)
     if q == 0:
-        return dist.Delta(theta_prev, event_dim=1)
-    return dist.Normal(theta_prev, jnp.sqrt(q)).to_event(1)
+        return dist.Delta(theta_prev, event_dim=event)
+    return dist.Normal(theta_prev, jnp.sqrt(q)).to_event(event)
 
 
 def _rotate_left(v: Array, r: int) -> Array:

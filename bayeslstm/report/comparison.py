@@ -41,6 +41,7 @@ class RunSummary(NamedTuple):
     late_mse: float = float("nan")  # mean squared error over the last quarter of each node's labels
     compile_seconds: float = float("nan")
     steps: int | None = None  # steps run (the TAE may keep fewer: record=)
+    half_mse: float = float("nan")  # mean squared error over the last half of each node's labels
 
 
 class Comparison(NamedTuple):
@@ -88,6 +89,7 @@ def summarize_run(run) -> RunSummary:
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=particles, edges=_edges(config), family=config.get("family"),
             late_mse=run.late_mse(), compile_seconds=float(run.compile_seconds), steps=int(run.tae["time"][-1]),
+            half_mse=run.late_mse(0.5),
         )
     if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
         config = run_config(run)
@@ -102,6 +104,7 @@ def summarize_run(run) -> RunSummary:
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=num_particles(run), edges=_edges(config), family=config.get("family"),
             late_mse=late_mse(*predictive_arrays(run)), compile_seconds=float(run.attrs.get("compile_seconds", np.nan)),
+            half_mse=late_mse(*predictive_arrays(run), fraction=0.5),
             steps=int(run.observed_data["time"][-1]),
         )
     raise InputError(f"cannot compare a {type(run).__name__}; give RunResults or InferenceData (or lists of them)")
@@ -131,7 +134,9 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     ``num_particles`` (0 if none), ``replicates``. Table rows are ranked by ``final_tae``,
     the network mean at the last step (ties keep the given order), with its spread over
     nodes and over replicates, the ``late_mse`` (the mean squared error over the last quarter
-    of each node's labels: where a method has got to), the prequential ``log_score``,
+    of each node's labels: where a method has got to), the prequential ``log_score``, the
+    ``half_mse`` over the last half of each node's labels and, when the baselines are among
+    the runs, the skill against the naive forecasts (:func:`add_skill`),
     ``seconds`` (running, compilation apart), ``ms_per_step`` and the traffic.
     """
     if not results:
@@ -188,10 +193,30 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
             "messages_per_step": float(np.mean([s.messages_per_step for s in group])),
             "floats_per_step": float(np.mean([s.floats_per_step for s in group])),
             "replicates": len(group),
+            "half_mse": float(np.mean([s.half_mse for s in group])),
         })
+    add_skill(rows, {m: first[m].family or first[m].method for m in labels})
     order = sorted(range(len(rows)), key=lambda i: (np.isnan(rows[i]["final_tae"]), np.nan_to_num(rows[i]["final_tae"], nan=0.0), i))
     table = [dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]
     return Comparison(dataset, table)
+
+
+BASELINES = {"last": "baseline-last", "mean": "baseline-mean"}
+
+
+def add_skill(rows: list[dict[str, Any]], families: Mapping[str, str]) -> None:
+    """Skill against the naive forecasts, in place: for every baseline among the rows,
+    ``skill_<kind> = 1 - final TAE / the baseline's`` (the whole stream) and
+    ``skill_<kind>_late = 1 - late-half MSE / the baseline's`` (the last half of each node's
+    labels). Positive: better than the naive forecast; 0: no better."""
+    by_family = {families[row["method"]]: row for row in rows}
+    for kind, family in BASELINES.items():
+        base = by_family.get(family)
+        if base is None:
+            continue
+        for row in rows:
+            row[f"skill_{kind}"] = 1.0 - row["final_tae"] / base["final_tae"]
+            row[f"skill_{kind}_late"] = 1.0 - row["half_mse"] / base["half_mse"]
 
 
 def edges_of(comparison: Comparison | xr.Dataset) -> list[tuple[int, int]] | None:
@@ -211,6 +236,10 @@ COLUMNS = (
     ("log_score", "log score", "{:.3f}"),
     ("seconds", "seconds", "{:.3g}"),
     ("ms_per_step", "ms/step", "{:.3g}"),
+    ("skill_last", "skill vs last", "{:.3f}"),
+    ("skill_last_late", "late skill vs last", "{:.3f}"),
+    ("skill_mean", "skill vs mean", "{:.3f}"),
+    ("skill_mean_late", "late skill vs mean", "{:.3f}"),
     ("messages_per_step", "messages/step", "{:.3g}"),
     ("floats_per_step", "floats/step", "{:.3g}"),
 )
@@ -218,7 +247,8 @@ COLUMNS = (
 
 def table_markdown(table: Sequence[dict[str, Any]]) -> str:
     """The ranked table as a Markdown table (the seeds column only when there are replicates)."""
-    columns = [c for c in COLUMNS if c[0] != "final_tae_sd_seeds" or any(r.get("replicates", 1) > 1 for r in table)]
+    columns = [c for c in COLUMNS if (c[0] != "final_tae_sd_seeds" or any(r.get("replicates", 1) > 1 for r in table))
+               and (not c[0].startswith("skill") or any(c[0] in r for r in table))]
     lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
              "| " + " | ".join("---" if key == "method" else "---:" for key, _, _ in columns) + " |"]
     for row in table:

@@ -43,7 +43,7 @@ import xarray as xr
 from ..errors import InputError, OptionError
 from ..kernels.protocol import Gaussian, GaussianMixture, PointEstimate, PosteriorForm, WeightedSample
 from ..kernels.resampling import systematic
-from ..model.layout import ParamLayout, unflatten
+from ..model.layout import ParamLayout, constrain, unflatten
 from ..engine.encoding import to_json
 from ..engine.metrics import time_accumulated_error
 from ..version import __version__
@@ -255,7 +255,8 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
     predictions = np.asarray(result.predictions)
     T, K = predictions.shape
     layout = result.layout
-    drawn = posterior_draws(result.posterior(result.final_state), num_draws, seed)
+    form = result.posterior(result.final_state)
+    drawn = posterior_draws(form, num_draws, seed)
     if drawn is None:  # baselines: predictions and scores, no posterior
         drawn = Draws(np.zeros((1, 1, 0)), {}, {}, "none (a baseline learns no weights)")
         layout = ParamLayout((), ())
@@ -268,7 +269,13 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
     chains, draws = theta.shape[:2]
     centralized = chains == 1 and (K > 1 or config.get("fusion") == "centralized")
     dims = parameter_dims(layout)
-    blocks = unflatten(layout, theta)
+    blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}  # each block in its support
+    if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
+        for name in blocks:
+            learnt = result.diagnostics.get(f"learnt_{name}") if hasattr(result, "diagnostics") else None
+            if learnt is not None:
+                last = np.asarray(learnt.isel(time=-1).values)[:chains]
+                blocks[name] = np.broadcast_to(last.reshape((chains, 1) + blocks[name].shape[2:]), blocks[name].shape).copy()
     chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
     posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
                            coords=chain_draw)

@@ -93,3 +93,22 @@ def test_options_go_to_the_methods_that_take_them(stream):
         assemble(stream, "pf,ekf", num_particles=8, **SMALL)  # strict: every method must take every option
     with pytest.raises(OptionError, match=r"no method among \['pf', 'ekf'\] takes \['walk_steps'\]"):
         assemble(stream, "pf,ekf", strict=False, walk_steps=3, **SMALL)
+
+
+def test_a_table_stream_gets_the_one_table_configuration():
+    """Every table stream: the label variance learnt, the last hidden state read out and, when
+    the target is a feature, the residual readout on its column; what the user gives wins; a
+    synthetic stream keeps the model's own defaults."""
+    y = np.sin(np.arange(40.0)) + 10.0
+    frame = pd.DataFrame({"x": np.linspace(0.0, 1.0, 40), "y": y})
+    with_target = bl.table_stream(frame, "y", features=["x", "y"], window=(1, 3))
+    (built,) = assemble(with_target, "ekf", **SMALL)
+    assert built.config["model_options"] == {"learn_r": True, "pooling": "last", "readout": "residual",
+                                             "target_feature": 1, "hidden": 1}
+    assert [s.name for s in built.ssm.sites] == ["r", "theta"] and built.ssm.sites[0].static
+    without = bl.table_stream(frame, "y", features=["x"], window=(1, 3))
+    assert assemble(without, "ekf", **SMALL)[0].config["model_options"] == {"learn_r": True, "pooling": "last", "hidden": 1}
+    mine = assemble(with_target, "ekf", model_options={"hidden": 1, "learn_r": False, "readout": "linear"})[0]
+    assert mine.config["model_options"]["learn_r"] is False and mine.config["model_options"]["readout"] == "linear"
+    synthetic = bl.teacher_stream(steps=2, nodes=1, features=2, max_len=3)[0]
+    assert assemble(synthetic, "ekf", **SMALL)[0].config["model_options"] == {"hidden": 1}

@@ -52,3 +52,40 @@ def test_comparison_from_runs_equals_comparison_from_inference_data(runs, idatas
         assert a.keys() == b.keys()
         for key in a:
             assert a[key] == pytest.approx(b[key], nan_ok=True) if isinstance(a[key], float) else a[key] == b[key]
+
+
+def test_skill_against_the_naive_forecasts_is_one_minus_the_mse_ratio(tmp_path):
+    """On a table stream every row gets skill against baseline-last and baseline-mean, on the
+    whole stream (final TAE) and on the last half of each node's labels; the numbers equal
+    1 - MSE ratios computed here from the predictions. The command line's compare on a table
+    runs both baselines unasked and puts the skill columns in its report."""
+    import pandas as pd
+
+    import bayeslstm as bl
+    from bayeslstm.cli import main
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "y": np.cumsum(rng.normal(size=80))})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    table = bl.table_stream(frame, "y", features=["x", "y"], window=(1, 3), nodes=2)
+    runs = {label: bl.run(table, label, model_options={"hidden": 1}) for label in ("ekf", "baseline-last", "baseline-mean")}
+    rows = {row["method"]: row for row in compare_results(runs).table}
+
+    def mse(result, half):
+        per_node = []
+        for k in range(result.predictions.shape[1]):
+            seen = result.observed[:, k]
+            err = (result.predictions[seen, k] - result.labels[seen, k]) ** 2
+            per_node.append(err[-max(int(err.size * 0.5), 1):].mean() if half else err.mean())
+        return np.mean(per_node)
+
+    for base in ("last", "mean"):
+        reference = runs[f"baseline-{base}"]
+        assert rows["ekf"][f"skill_{base}"] == pytest.approx(1 - mse(runs["ekf"], False) / mse(reference, False), rel=1e-5)
+        assert rows["ekf"][f"skill_{base}_late"] == pytest.approx(1 - mse(runs["ekf"], True) / mse(reference, True), rel=1e-5)
+        assert rows[f"baseline-{base}"][f"skill_{base}"] == pytest.approx(0.0, abs=1e-12)
+    assert main(["compare", "--data", str(tmp_path / "t.csv"), "--target", "y", "--features", "x,y", "--window", "1:3",
+                 "--nodes", "2", "--methods", "ekf", "--model-arg", "hidden=1", "--no-progress",
+                 "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "skill vs last" in report and "late skill vs mean" in report and "baseline-mean" in report
