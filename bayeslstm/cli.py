@@ -23,6 +23,7 @@ from .errors import BayesLSTMError, OptionError
 from .methods import DISTRIBUTED, METHODS
 from .kernels.enkf import DEFAULT_MEMBERS
 from .kernels.gaussian_sum import DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW
+from .kernels.lofi import DEFAULT_RANK
 from .kernels.particle_filter import DEFAULT_PARTICLES
 from .engine.assembly import DEFAULT_GRAPH
 from .engine.encoding import json_default
@@ -54,6 +55,7 @@ KERNEL_FLAGS = {
     "inflation": "inflation",
     "components": "num_components",
     "respawn_below": "respawn_below",
+    "rank": "rank",
 }
 
 
@@ -111,6 +113,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                                      "default none)")
     kern.add_argument("--discount", type=float, help="Liu-West discount delta in (0, 1) (with --move liu-west; default 0.98)")
     kern.add_argument("--covariance", help="full | diagonal (ekf, dekf, gspf, dgspf)")
+    kern.add_argument("--rank", type=int, help=f"rank of the low-rank precision (lofi, dlofi; default {DEFAULT_RANK})")
     kern.add_argument("--ekf-init", help="sample | prior-mean (ekf, dekf, gspf, dgspf)")
     kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
     kern.add_argument("--walk-steps", type=int, help="random-walk steps S per time step (dpf; default 10)")

@@ -19,12 +19,13 @@ from .kernels.baselines import baseline
 from .kernels.ekf import extended_kalman_filter
 from .kernels.enkf import ensemble_kalman_filter
 from .kernels.gaussian_sum import gaussian_sum_filter
+from .kernels.lofi import low_rank_filter
 from .kernels.gradient import gradient_descent
 from .kernels.particle_filter import particle_filter
 from .model.statespace import StateSpace
 from .network.consensus_dpf import consensus_particle_filter
 from .network.consensus_enkf import consensus_enkf
-from .network.diffusion import diffusion_ekf, diffusion_enkf, diffusion_gradient
+from .network.diffusion import diffusion_ekf, diffusion_enkf, diffusion_gradient, diffusion_lofi
 from .network.faults import Faults, with_faults
 from .network.gaussian_sum_diffusion import diffusion_gaussian_sum
 from .network.graph import Network
@@ -37,6 +38,7 @@ KERNELS: dict[str, Callable] = {
     "ekf": extended_kalman_filter,
     "enkf": ensemble_kalman_filter,
     "gspf": gaussian_sum_filter,
+    "lofi": low_rank_filter,
     "sgd": lambda ssm, learning_rate=None: gradient_descent(ssm, "sgd", learning_rate),
     "adam": lambda ssm, learning_rate=None: gradient_descent(ssm, "adam", learning_rate),
     "baseline-last": lambda ssm, target_feature=None: baseline("last", ssm, target_feature),
@@ -49,11 +51,12 @@ DISTRIBUTED: dict[str, Callable] = {
     "denkf": diffusion_enkf,
     "denkf-consensus": consensus_enkf,
     "dgspf": diffusion_gaussian_sum,
+    "dlofi": diffusion_lofi,
     "dsgd": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "sgd", learning_rate),
     "dadam": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "adam", learning_rate),
 }
 # every distributed method's kernel family; the first of a family is its kernel's distributed form
-FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "denkf": "enkf", "denkf-consensus": "enkf", "dgspf": "gspf",
+FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "denkf": "enkf", "denkf-consensus": "enkf", "dgspf": "gspf", "dlofi": "lofi",
                           "dsgd": "sgd", "dadam": "adam"}
 DISTRIBUTED_OF: dict[str, str] = {kind: method for method, kind in reversed(FAMILY.items())}
 METHODS = tuple(KERNELS) + tuple(DISTRIBUTED)

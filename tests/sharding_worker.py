@@ -37,6 +37,7 @@ CASES = [
     ("dekf", {"exchange": "halo", "link_failure": 0.3, "node_dropout": 0.2}),
     ("dsgd", {}),
     ("dgspf", {"exchange": "halo"}), ("denkf", {"num_members": 4}), ("denkf-consensus", {"num_members": 4}),
+    ("dlofi", {"rank": 3}),
 ]
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax import Array
 from numpyro.distributions.transforms import biject_to
 
-from ..kernels.protocol import Gaussian, GaussianMixture, PointEstimate, WeightedSample
+from ..kernels.protocol import Gaussian, GaussianMixture, LowRankGaussian, PointEstimate, WeightedSample
 from ..model.statespace import Site, StateSpace
 from ..network.method import NetworkMethod, StepData
 
@@ -34,7 +34,7 @@ def _site_value(site: Site, form: Any) -> Array:
     if isinstance(form, WeightedSample):
         w = jax.nn.softmax(form.log_weights)
         return w @ to_support(form.values[:, index])
-    if isinstance(form, Gaussian):
+    if isinstance(form, (Gaussian, LowRankGaussian)):
         return to_support(form.mean[index])
     if isinstance(form, GaussianMixture):
         return jax.nn.softmax(form.log_weights) @ to_support(form.means[:, index])
@@ -66,7 +66,7 @@ def _centre(form: Any) -> Array:
     """A representative theta of one filter's posterior, to hold the other sites at."""
     if isinstance(form, WeightedSample):
         return jax.nn.softmax(form.log_weights) @ form.values
-    if isinstance(form, Gaussian):
+    if isinstance(form, (Gaussian, LowRankGaussian)):
         return form.mean
     if isinstance(form, GaussianMixture):
         return form.means[jnp.argmax(form.log_weights)]
@@ -92,9 +92,9 @@ def learnt_values(ssm: StateSpace, form: Any) -> dict[str, Array]:
 
 def _per_node(form: Any, dim: int) -> bool:
     """Does this posterior form carry a leading node axis?"""
-    leaf = form.values if isinstance(form, WeightedSample) else form.mean if isinstance(form, Gaussian) \
+    leaf = form.values if isinstance(form, WeightedSample) else form.mean if isinstance(form, (Gaussian, LowRankGaussian)) \
         else form.means if isinstance(form, GaussianMixture) else form.value
-    single = {WeightedSample: 2, Gaussian: 1, GaussianMixture: 2, PointEstimate: 1}[type(form)]
+    single = {WeightedSample: 2, Gaussian: 1, LowRankGaussian: 1, GaussianMixture: 2, PointEstimate: 1}[type(form)]
     return leaf.ndim > single
 
 

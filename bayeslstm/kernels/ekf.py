@@ -44,7 +44,7 @@ def posterior(state: EKFState) -> Gaussian:
     return Gaussian(state.mean, state.cov, state.log_evidence, None if state.noise is None else estimate(state.noise))
 
 
-def _require_gaussian(ssm: StateSpace) -> bool:
+def require_gaussian(ssm: StateSpace) -> bool:
     """Refuse what the EKF cannot read; True when it learns the label variance."""
     missing = [
         what
@@ -73,7 +73,7 @@ def vb_update(mean: Array, cov: Array, H: Array, residual: Array, noise: NoiseSt
     return new_mean, new_cov, s, NoiseState(shape, rate)
 
 
-def _value_and_jacobian(ssm: StateSpace, theta: Array, X: Array, mask: Array) -> tuple[Array, Array]:
+def value_and_jacobian(ssm: StateSpace, theta: Array, X: Array, mask: Array) -> tuple[Array, Array]:
     return jax.value_and_grad(lambda t: ssm.mean(t, X, mask))(theta)
 
 
@@ -101,7 +101,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     prior mean (the exact Kalman filter's start on linear-Gaussian models)."""
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
-    learns_noise = _require_gaussian(ssm)
+    learns_noise = require_gaussian(ssm)
     q, r = ssm.transition_var, ssm.obs_var
 
     def init_fn(key: Array) -> EKFState:
@@ -113,7 +113,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     def step(key: Array, state: EKFState, batch: Batch) -> tuple[EKFState, EKFInfo]:
         del key  # deterministic
         cov = state.cov + (jnp.diag(q) if covariance == "full" else q).astype(state.cov.dtype)
-        f0, H0 = jax.vmap(lambda X, m: _value_and_jacobian(ssm, state.mean, X, m))(batch.X, batch.mask)
+        f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, state.mean, X, m))(batch.X, batch.mask)
         r_now = estimate(state.noise) if learns_noise else r
         pred_var = jax.vmap(lambda h: h @ _project(cov, h))(H0) + r_now
         log_pred = gaussian_log_density(batch.d, f0, pred_var)
@@ -124,7 +124,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
             f, H = jax.lax.cond(
                 index == 0,
                 lambda: (f0[0], H0[0]),
-                lambda: _value_and_jacobian(ssm, mean, X, mask),
+                lambda: value_and_jacobian(ssm, mean, X, mask),
             )
             if learns_noise:
                 new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise)

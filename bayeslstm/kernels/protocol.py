@@ -5,7 +5,7 @@ A kernel is a :class:`Kernel` of pure functions over NamedTuple states:
 
 * ``init(key) -> state``
 * ``step(key, state, batch) -> (state, info)``
-* ``posterior(state) -> WeightedSample | Gaussian | GaussianMixture | PointEstimate | None``
+* ``posterior(state) -> WeightedSample | Gaussian | GaussianMixture | LowRankGaussian | PointEstimate | None``
 
 ``batch`` holds the examples the filter conditions on at this step (one for a lone node,
 all nodes' for a centralized filter, the neighbours' for diffusion). ``step`` first predicts
@@ -65,6 +65,18 @@ class GaussianMixture(NamedTuple):
     label_var: Array | None = None  # (C,) per component
 
 
+class LowRankGaussian(NamedTuple):
+    """A Gaussian over theta in precision form: ``mean`` (dim,), precision
+    diag(``precision_diag``) + ``precision_factor`` ``precision_factor``^T with the factor
+    (dim, R); the covariance is never formed (a low-rank filter of a large network)."""
+
+    mean: Array
+    precision_diag: Array
+    precision_factor: Array
+    log_evidence: Array | None = None
+    label_var: Array | None = None
+
+
 class PointEstimate(NamedTuple):
     """A single value of theta (dim,): what a gradient method learns."""
 
@@ -73,7 +85,7 @@ class PointEstimate(NamedTuple):
     label_var: Array | None = None
 
 
-PosteriorForm = WeightedSample | Gaussian | GaussianMixture | PointEstimate
+PosteriorForm = WeightedSample | Gaussian | GaussianMixture | LowRankGaussian | PointEstimate
 
 
 class InitFn(Protocol):

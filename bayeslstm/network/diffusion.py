@@ -1,5 +1,5 @@
 """Diffusion over a graph, adapt then combine (Cattivelli & Sayed): the diffusion EKF (DEKF),
-the diffusion EnKF (DEnKF) and diffusion SGD/Adam.
+the diffusion low-rank EKF (DLoFi), the diffusion EnKF (DEnKF) and diffusion SGD/Adam.
 
 Every node runs its kernel's step (adapt), then replaces its estimate by the combination of
 its live neighbours' (combine), through :func:`bayeslstm.network.mixing.combine` over the
@@ -21,6 +21,7 @@ from jax import Array
 from ..kernels.ekf import extended_kalman_filter
 from ..kernels.enkf import DEFAULT_MEMBERS, EnsembleState, ensemble_kalman_filter
 from ..kernels.gradient import gradient_descent
+from ..kernels.lofi import DEFAULT_RANK, low_rank_filter
 from ..kernels.protocol import Batch, Kernel
 from ..model.statespace import StateSpace
 from .graph import Network
@@ -120,3 +121,11 @@ def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd"
     kernel = gradient_descent(ssm, optimizer, learning_rate)
     traffic = lambda data, degree: (degree, degree * ssm.dim)  # noqa: E731
     return adapt_then_combine(kernel, network, field_estimate("theta"), False, traffic, f"d{optimizer}")
+
+
+def diffusion_lofi(ssm: StateSpace, network: Network, rank: int = DEFAULT_RANK, init: str = "sample") -> NetworkMethod:
+    """Diffusion LoFi, adapt then combine as the DEKF: low-rank EKF updates with every live
+    neighbour's example, then theta_k = sum_l C_lk psi_l; the low-rank precisions stay local.
+    The DEKF's traffic, at a cost per node linear in the number of weights."""
+    kernel = low_rank_filter(ssm, rank, init)
+    return adapt_then_combine(kernel, network, field_estimate("mean"), True, example_traffic(ssm.dim), "dlofi")

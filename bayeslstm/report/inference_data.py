@@ -41,7 +41,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, OptionError
-from ..kernels.protocol import Gaussian, GaussianMixture, PointEstimate, PosteriorForm, WeightedSample
+from ..kernels.protocol import (
+    Gaussian, GaussianMixture, LowRankGaussian, PointEstimate, PosteriorForm, WeightedSample,
+)
 from ..kernels.resampling import systematic
 from ..model.layout import ParamLayout, constrain, unflatten
 from ..engine.encoding import to_json
@@ -202,6 +204,25 @@ def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generat
     return Draws(draws.astype(means.dtype), stats, extra, "gaussian-mixture draws")
 
 
+def _low_rank_draws(form: LowRankGaussian, num_draws: int, rng: np.random.Generator) -> Draws:
+    """Draws from N(mean, (diag(u) + W W^T)^-1) without forming a d x d matrix: with
+    V = diag(u)^-1/2 W = U s G^T (thin SVD), the covariance's square root is
+    diag(u)^-1/2 (I + U ((1 + s^2)^-1/2 - 1) U^T)."""
+    mean, diag, factor = (np.asarray(a, np.float64) for a in (form.mean, form.precision_diag, form.precision_factor))
+    if mean.ndim == 1:  # one filter for the network
+        mean, diag, factor = mean[None], diag[None], factor[None]
+    z = rng.standard_normal((mean.shape[0], num_draws, mean.shape[1]))
+    draws = np.empty_like(z)
+    for k in range(mean.shape[0]):
+        scale = 1.0 / np.sqrt(diag[k])
+        U, s, _ = np.linalg.svd(scale[:, None] * factor[k], full_matrices=False)
+        shrink = 1.0 / np.sqrt(1.0 + s**2) - 1.0
+        draws[k] = mean[k] + scale * (z[k] + ((z[k] @ U) * shrink) @ U.T)
+    extra = {"mean": (("chain", "parameter"), mean), "precision_diag": (("chain", "parameter"), diag),
+             "precision_factor": (("chain", "parameter", "rank"), factor)}
+    return Draws(draws.astype(np.asarray(form.mean).dtype), {}, extra, "gaussian draws (low-rank precision)")
+
+
 def _point_draws(form: PointEstimate) -> Draws:
     theta = _chains(form.value, 1)
     return Draws(theta[:, None, :], {}, {"theta": (("chain", "parameter"), theta)}, "point estimate")
@@ -225,6 +246,8 @@ def posterior_draws(form: PosteriorForm | None, num_draws: int = 200, seed: int 
         out = _gaussian_draws(form, int(num_draws), np.random.default_rng(seed))
     elif isinstance(form, GaussianMixture):
         out = _mixture_draws(form, int(num_draws), np.random.default_rng(seed))
+    elif isinstance(form, LowRankGaussian):
+        out = _low_rank_draws(form, int(num_draws), np.random.default_rng(seed))
     elif isinstance(form, PointEstimate):
         out = _point_draws(form)
     else:

@@ -213,12 +213,13 @@ class Interrupted(Exception):
     ("enkf", dict(num_members=8, update="stochastic")),
     ("denkf-consensus", dict(num_members=8, graph="ring")),
     ("dgspf", dict(num_components=2, respawn_below=0.2, graph="ring")),
+    ("dlofi", dict(rank=3, graph="ring", model_options={"hidden": 2, "learn_r": True})),
 ])
 def test_interrupted_random_methods_resume_with_the_same_keys_and_state(method, options, tmp_path, monkeypatch):
     """Methods that draw random numbers every step (resampling, moves, perturbations, re-spawns)
     continue after an interruption exactly: the same predictions and the same final state."""
     stream, _ = bl.teacher_stream(steps=30, nodes=3, features=1, max_len=3, seed=4)
-    run = dict(model_options={"hidden": 2}, checkpoint_every=10, **options)
+    run = {"model_options": {"hidden": 2}, "checkpoint_every": 10, **options}  # an entry may bring its own model
     whole = bl.run(stream, method, checkpoint=tmp_path / "whole", **run)
     real_save = ckpt.save
 

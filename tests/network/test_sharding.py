@@ -49,7 +49,7 @@ def test_one_step_on_four_devices_equals_one_device(tmp_path):
     report = json.loads(out.read_text())
     for case, diff in report["differences"].items():
         assert diff < 1e-5, (case, diff)
-    assert len(report["differences"]) == 8
+    assert len(report["differences"]) == 9
     # 30 steps of the particle methods, resampling all along (measured: bit-identical)
     assert len(report["many_steps"]) == 3
     for case, entry in report["many_steps"].items():
