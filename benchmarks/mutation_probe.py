@@ -9,10 +9,9 @@
 Each entry of :data:`MUTATIONS` names a file of the package, a piece of its text that must
 occur exactly once (so an entry that no longer matches the code fails loudly instead of
 "surviving"), the text that replaces it, what bug that is, and the tests that should catch
-it. The probe copies the working tree (or, with ``--rev``, a commit) into a temporary folder
-(never touching the checkout),
-applies one mutation at a time there, runs that mutation's tests with ``pytest -x`` and puts
-the file back. A mutation is *killed* when one of its tests fails, and the table names that
+it. The probe copies the working tree (or, with ``--rev``, a commit) into a temporary folder,
+never touching the checkout, applies one mutation at a time there, runs that mutation's
+tests with ``pytest -x`` and puts the file back. A mutation is *killed* when one of its tests fails, and the table names that
 test; it *survives* when they all pass. Exit status 0 only if every mutation was killed.
 
 ``--baseline`` first runs every listed test on the unmutated copy (they must pass, or a
@@ -409,6 +408,7 @@ def environment(copy: pathlib.Path, tmp: pathlib.Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(paths)
     cache = tmp / "jax-cache"
     env["BAYESLSTM_TEST_CACHE"] = str(cache)  # tests/conftest.py: one compilation cache for every run
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a file and its mutant may share a size and an mtime second
     env.pop("PYTEST_ADDOPTS", None)
     return env
 
@@ -432,7 +432,8 @@ def run_tests(tests: tuple[str, ...], copy: pathlib.Path, env: dict, timeout: fl
         out = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
         rc, text = out.returncode, out.stdout + out.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, text = -1, f"timed out after {timeout:.0f} s\n{exc.stdout or ''}"
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        rc, text = -1, f"timed out after {timeout:.0f} s\n{partial}"
     return rc, text, time.perf_counter() - start
 
 
