@@ -9,7 +9,7 @@ Lambda = diag(u) + W W^T with W (d, R), never as a d x d matrix:
   W is rescaled and rotated by an R x R Cholesky factor so that, in one dimension and
   whenever W spans directions the diagonal does not mix, the predicted precision is exact;
 * update with one label (Jacobian h by one reverse-mode gradient, as the EKF's): the exact
-  posterior precision is diag(u) + [W, h/sqrt(r)] [W, h/sqrt(r)]^T, rank R + 1. The mean moves
+  posterior precision is ``diag(u) + [W, h/sqrt(r)] [W, h/sqrt(r)]^T``, rank R + 1. The mean moves
   by the exact gain Sigma_post h / r (Woodbury: an (R+1) x (R+1) solve). Then the rank goes
   back to R by an SVD of the (d, R+1) factor: the R leading directions are kept and the
   discarded one's mass is added to the diagonal, so the precision's diagonal stays exact.
