@@ -73,6 +73,10 @@ def truncate(diag: Array, wide: Array, rank: int) -> tuple[Array, Array]:
     order = jnp.argsort(-values)
     values, vectors = jnp.maximum(values[order], 0.0), vectors[:, order]
     directions = wide @ vectors  # (d, R+1): columns u_i s_i, orthogonal
+    # eigh fixes each direction only up to its sign, and the sign may differ between
+    # batch layouts (sharded or not): make each column's largest entry positive
+    largest = jnp.take_along_axis(directions, jnp.argmax(jnp.abs(directions), axis=0)[None, :], axis=0)
+    directions = directions * jnp.where(largest < 0, -1.0, 1.0).astype(directions.dtype)
     return diag + jnp.sum(directions[:, rank:] ** 2, axis=1), directions[:, :rank]
 
 
