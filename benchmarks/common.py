@@ -151,7 +151,7 @@ def wins(a: Sequence[RunSummary], b: Sequence[RunSummary]) -> tuple[int, int]:
 
 def rows_by_label(comparison: Comparison) -> dict[str, dict[str, Any]]:
     """The comparison's table as {label: row}."""
-    return {row["method"]: row for row in comparison.table}
+    return {row["method"]: row for row in comparison.rows()}
 
 
 def plot_panels(path: pathlib.Path, panels: Mapping[str, Comparison], noise_floor: float | None = None,

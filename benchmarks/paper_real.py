@@ -137,7 +137,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 "best_distributed_filter": best,
                 "beats_baselines": bool(distributed[best] < min(baselines.values())),
                 "beats_local_filters": bool(distributed[best] < min(local.values())),
-                "ranking": [row["method"] for row in data["comparison"].table],
+                "ranking": list(data["comparison"].table.index),
             }
             claims[name]["holds"] = claims[name]["beats_baselines"] and claims[name]["beats_local_filters"]
         new = {l: rows[l]["final_tae"] for l in NEW_DISTRIBUTED if l in rows}

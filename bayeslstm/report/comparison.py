@@ -5,7 +5,8 @@
 :mod:`bayeslstm.report.inference_data`), a :class:`RunSummary`, or a list of them
 (replicates, e.g. one per seed), and
 returns a :class:`Comparison`: an ``xarray.Dataset`` with dims (method, node, time) and a
-list of table rows ranked by final network-mean TAE (lower is better).
+``pandas.DataFrame`` ranked by final network-mean TAE (lower is better), one row per method
+label, as ``az.compare`` returns its table.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
@@ -42,13 +44,20 @@ class RunSummary(NamedTuple):
     compile_seconds: float = float("nan")
     steps: int | None = None  # steps run (the TAE may keep fewer: record=)
     half_mse: float = float("nan")  # mean squared error over the last half of each node's labels
+    ess_threshold: float | None = None  # resample when ESS < this * N (particle filters that have one)
+    unit: str | None = None  # the label's unit (table streams)
 
 
 class Comparison(NamedTuple):
-    """``dataset``: tae (method, node, time) and friends; ``table``: ranked rows."""
+    """``dataset``: tae (method, node, time) and friends; ``table``: a DataFrame indexed by the
+    method labels, best first (``rank`` 1), one column per measure (see :func:`compare_results`)."""
 
     dataset: xr.Dataset
-    table: list[dict[str, Any]]
+    table: pd.DataFrame
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The table as a list of dicts, best first, each with its ``method`` label."""
+        return self.table.reset_index().to_dict("records")
 
 
 def _method_and_fusion(config: dict, fallback: str) -> tuple[str, str]:
@@ -70,6 +79,11 @@ def _edges(config: dict) -> list | None:
     return config.get("edges")
 
 
+def _ess_threshold(config: dict) -> float | None:
+    value = (config.get("options") or {}).get("ess_threshold")
+    return None if value is None else float(value)
+
+
 def summarize_run(run) -> RunSummary:
     """A :class:`RunSummary` of a RunResult or an InferenceData (a RunSummary is returned as it is)."""
     if isinstance(run, RunSummary):
@@ -89,7 +103,7 @@ def summarize_run(run) -> RunSummary:
             log_score=float(prequential_log_score(run).mean()),
             method=name, fusion=fusion, num_particles=particles, edges=_edges(config), family=config.get("family"),
             late_mse=run.late_mse(), compile_seconds=float(run.compile_seconds), steps=int(run.tae["time"][-1]),
-            half_mse=run.late_mse(0.5),
+            half_mse=run.late_mse(0.5), ess_threshold=_ess_threshold(config), unit=config.get("unit"),
         )
     if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
         config = run_config(run)
@@ -105,7 +119,7 @@ def summarize_run(run) -> RunSummary:
             method=name, fusion=fusion, num_particles=num_particles(run), edges=_edges(config), family=config.get("family"),
             late_mse=late_mse(*predictive_arrays(run)), compile_seconds=float(run.attrs.get("compile_seconds", np.nan)),
             half_mse=late_mse(*predictive_arrays(run), fraction=0.5),
-            steps=int(run.observed_data["time"][-1]),
+            steps=int(run.observed_data["time"][-1]), ess_threshold=_ess_threshold(config), unit=config.get("unit"),
         )
     raise InputError(f"cannot compare a {type(run).__name__}; give RunResults or InferenceData (or lists of them)")
 
@@ -131,13 +145,16 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     The dataset holds ``tae`` (method, node, time; replicate mean), ``final_tae``
     (method, node), ``network_tae`` (method, time), ``ess`` (method, node, time; NaN for
     methods without one) and per-method coordinates ``family``, ``fusion``,
-    ``num_particles`` (0 if none), ``replicates``. Table rows are ranked by ``final_tae``,
-    the network mean at the last step (ties keep the given order), with its spread over
+    ``num_particles`` (0 if none), ``replicates``, ``ess_threshold`` (NaN for methods that
+    resample at every step or not at all); its ``unit`` attribute is the label's unit. Table rows are ranked by ``final_tae``,
+    the network mean at the last step (ties keep the given order); the table is a
+    ``pandas.DataFrame`` indexed by label (``table.loc["dpf", "final_tae"]``), with ``rank``,
+    ``fusion``, the final TAE's spread over
     nodes and over replicates, the ``late_mse`` (the mean squared error over the last quarter
     of each node's labels: where a method has got to), the prequential ``log_score``, the
     ``half_mse`` over the last half of each node's labels and, when the baselines are among
     the runs, the skill against the naive forecasts (:func:`add_skill`),
-    ``seconds`` (running, compilation apart), ``ms_per_step`` and the traffic.
+    ``seconds`` (running, compilation apart), ``ms_per_step``, ``compile_seconds`` and the traffic.
     """
     if not results:
         raise InputError("compare_results needs at least one run")
@@ -160,7 +177,9 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
         "fusion": ("method", [first[m].fusion for m in labels]),
         "num_particles": ("method", [first[m].num_particles or 0 for m in labels]),
         "replicates": ("method", [len(summaries[m]) for m in labels]),
+        "ess_threshold": ("method", [np.nan if first[m].ess_threshold is None else first[m].ess_threshold for m in labels]),
     }
+    unit = next((s.unit for s in first.values() if s.unit), None)
     edges = next((s.edges for s in first.values() if s.edges is not None), None)
     dataset = xr.Dataset(
         {
@@ -170,7 +189,7 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
             "ess": (("method", "node", "time"), ess),
         },
         coords=coords,
-        attrs={"edges": "" if edges is None else json.dumps([[int(a), int(b)] for a, b, *_ in edges])},
+        attrs={"edges": "" if edges is None else json.dumps([[int(a), int(b)] for a, b, *_ in edges]), "unit": unit or ""},
     )
 
     rows = []
@@ -197,7 +216,7 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
         })
     add_skill(rows, {m: first[m].family or first[m].method for m in labels})
     order = sorted(range(len(rows)), key=lambda i: (np.isnan(rows[i]["final_tae"]), np.nan_to_num(rows[i]["final_tae"], nan=0.0), i))
-    table = [dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]
+    table = pd.DataFrame([dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]).set_index("method")
     return Comparison(dataset, table)
 
 
@@ -234,8 +253,9 @@ COLUMNS = (
     ("final_tae_sd_seeds", "sd over seeds", "{:.2g}"),
     ("late_mse", "late MSE", "{:.4g}"),
     ("log_score", "log score", "{:.3f}"),
-    ("seconds", "seconds", "{:.3g}"),
+    ("seconds", "seconds running", "{:.3g}"),
     ("ms_per_step", "ms/step", "{:.3g}"),
+    ("compile_seconds", "seconds compiling", "{:.3g}"),
     ("skill_last", "skill vs last", "{:.3f}"),
     ("skill_last_late", "late skill vs last", "{:.3f}"),
     ("skill_mean", "skill vs mean", "{:.3f}"),
@@ -245,8 +265,13 @@ COLUMNS = (
 )
 
 
-def table_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """The ranked table as a Markdown table (the seeds column only when there are replicates)."""
+def table_markdown(table: pd.DataFrame | Sequence[dict[str, Any]]) -> str:
+    """The ranked table (a :class:`Comparison`'s DataFrame, or its rows) as a Markdown table
+    (the seeds column only when there are replicates)."""
+    if isinstance(table, pd.DataFrame):
+        table = table.reset_index().to_dict("records")
+    table = [{k: v for k, v in row.items() if not (k.startswith("skill") and isinstance(v, float) and np.isnan(v))}
+             for row in table]
     columns = [c for c in COLUMNS if (c[0] != "final_tae_sd_seeds" or any(r.get("replicates", 1) > 1 for r in table))
                and (not c[0].startswith("skill") or any(c[0] in r for r in table))]
     lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",

@@ -1,32 +1,45 @@
-"""A run as an ArviZ ``InferenceData``: named posterior draws, predictions, log scores.
+"""A run as an ArviZ ``InferenceData``: named posterior draws, predictive draws, log scores.
 
 :func:`to_inference_data` turns a :class:`~bayeslstm.engine.runner.RunResult` into the groups
-ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``to_netcdf``...):
+ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``az.plot_ppc``,
+``az.waic``, ``az.compare``, ``to_netcdf``...):
 
 * ``posterior`` -- the final weights, one variable per block of the layout (``W_i``,
   ``R_f``, ``w_out``...), dims ``(chain, draw, hidden, feature)`` and the like. A chain is a
-  node (one chain for a centralized method). The method says what its state holds
-  (``result.posterior``: a weighted sample, a Gaussian or a point estimate). Draws: particle
-  filters give their particles after a final systematic resampling by weight (equally
-  weighted, one draw per particle; with equal weights the particles are kept as they are),
-  EKFs ``num_draws`` draws of their Gaussian, gradient methods their single point estimate.
-* ``sample_stats`` -- per draw: ``log_weight`` (the filter's weight of the particle a draw
-  copies, before that final resampling) and ``ancestor`` (that particle's index); per step:
-  every diagnostic of the run except the predictions (``ess``, ``resampled``,
-  ``log_evidence_increment``, ``messages``, ``floats``...), dims ``(time, node)``.
-* ``predictions`` -- one-step-ahead predictive mean ``d`` and variance ``d_var``, made
-  before each label was seen; ``log_likelihood`` -- ``d``, the one-step predictive
-  log density log p(d_t | d_1..t-1) (the *prequential* log score). Both have one chain and one
-  draw, dims ``(chain, draw, time, node)``: they are the filter's mixture over its posterior,
-  not per-draw quantities.
+  filter: one per node for local and distributed methods (chain k is node k), one for a
+  centralized method. The method says what its state holds (``result.posterior``: a
+  weighted sample, a Gaussian or a point estimate). Draws: particle filters give their
+  particles after a final systematic resampling by weight (equally weighted, one draw per
+  particle; with equal weights the particles are kept as they are), EKFs ``num_draws``
+  draws of their Gaussian, gradient methods their single point estimate. The trivial
+  baselines learn no weights and have no posterior.
+* ``sample_stats`` -- per draw, dims ``(chain, draw)``: ``log_weight`` (the filter's weight of
+  the particle a draw copies, before that final resampling) and ``ancestor`` (that
+  particle's index), or ``component`` (Gaussian sums); absent when a method has none.
+* ``posterior_predictive`` -- ``d``: ``predictive_draws`` draws from each step's one-step-ahead
+  predictive distribution (a Gaussian with the filter's predictive mean and variance, made
+  before the label was seen), dims ``(chain, draw, time, node)`` with one chain: what
+  ``az.plot_ppc`` and a PIT check read.
+* ``log_likelihood`` -- ``d``: the one-step predictive log density log p(d_t | d_1..t-1) of
+  each label (the *prequential* log score, 0 where unobserved), one chain and one draw:
+  ``az.waic`` and ``az.compare(..., ic="waic")`` sum it; leave-one-out does not apply
+  (see :func:`loo`).
 * ``observed_data`` -- the labels ``d`` ``(time, node)``, NaN where unobserved;
   ``constant_data`` -- ``observed``, the label mask.
-* ``filter_state`` (an extra group) -- the final state in flat form over ``parameter``:
-  particle ``log_weights``; the EKF ``mean`` and ``cov`` (or diagonal ``var``); gradient ``theta``;
-  and ``log_evidence``.
+* ``diagnostics`` (an extra group) -- every per-step output of the run, dims ``(time, node)``:
+  the exact predictive mean ``prediction`` and variance ``predictive_var``, and ``ess``,
+  ``resampled``, ``log_evidence_increment``, ``messages``, ``floats``... as the method reports them.
+* ``filter_state`` (an extra group) -- the final state in flat form over ``parameter``,
+  dims ``(chain, ...)``: particle ``log_weights``; the EKF ``mean`` and ``cov`` (or diagonal
+  ``var``); gradient ``theta``; and ``log_evidence``.
 
-The root attributes hold the configuration (JSON), the method, the wall seconds, the
-compilation count and the package version.
+``chain`` always indexes the filters and ``node`` the data; only the predictive groups carry
+both (their single chain is the axis ArviZ requires). On a table stream the label-valued
+variables carry the label's unit as their ``units`` attribute. Every group has the attributes
+ArviZ's converters write (``created_at``, ``arviz_version``, ``inference_library`` and
+``inference_library_version``); the root attributes also hold the method, its ``label`` as
+the command line writes it (``pf@centralized``), the configuration (JSON), the running and
+compilation seconds and the compilation count.
 """
 
 from __future__ import annotations
@@ -50,9 +63,7 @@ from ..engine.encoding import to_json
 from ..engine.metrics import time_accumulated_error
 from ..version import __version__
 
-# diagnostics that go to the predictive groups rather than sample_stats
-PREDICTIVE = {"prediction": "d", "predictive_var": "d_var"}
-LOG_SCORE = "log_pred_density"
+LOG_SCORE = "log_pred_density"  # the per-step diagnostic that becomes the log_likelihood group
 
 
 def _arviz():
@@ -264,84 +275,139 @@ def _per_step(result) -> dict[str, xr.DataArray]:
     return {name: result.diagnostics[name] for name in result.diagnostics.data_vars}
 
 
-def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | None = None):
+def method_label(result) -> str:
+    """The method's label as the command line writes it: the configuration's ``label``, else
+    ``NAME@FUSION`` for a local or centralized kernel (``pf-local`` -> ``pf@local``) and the
+    name of a distributed method."""
+    config = dict(getattr(result, "config", None) or {})
+    if config.get("label"):
+        return str(config["label"])
+    name = str(getattr(result, "method", "") or config.get("method", "run"))
+    for mode in ("local", "centralized"):
+        if name.endswith(f"-{mode}"):
+            return f"{name[: -len(mode) - 1]}@{mode}"
+    return name
+
+
+def _group_attrs(extra: dict | None = None) -> dict:
+    """The attributes ArviZ's converters give every group, with bayeslstm as the library."""
+    from arviz.data.base import make_attrs
+
+    import bayeslstm
+
+    return make_attrs(extra, library=bayeslstm)
+
+
+def predictive_samples(mean, var, num_draws: int = 100, seed: int = 0) -> np.ndarray:
+    """``num_draws`` draws (draw, time, node) from the Gaussian one-step predictive N(mean,
+    var) of every step and node (NumPy generator seeded with ``seed``; each step and node
+    independently), in ``mean``'s dtype."""
+    num_draws = _count("predictive_draws", num_draws)
+    mean, var = np.asarray(mean), np.asarray(var)
+    z = np.random.default_rng([int(seed), 1]).standard_normal((num_draws,) + mean.shape)
+    return (mean + z * np.sqrt(np.maximum(var.astype(np.float64), 0.0))).astype(mean.dtype)
+
+
+def _count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise OptionError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | None = None,
+                      predictive_draws: int = 100):
     """An ``az.InferenceData`` of ``result`` (a :class:`~bayeslstm.engine.runner.RunResult`).
 
     ``num_draws``: draws from an EKF's Gaussian (particle filters give one draw per particle,
-    gradient methods one); ``seed``: the NumPy seed of those draws and of the final
-    resampling; ``label``: the name reports use (default the method). See the module
-    docstring for the groups.
+    gradient methods one); ``predictive_draws``: draws from each step's one-step predictive
+    distribution (the ``posterior_predictive`` group); ``seed``: the NumPy seed of all draws
+    and of the final resampling; ``label``: the name reports use (default: the method's
+    label, as the command line writes it). See the module docstring for the groups.
     """
     az = _arviz()
     if not hasattr(result, "final_state") or not hasattr(result, "diagnostics"):
         raise InputError(f"to_inference_data expects a RunResult; got {type(result).__name__}")
+    predictive_draws = _count("predictive_draws", predictive_draws)
     predictions = np.asarray(result.predictions)
     T, K = predictions.shape
+    config = dict(result.config or {})
+    unit = config.get("unit")
+    groups: dict[str, xr.Dataset] = {}
+
     layout = result.layout
     form = result.posterior(result.final_state)
     drawn = posterior_draws(form, num_draws, seed)
-    if drawn is None:  # baselines: predictions and scores, no posterior
-        drawn = Draws(np.zeros((1, 1, 0)), {}, {}, "none (a baseline learns no weights)")
-        layout = ParamLayout((), ())
-    theta = drawn.theta
-    if layout is None:
-        layout = ParamLayout(("theta",), ((theta.shape[-1],),))
-    if layout.size != theta.shape[-1]:
-        raise InputError(f"the layout has {layout.size} parameters but the state has {theta.shape[-1]}")
-    config = dict(result.config or {})
-    chains, draws = theta.shape[:2]
+    chains = 1
+    if drawn is not None:  # the baselines learn no weights: no posterior, no filter state
+        theta = drawn.theta
+        if layout is None:
+            layout = ParamLayout(("theta",), ((theta.shape[-1],),))
+        if layout.size != theta.shape[-1]:
+            raise InputError(f"the layout has {layout.size} parameters but the state has {theta.shape[-1]}")
+        chains, draws = theta.shape[:2]
+        dims = parameter_dims(layout)
+        blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}  # each block in its support
+        if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
+            for name in blocks:
+                learnt = result.diagnostics.get(f"learnt_{name}")
+                if learnt is not None:
+                    last = np.asarray(learnt.isel(time=-1).values)[:chains]
+                    blocks[name] = np.broadcast_to(last.reshape((chains, 1) + blocks[name].shape[2:]), blocks[name].shape).copy()
+        chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
+        posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
+                               coords=chain_draw)
+        for dim in set().union(*map(set, dims.values())):
+            posterior = posterior.assign_coords({dim: np.arange(posterior.sizes[dim])})
+        groups["posterior"] = posterior
+        if drawn.stats:
+            groups["sample_stats"] = xr.Dataset({name: (d, v) for name, (d, v) in drawn.stats.items()}, coords=chain_draw)
     centralized = chains == 1 and (K > 1 or config.get("fusion") == "centralized")
-    dims = parameter_dims(layout)
-    blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}  # each block in its support
-    if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
-        for name in blocks:
-            learnt = result.diagnostics.get(f"learnt_{name}") if hasattr(result, "diagnostics") else None
-            if learnt is not None:
-                last = np.asarray(learnt.isel(time=-1).values)[:chains]
-                blocks[name] = np.broadcast_to(last.reshape((chains, 1) + blocks[name].shape[2:]), blocks[name].shape).copy()
-    chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
-                           coords=chain_draw)
-    for dim in set().union(*map(set, dims.values())):
-        posterior = posterior.assign_coords({dim: np.arange(posterior.sizes[dim])})
 
     time_node = ("time", "node")
     steps = result.tae["time"].values if hasattr(result, "tae") else np.arange(1, T + 1)
     coords = {"time": np.asarray(steps), "node": np.arange(K)}  # step numbers: strided runs keep some
-    one = {"chain": [0], "draw": [0]}
     infos = _per_step(result)
     observed = np.asarray(result.observed, bool)
     labels = np.where(observed, np.asarray(result.labels), np.nan)
     log_score = np.where(observed, np.asarray(infos[LOG_SCORE].values), 0.0).astype(predictions.dtype)
+    label_attrs = {"long_name": "label"} | ({"units": unit} if unit else {})
 
-    stats = {name: xr.DataArray(value, dims=dims_) for name, (dims_, value) in drawn.stats.items()}
-    for name, value in infos.items():
-        if name not in PREDICTIVE and name != LOG_SCORE:
-            stats[name] = value.drop_vars([c for c in value.coords])
-    sample_stats = xr.Dataset(stats).assign_coords({**coords, **({} if not drawn.stats else chain_draw)})
-
-    predictive = xr.Dataset(
-        {new: (("chain", "draw") + time_node, np.asarray(infos[old].values)[None, None]) for old, new in PREDICTIVE.items()},
-        coords={**one, **coords},
-    )
-    log_likelihood = xr.Dataset({"d": (("chain", "draw") + time_node, log_score[None, None])}, coords={**one, **coords})
-    observed_data = xr.Dataset({"d": (time_node, labels)}, coords=coords)
-    constant_data = xr.Dataset({"observed": (time_node, observed)}, coords=coords)
-    filter_state = xr.Dataset(
-        {name: (d, v) for name, (d, v) in drawn.state.items()},
-        coords={"chain": np.arange(chains), "parameter": parameter_labels(layout)},
-    )
-    if "parameter_bis" in filter_state.dims:
-        filter_state = filter_state.assign_coords(parameter_bis=parameter_labels(layout))
-    for dim in ("particle", "component"):
-        if dim in filter_state.dims:
+    samples = predictive_samples(infos["prediction"].values, infos["predictive_var"].values, predictive_draws, seed)
+    groups["posterior_predictive"] = xr.Dataset(
+        {"d": (("chain", "draw") + time_node, samples[None], label_attrs)},
+        coords={"chain": [0], "draw": np.arange(predictive_draws), **coords})
+    groups["log_likelihood"] = xr.Dataset(
+        {"d": (("chain", "draw") + time_node, log_score[None, None], {"long_name": "one-step predictive log density"})},
+        coords={"chain": [0], "draw": [0], **coords})
+    groups["observed_data"] = xr.Dataset({"d": (time_node, labels, label_attrs)}, coords=coords)
+    groups["constant_data"] = xr.Dataset({"observed": (time_node, observed)}, coords=coords)
+    diagnostics = {name: value.drop_vars([c for c in value.coords]) for name, value in infos.items() if name != LOG_SCORE}
+    diagnostics = xr.Dataset(diagnostics).assign_coords(coords)
+    if unit:
+        diagnostics["prediction"].attrs.update(units=unit)
+        diagnostics["predictive_var"].attrs.update(units=f"({unit})^2")
+    groups["diagnostics"] = diagnostics
+    if drawn is not None:
+        filter_state = xr.Dataset(
+            {name: (d, v) for name, (d, v) in drawn.state.items()},
+            coords={"chain": np.arange(chains), "parameter": parameter_labels(layout)},
+        )
+        if "parameter_bis" in filter_state.dims:
+            filter_state = filter_state.assign_coords(parameter_bis=parameter_labels(layout))
+        for dim in set(filter_state.dims) - {"chain", "parameter", "parameter_bis"}:
             filter_state = filter_state.assign_coords({dim: np.arange(filter_state.sizes[dim])})
+        groups["filter_state"] = filter_state
+    for dataset in groups.values():
+        dataset.attrs.update(_group_attrs())
 
-    attrs = {
-        "method": result.method,
-        "label": label or config.get("label") or result.method,
-        "chain_is": "centralized filter (one for the network)" if centralized else "node",
-        "draws_are": drawn.kind,
+    name = str(config.get("method_name") or method_label(result).partition("@")[0])
+    attrs = _group_attrs({
+        "method": name,
+        "fusion": str(config.get("fusion") or (method_label(result).partition("@")[2] or "distributed")),
+        "label": label or method_label(result),
+        "chain_is": ("none (a baseline learns no weights)" if drawn is None
+                     else "centralized filter (one for the network)" if centralized else "node"),
+        "draws_are": "none (a baseline learns no weights)" if drawn is None else drawn.kind,
         "seconds": float(result.seconds),
         "compile_seconds": float(result.compile_seconds),
         "compilations": int(result.compilations),
@@ -349,18 +415,10 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
         "nodes": K,
         "config": to_json(config, sort_keys=True),
         "bayeslstm_version": __version__,
-        "inference_library": "bayeslstm",
-    }
-    return az.InferenceData(
-        attrs=attrs,
-        posterior=posterior,
-        sample_stats=sample_stats,
-        predictions=predictive,
-        log_likelihood=log_likelihood,
-        observed_data=observed_data,
-        constant_data=constant_data,
-        filter_state=filter_state,
-    )
+    })
+    if unit:
+        attrs["units"] = unit
+    return az.InferenceData(attrs=attrs, **groups)
 
 
 # --------------------------------------------------------------------------- reading back
@@ -376,7 +434,11 @@ def predictive_arrays(idata) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     where unobserved."""
     mask = idata.constant_data["observed"].values.astype(bool)
     labels = np.where(mask, idata.observed_data["d"].values, 0.0)
-    return idata.predictions["d"].isel(chain=0, draw=0).values, labels, mask
+    if "diagnostics" in idata.groups():
+        predictions = idata.diagnostics["prediction"].values
+    else:  # files written before the diagnostics group
+        predictions = idata.predictions["d"].isel(chain=0, draw=0).values
+    return predictions, labels, mask
 
 
 def tae_from_inference_data(idata) -> xr.DataArray:
@@ -392,12 +454,12 @@ def prequential_log_score(data) -> xr.DataArray:
     ``log p(d_t | d_1..t-1)`` averaged over each node's observed steps; ``.mean()`` gives the
     network's. Higher is better. Accepts an InferenceData or a RunResult. (``az.waic`` on the
     ``log_likelihood`` group gives the *sum* of the same scores as ``elpd_waic``, with
-    ``p_waic = 0`` since there is one draw; ``az.loo`` needs several draws and does not apply.)
+    ``p_waic = 0`` since there is one draw; see :func:`loo` for leave-one-out.)
     """
     if hasattr(data, "log_likelihood"):
         score = data.log_likelihood["d"].isel(chain=0, draw=0)
         mask = data.constant_data["observed"]
-    elif hasattr(data, "diagnostics"):
+    elif hasattr(data, "diagnostics") and hasattr(data, "final_state"):
         score = data.diagnostics[LOG_SCORE]
         mask = xr.DataArray(np.asarray(data.observed, bool), dims=("time", "node"), coords=score.coords)
     else:
@@ -407,12 +469,57 @@ def prequential_log_score(data) -> xr.DataArray:
     return (total / count.where(count > 0)).rename("log_score")
 
 
+def loo(idata, **kwargs):
+    """``az.loo(idata, **kwargs)`` where it applies; a clear :class:`OptionError` for a run.
+
+    Leave-one-out needs the log likelihood of every label under every posterior draw, from a
+    posterior that saw the label. An online filter scores each label once, before it sees
+    it: its ``log_likelihood`` group holds that one-step predictive density (one draw), which
+    is already an out-of-sample score, so there is nothing to leave out. Use
+    :func:`prequential_log_score`, or ``az.waic`` / ``az.compare(..., ic="waic")``, whose
+    ``elpd_waic`` is the sum of the same scores (``p_waic`` 0).
+    """
+    log_likelihood = getattr(idata, "log_likelihood", None)
+    if log_likelihood is not None and log_likelihood.sizes.get("chain", 1) * log_likelihood.sizes.get("draw", 1) > 1:
+        return _arviz().loo(idata, **kwargs)
+    raise OptionError(
+        "leave-one-out does not apply to an online run: each label was scored once, by the one-step "
+        "predictive density made before the label was seen (the log_likelihood group, one draw), which is "
+        "already out of sample. Use bayeslstm.report.inference_data.prequential_log_score(idata), or "
+        "az.waic / az.compare(..., ic='waic'): elpd_waic is the sum of the same scores")
+
+
+def pit(idata) -> xr.DataArray:
+    """The probability integral transform of every observed label under its one-step predictive
+    distribution, (time, node), NaN where unobserved: the share of ``posterior_predictive`` draws
+    at or below the label. Calibrated predictions give uniform values; this is the PIT that
+    ``az.plot_loo_pit`` draws (:func:`pit_arguments`), with no reweighting since no
+    prediction saw its label."""
+    draws = idata.posterior_predictive["d"].stack(sample=("chain", "draw"))
+    labels = idata.observed_data["d"]
+    values = (draws <= labels).mean("sample")
+    return values.where(idata.constant_data["observed"]).rename("pit")
+
+
+def pit_arguments(idata) -> dict[str, np.ndarray]:
+    """``y``, ``y_hat`` and ``log_weights`` of the observed labels, for
+    ``az.loo_pit(**pit_arguments(idata))`` and ``az.plot_loo_pit(**pit_arguments(idata))``:
+    the labels, their one-step predictive draws and equal weights (a prediction made before its
+    label needs no leave-one-out reweighting)."""
+    mask = idata.constant_data["observed"].values.astype(bool)
+    y = idata.observed_data["d"].values[mask]
+    draws = idata.posterior_predictive["d"].stack(sample=("chain", "draw")).transpose("time", "node", "sample")
+    y_hat = draws.values[mask]
+    return {"y": y, "y_hat": y_hat, "log_weights": np.full(y_hat.shape, -np.log(y_hat.shape[-1]))}
+
+
 def per_step(idata, name: str) -> xr.DataArray | None:
-    """A per-step diagnostic (time, node) from ``sample_stats``, or None if the run has none."""
-    stats = getattr(idata, "sample_stats", None)
-    if stats is None or name not in stats or "time" not in stats[name].dims:
-        return None
-    return stats[name]
+    """A per-step diagnostic (time, node) from the ``diagnostics`` group, or None if the run has none."""
+    for group in ("diagnostics", "sample_stats"):  # sample_stats: files written before the diagnostics group
+        stats = getattr(idata, group, None)
+        if stats is not None and name in stats and "time" in stats[name].dims:
+            return stats[name]
+    return None
 
 
 def mean_per_step(idata, name: str) -> float:

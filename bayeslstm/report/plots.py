@@ -52,11 +52,12 @@ def method_styles(dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
     return styles
 
 
-def plot_tae(comparison, ax=None, noise_floor: float | None = None, band: bool = False):
+def plot_tae(comparison, ax=None, noise_floor: float | None = None, band: bool = False, unit: str | None = None):
     """Network-mean TAE against time for every method, log y. ``noise_floor`` (the label
     noise variance, the best reachable TAE) is drawn as a grey line; ``band`` shades the
-    range over nodes."""
+    range over nodes; ``unit``: the label's unit, for the y axis (default: the comparison's)."""
     ds = _dataset(comparison)
+    unit = unit or ds.attrs.get("unit") or None
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
@@ -71,7 +72,7 @@ def plot_tae(comparison, ax=None, noise_floor: float | None = None, band: bool =
         ax.axhline(noise_floor, color="0.4", linewidth=1.0, linestyle=(0, (1, 3)), label=f"noise floor ({noise_floor:g})")
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
-    ax.set_ylabel("TAE (network mean)")
+    ax.set_ylabel(f"TAE, network mean ({unit}$^2$)" if unit else "TAE (network mean)")
     ax.set_title("Time-accumulated squared error")
     ax.grid(True, which="major", alpha=0.3)
     _legend_outside(ax)
@@ -107,7 +108,12 @@ def plot_ess(comparison, ax=None, window: int | None = None):
         n = int(ds["num_particles"].sel({"method": method}))
         ess = ds["ess"].sel({"method": method}).mean("node").values / (n if n > 0 else 1)
         ax.plot(ds["time"].values, _moving_average(ess, window), label=f"{method} (N={n})", linewidth=1.4, **styles[str(method)])
-    ax.set_ylim(bottom=0)
+    thresholds = ds["ess_threshold"].sel({"method": methods}).values if "ess_threshold" in ds else np.array([])
+    for value in sorted({float(v) for v in thresholds if np.isfinite(v)}):
+        users = [str(m) for m, v in zip(methods, thresholds) if v == value]
+        which = "" if len(users) == len(methods) else f" of {', '.join(users)}"
+        ax.axhline(value, color="0.35", linewidth=1.0, linestyle=(0, (1, 2)), label=f"resampling threshold{which} ({value:g})")
+    ax.set_ylim(bottom=0, top=max(1.02, ax.get_ylim()[1]))
     ax.set_xlabel("time step t")
     ax.set_ylabel("ESS / N" + (f" (moving mean, {window} steps)" if window > 1 else ""))
     ax.set_title("Effective sample size before resampling (network mean)")
@@ -136,7 +142,7 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
     plt = _pyplot()
     rows_per_panel = max(idata.posterior[var_name].size // idata.posterior.sizes["draw"] for idata in runs.values())
     nrows, ncols = _grid(len(runs), ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, nrows * (1.0 + 0.12 * rows_per_panel)),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.6 + nrows * (1.2 + 0.14 * rows_per_panel)),
                              layout="constrained", squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (label, idata) in zip(axes.flat, runs.items()):
@@ -149,10 +155,22 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
                            ax=ax, legend=False, textsize=8, markersize=4, linewidth=1.2,
                            colors=[colors[k % len(colors)] for k in range(len(chains))])
         ax.set_title(f"{label}  ({idata.attrs.get('draws_are', '')})", fontsize=9)
+        # ArviZ names an entry's variable only on its first line; every line gets it here
+        ax.set_yticks(ax.get_yticks(), [_weight_label(t.get_text(), var_name) for t in ax.get_yticklabels()])
+        ax.set_xlabel(f"value of {var_name}", fontsize=8)
     for ax in list(axes.flat)[len(runs):]:
         ax.set_visible(False)
-    fig.suptitle(f"Posterior of {var_name} at the last step ({round(hdi_prob * 100)}% HDI, one colour per node)")
+    fig.suptitle(f"Posterior of {var_name} at the last step: {round(hdi_prob * 100)}% HDI, one colour per node",
+                 fontsize="medium", wrap=True)
     return fig
+
+
+def _weight_label(text: str, var_name: str) -> str:
+    """``node 0: [1]`` -> ``node 0: w_out[1]``; ``node 0: w_out[0]`` stays."""
+    head, sep, tail = text.rpartition(": ")
+    if tail.startswith("["):
+        tail = var_name + tail
+    return f"{head}{sep}{tail}" if sep else (var_name + text if text.startswith("[") else text)
 
 
 def _positions(nodes: int, edges: Sequence[tuple[int, int]] | None):

@@ -27,16 +27,18 @@ def test_comparison_ranks_and_aggregates(runs):
     dataset, table = compare_results(results)
     assert dataset["tae"].dims == ("method", "node", "time")
     assert list(dataset["method"].values) == ["worst", "best", "middle"]
-    assert [row["method"] for row in table] == ["best", "middle", "worst"]
-    assert [row["rank"] for row in table] == [1, 2, 3]
-    best = table[0]
+    # a DataFrame indexed by label, as az.compare returns its table
+    assert list(table.index) == ["best", "middle", "worst"] and table.index.name == "method"
+    assert list(table["rank"]) == [1, 2, 3]
+    assert table.loc["middle", "final_tae"] == pytest.approx(0.3)
+    best = table.iloc[0]
     assert best["final_tae"] == pytest.approx(0.3) and best["replicates"] == 2
     assert best["final_tae_sd_seeds"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     assert best["final_tae_sd_nodes"] == pytest.approx(np.std([0.1, 0.2, 0.3]))
     assert best["seconds"] == pytest.approx(3.0)
     np.testing.assert_allclose(dataset["tae"].sel({"method": "best"}).isel(time=-1), [0.2, 0.3, 0.4])
-    assert np.isnan(table[2]["final_tae_sd_seeds"]) and table[1]["messages_per_step"] > 0
-    assert table[2]["messages_per_step"] == 0
+    assert np.isnan(table.iloc[2]["final_tae_sd_seeds"]) and table.iloc[1]["messages_per_step"] > 0
+    assert table.iloc[2]["messages_per_step"] == 0
     assert "sd over seeds" in table_markdown(table)
     with pytest.raises(InputError, match="same stream"):
         compare_results({"a": base, "b": base._replace(tae=base.tae.isel(time=slice(0, 10)))})
@@ -48,7 +50,7 @@ def test_comparison_from_runs_equals_comparison_from_inference_data(runs, idatas
     from_runs = compare_results(runs)
     from_files = compare_results(idatas)
     xr.testing.assert_allclose(from_runs.dataset, from_files.dataset)
-    for a, b in zip(from_runs.table, from_files.table):
+    for a, b in zip(from_runs.rows(), from_files.rows()):
         assert a.keys() == b.keys()
         for key in a:
             assert a[key] == pytest.approx(b[key], nan_ok=True) if isinstance(a[key], float) else a[key] == b[key]
@@ -69,7 +71,7 @@ def test_skill_against_the_naive_forecasts_is_one_minus_the_mse_ratio(tmp_path):
     frame.to_csv(tmp_path / "t.csv", index=False)
     table = bl.table_stream(frame, "y", features=["x", "y"], window=(1, 3), nodes=2)
     runs = {label: bl.run(table, label, model_options={"hidden": 1}) for label in ("ekf", "baseline-last", "baseline-mean")}
-    rows = {row["method"]: row for row in compare_results(runs).table}
+    rows = {row["method"]: row for row in compare_results(runs).rows()}
 
     def mse(result, half):
         per_node = []

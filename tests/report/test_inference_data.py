@@ -20,7 +20,7 @@ from bayeslstm.kernels.ekf import EKFState  # noqa: E402
 from bayeslstm.kernels.gradient import GradientState, posterior as gradient_posterior  # noqa: E402
 from bayeslstm.kernels.particle_filter import ParticleState  # noqa: E402
 from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
-from bayeslstm.report.inference_data import netcdf_name, parameter_dims, prequential_log_score, run_config, tae_from_inference_data, to_inference_data  # noqa: E402
+from bayeslstm.report.inference_data import loo, netcdf_name, parameter_dims, pit, prequential_log_score, run_config, tae_from_inference_data, to_inference_data  # noqa: E402
 from tiny_runs import RUNS  # noqa: E402
 
 az = pytest.importorskip("arviz")
@@ -162,8 +162,41 @@ def test_arviz_functions_work(runs, idatas, label):
     assert waic.elpd_waic == pytest.approx(float(observed.sum()), rel=1e-5)  # one draw: the prequential score
     assert float(prequential_log_score(idata).mean()) == pytest.approx(float(observed.mean()), rel=1e-5)
     assert idata.log_likelihood["d"].dims == ("chain", "draw", "time", "node")
-    assert idata.predictions["d"].dims == ("chain", "draw", "time", "node")
-    np.testing.assert_array_equal(idata.predictions["d"].values[0, 0], runs[label].predictions)
+    np.testing.assert_array_equal(idata.diagnostics["prediction"].values, runs[label].predictions)
+    # predictive draws where ArviZ looks for them: az.plot_ppc reads them against the labels
+    draws = idata.posterior_predictive["d"]
+    assert draws.dims == ("chain", "draw", "time", "node") and draws.sizes["draw"] == 100
+    mean, var = runs[label].predictions, np.asarray(runs[label].diagnostics["predictive_var"].values)
+    z = (draws.values[0].mean(0) - mean) / np.sqrt(var / 100)
+    assert np.abs(z).max() < 5.0 and abs(z.mean()) < 5.0 / np.sqrt(z.size)  # each step's Gaussian, drawn
+    assert np.mean(draws.values[0].var(0, ddof=1) / var) == pytest.approx(1.0, abs=0.06)  # sd of this mean: 0.015
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        az.plot_ppc(idata, num_pp_samples=20)
+        plt.close("all")
+    with pytest.raises(OptionError, match="leave-one-out does not apply"):
+        loo(idata)
+    values = pit(idata).values
+    assert np.all((values >= 0) & (values <= 1))
+    # the attributes ArviZ's converters write, on the root and on every group
+    for attrs in [idata.attrs] + [getattr(idata, g).attrs for g in idata.groups()]:
+        assert attrs["inference_library"] == "bayeslstm" and attrs["inference_library_version"] == bl.__version__
+        assert "created_at" in attrs and "arviz_version" in attrs
+    expected = {"pf": "pf", "ekf": "ekf", "pf@centralized": "pf@centralized", "dpf": "dpf"}[label]
+    assert to_inference_data(runs[label], num_draws=2).attrs["label"] == expected  # as the command line writes it
+
+
+def test_baselines_have_no_posterior_and_still_read_in_arviz(runs):
+    baseline = bl.run(bl.teacher_stream(steps=12, nodes=3, features=2, max_len=4, seed=0)[0], "baseline-last")
+    idata = to_inference_data(baseline)
+    assert "posterior" not in idata.groups() and "filter_state" not in idata.groups()
+    assert idata.attrs["draws_are"].startswith("none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        az.plot_ppc(idata, num_pp_samples=10)
+        plt.close("all")
+        assert np.isfinite(az.waic(idata).elpd_waic)
+    assert idata.attrs["label"] == "baseline-last"
 
 
 def test_parameter_dims_fall_back_to_arviz_names():

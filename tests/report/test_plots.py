@@ -19,7 +19,9 @@ def test_plots_draw(runs, idatas):
     ax = plot_tae(comparison, noise_floor=0.01, band=True)
     assert ax.get_yscale() == "log" and len(ax.get_lines()) == len(runs) + 1
     ess = plot_ess(comparison)
-    assert [line.get_label().split(" ")[0] for line in ess.get_lines()] == ["pf", "pf@centralized", "dpf"]
+    labels = [line.get_label() for line in ess.get_lines()]
+    assert [label.split(" ")[0] for label in labels[:3]] == ["pf", "pf@centralized", "dpf"]
+    assert labels[3:] == ["resampling threshold of pf, pf@centralized (0.5)"]  # the Markov-chain DPF has none
     assert plot_ess(compare_results({"ekf": runs["ekf"]})) is None
     fig = plot_weights(idatas)
     assert len([a for a in fig.axes if a.get_visible()]) == len(runs)
