@@ -51,11 +51,11 @@ def test_run_with_user_model_and_fusion(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--method", "kalman"], "unknown method"),
-        (["run", "--method", "ekf", "--particles", "10"], "does not take"),
+        (["run", "--method", "kalman"], "argument --method: invalid choice: 'kalman'"),
+        (["run", "--method", "ekf", "--particles", "10"], "--method ekf does not take --particles; it takes --covariance"),
         (["run", "--model", "nope"], "unknown model"),
         (["run", "--model-arg", "hidden"], "key=value"),
-        (["run", "--steps", "0"], "positive"),
+        (["run", "--steps", "0"], "argument --steps: must be a positive integer"),
         (["run", "--method", "dekf", "--fusion", "local"], "distributed method"),
         (["run", "--graph", "hypercube"], "hypercube"),
         (["run", "--graph", "star", "--nodes", "5", "--rule", "uniform"], "doubly stochastic"),
@@ -63,20 +63,52 @@ def test_run_with_user_model_and_fusion(tmp_path):
         (["run", "--features", "a,b"], "is a width"),
         (["run", "--data", "table.csv"], "needs --target"),
         (["run", "--dataset", "storms", "--data", "table.csv"], "not both"),
-        (["run", "--dataset", "weather"], "unknown dataset"),
+        (["run", "--dataset", "weather"], "argument --dataset: invalid choice: 'weather'"),
         (["run", "--method", "ekf", "--link-failure", "0.2"], "needs a distributed method"),
-        (["run", "--method", "dekf", "--link-failure", "1.5"], "link_failure"),
+        (["run", "--method", "dekf", "--link-failure", "1.5"], "--link-failure must be a finite number"),
         (["run", "--method", "ekf", "--fusion", "centralized", "--devices", "1"], "no node axis"),
         (["run", "--devices", "64"], "available"),
         (["run", "--coordinator", "127.0.0.1:1"], "need all of"),
         (["run", "--record", "some"], "--record"),
         (["compare", "--methods", " , "], "no method given"),
         (["compare", "--methods", "pf@nowhere"], "fusion"),
+        (["run", "--method", "ekf", "--graph", "hexagon"], "--graph set the graph of distributed methods"),
+        (["compare", "--methods", "ekf,pf", "--rule", "uniform"], "none of --methods uses one"),
+        (["run", "--method", "ekf", "--model-arg", "hidden=abc"], "--model-arg hidden=abc: hidden of the model lstm is an integer"),
+        (["run", "--method", "ekf", "--model-arg", "q=fast"], "q of the model lstm is a number"),
+        (["run", "--method", "ekf", "--model-arg", "width=3"], "the model lstm has no option 'width'"),
+        (["run", "--method", "pf", "--ess-threshold", "3"], "--ess-threshold must be"),
+        (["run", "--method", "pf", "--particles", "0"], "argument --particles: must be a positive integer"),
+        (["run", "--method", "pf", "--resampling", "lottery"], "argument --resampling: invalid choice"),
+        (["run", "--nan", "drop"], "--nan describes a table"),
+        (["compare", "--methods", "ekf,pf", "--walk-steps", "3"], "takes --walk-steps"),
+        (["compare", "--methods", "ekf,pf", "--link-failure", "0.1"], "none of --methods is one"),
+        (["run", "--record", "0"], "--record must be full, summary or a positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
-    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 2
-    assert message in capsys.readouterr().err
+    """Refused before any work, with the flags' own names, and nothing is written."""
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    for name in ("num_particles", "link_failure", "ess_threshold", "nan=", "model_options", "walk_steps", "Traceback"):
+        assert name not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("num_particles must be a whole number >= 1; got 0", "--particles must be a whole number >= 1; got 0"),
+    ("rows with NaN: use nan='drop' to skip them", "rows with NaN: use --nan drop to skip them"),
+    ("no method among ['ekf', 'pf'] takes ['walk_steps', 'num_members']", "no method among ['ekf', 'pf'] takes --walk-steps, --members"),
+    ("pass resume=True (--resume ck) to continue it", "pass --resume ck to continue it"),
+    ("rank must be a whole number >= 1; got 0", "--rank must be a whole number >= 1; got 0"),
+    ("run.options.num_particles is 32 in the checkpoint", "run.options.num_particles is 32 in the checkpoint"),
+])
+def test_library_messages_name_the_flags(message, expected):
+    from bayeslstm.cli import flag_names
+
+    assert flag_names(message) == expected
 
 
 def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):
@@ -95,7 +127,10 @@ def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):
         expected = bl.run(table, method, model_options={"hidden": 2}).final_tae
         assert summary["methods"][method]["final_tae"] == pytest.approx(expected, rel=1e-6)
     assert summary["config"]["stream"]["shape"][:2] == [12, 3] and summary["config"]["noise_var"] is None
-    assert (tmp_path / "report.md").exists() and (tmp_path / "baseline-mean.nc").exists()
+    # a baseline learns no weights: no InferenceData (az.summary would have no posterior), its
+    # numbers are in summary.json and the report
+    assert (tmp_path / "report.md").exists() and (tmp_path / "ekf.nc").exists()
+    assert not (tmp_path / "baseline-mean.nc").exists() and "baseline-mean" in (tmp_path / "report.md").read_text()
 
 
 def test_run_on_a_csv_table_with_faults_and_a_mesh(tmp_path):
@@ -123,6 +158,32 @@ def test_console_script_runs():
 def test_python_dash_m_bayeslstm_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "bayeslstm", "--help"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("usage: bayeslstm") and "{run,compare,report}" in out.stdout
+    version = subprocess.run([sys.executable, "-m", "bayeslstm", "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"bayeslstm {bl_version()}"
+
+
+def bl_version() -> str:
+    from bayeslstm import __version__
+
+    return __version__
+
+
+def test_version_and_help_text(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"bayeslstm {bl_version()}"
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "Online Bayesian training of LSTM regressors across a network of nodes" in top
+    assert "``" not in top and ":func:" not in top  # no raw markup
+    assert "exit status" in top and "bayeslstm run --resume ckpt" in top
+    assert main(["run", "--help"]) == 0
+    run_help = " ".join(capsys.readouterr().out.split())
+    assert "baseline-last" in run_help and "baseline-mean" in run_help and "lofi" in run_help
+    assert "--seed SEED seed of the synthetic stream" in run_help
+    assert "{systematic,stratified,multinomial,residual}" in run_help and "{fail,drop}" in run_help
+    assert main(["compare", "--help"]) == 0
+    compare_help = " ".join(capsys.readouterr().out.split())
+    assert "baseline-mean" in compare_help and "--predictive-draws" in compare_help
 
 
 def test_the_particle_method_flags_reach_their_methods(tmp_path):
@@ -140,9 +201,168 @@ def test_the_particle_method_flags_reach_their_methods(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--method", "ekf", "--members", "10"], "does not take"),
-    (["run", "--method", "pf", "--move", "jitter"], "move"),
-    (["run", "--method", "gspf", "--components", "0"], "num_components"),
+    (["run", "--method", "pf", "--move", "jitter"], "argument --move: invalid choice: 'jitter'"),
+    (["run", "--method", "gspf", "--components", "0"], "argument --components: must be a positive integer"),
 ])
 def test_bad_particle_method_flags_exit_2(tmp_path, capsys, args, message):
     assert main([*args, "--steps", "3", "--nodes", "2", "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+BASE = [a for a in TINY if a not in ("--particles", "32")]  # TINY for methods without particles
+
+
+def _files(folder: pathlib.Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _every_file_reads_in_arviz(folder: pathlib.Path) -> None:
+    """az.summary and az.plot_ppc work on every netCDF file the command wrote."""
+    import warnings
+
+    import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = sorted(folder.glob("*.nc"))
+    assert files
+    for path in files:
+        idata = az.from_netcdf(str(path))
+        assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data"} <= set(idata.groups())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert np.isfinite(az.summary(idata, var_names=["w_out"])["mean"]).all()
+            az.plot_ppc(idata)
+        plt.close("all")
+
+
+def test_run_writes_what_compare_writes_and_replaces_an_older_folder(tmp_path, capsys):
+    """``run`` writes summary.json, its netCDF file, the report and its figures, which ``report``
+    rebuilds; run into a compare folder, it replaces that comparison's outputs whole (no stale
+    netCDF file or figure beside the new ones) and leaves the folder's other files alone."""
+    out = tmp_path / "out"
+    assert main(["compare", *TINY, "--methods", "pf,ekf", "--out", str(out)]) == 0
+    assert _files(out) == ["ekf.nc", "ess.png", "network.png", "pf.nc", "report.md", "summary.json", "tae.png",
+                           "weights.png"]
+    (out / "notes.txt").write_text("mine")
+    assert main(["run", *BASE, "--method", "ekf", "--out", str(out)]) == 0
+    assert _files(out) == ["ekf.nc", "network.png", "notes.txt", "report.md", "summary.json", "tae.png", "weights.png"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == ["ekf"] and summary["config"]["command"] == "run"
+    entry = summary["methods"]["ekf"]
+    assert entry["status"] == "ok" and entry["netcdf"] == "ekf.nc" and len(entry["tae"]) == 30
+    report = (out / "report.md").read_text()
+    assert report.startswith("# bayeslstm run: ekf") and "ess.png" not in report and "pf.nc" not in report
+    _every_file_reads_in_arviz(out)
+    for name in ("report.md", "tae.png"):
+        (out / name).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text() == report and (out / "tae.png").is_file()
+
+
+def test_a_failed_method_keeps_the_finished_ones(tmp_path, capsys):
+    """sgd diverges at this learning rate and the EKF does not: the EKF's results are written, the
+    failure is marked in summary.json and the report, and the command exits 1."""
+    out = tmp_path / "out"
+    assert main(["compare", *BASE, "--methods", "ekf,sgd", "--learning-rate", "1e30", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 methods failed: sgd" in err and "Traceback" not in err
+    assert _files(out) == ["ekf.nc", "network.png", "report.md", "summary.json", "tae.png", "weights.png"]
+    methods = json.loads((out / "summary.json").read_text())["methods"]
+    assert methods["ekf"]["status"] == "ok" and np.isfinite(methods["ekf"]["final_tae"])
+    assert methods["sgd"]["status"] == "failed" and "non-finite" in methods["sgd"]["error"]
+    assert "tae" not in methods["sgd"] and methods["sgd"]["options"]["learning_rate"] == 1e30
+    report = (out / "report.md").read_text()
+    assert "## Failed methods" in report and "| sgd | NumericalError: sgd: non-finite" in report
+    assert "| 1 | ekf |" in report
+    _every_file_reads_in_arviz(out)
+    assert main(["report", str(out)]) == 0 and (out / "report.md").read_text() == report
+
+
+def test_refused_arguments_leave_nothing_behind(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    assert main(["run", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {taken} is a file, not a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "not a folder"
+    assert main(["run", "--out", str(taken / "sub")]) == 2
+    assert "cannot be made" in capsys.readouterr().err
+    for argv in (["--record", "0"], ["--resume", str(tmp_path / "missing")], ["--method", "ekf", "--checkpoint-every", "5"]):
+        out = tmp_path / "out"
+        assert main(["run", *BASE, *argv, "--out", str(out)]) == 2
+        assert not out.exists() and not (tmp_path / "missing").exists()
+    assert "no checkpoint in" in capsys.readouterr().err
+
+
+def test_ctrl_c_names_the_checkpoint_and_resume_needs_only_the_folder(tmp_path, capsys, monkeypatch):
+    """Interrupted after its first checkpoint, the command says where that checkpoint is and how
+    to continue, and writes nothing; ``run --resume DIR`` alone then finishes the run with the
+    numbers of an uninterrupted one, into the first run's --out. Arguments given with --resume
+    must still agree with the checkpoint."""
+    from bayeslstm.engine import checkpoint as ckpt
+
+    ck, out = tmp_path / "ck", tmp_path / "out"
+    argv = ["run", *BASE, "--method", "ekf", "--checkpoint", str(ck), "--checkpoint-every", "10", "--out", str(out)]
+    real_save = ckpt.save
+
+    def save_then_interrupt(folder, checkpoint):
+        real_save(folder, checkpoint)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt, "save", save_then_interrupt)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert (f"interrupted while running ekf; its last checkpoint, after step 10 of 30, is in {ck}. "
+            f"Continue with: bayeslstm run --resume {ck}") in err
+    assert "Traceback" not in err and not out.exists()
+    monkeypatch.setattr(ckpt, "save", real_save)
+
+    assert main(["run", "--resume", str(ck)]) == 0
+    resumed = json.loads((out / "summary.json").read_text())["methods"]["ekf"]
+    assert main(["run", *BASE, "--method", "ekf", "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())["methods"]["ekf"]
+    assert resumed["tae"] == plain["tae"]
+    assert json.loads((ck / ckpt.MANIFEST).read_text())["step"] == 30
+    capsys.readouterr()
+    assert main(["run", "--resume", str(ck), "--model-arg", "hidden=3"]) == 2
+    assert "written by a different run" in capsys.readouterr().err
+    assert main(["compare", "--resume", str(ck)]) == 2
+    assert f"continue it with: bayeslstm run --resume {ck}" in capsys.readouterr().err
+
+
+def test_ctrl_c_without_a_checkpoint_says_how_to_keep_one(tmp_path, capsys, monkeypatch):
+    import bayeslstm.engine.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_method", interrupted)
+    assert main(["run", *BASE, "--method", "ekf", "--out", str(tmp_path / "out")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted while running ekf; nothing was written" in err and "--checkpoint DIR" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_table_run_carries_the_unit(tmp_path):
+    """--unit reaches the InferenceData's variables, the report's setup and the TAE axis."""
+    import arviz as az
+
+    rng = np.random.default_rng(0)
+    t = np.arange(60)
+    pd.DataFrame({"t": t, "x": np.cos(t / 5), "y": 50 + 10 * np.sin(t / 5) + rng.normal(0, 0.5, t.size)}).to_csv(
+        tmp_path / "table.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(tmp_path / "table.csv"), "--target", "y", "--unit", "kWh", "--features", "x,y",
+                 "--window", "2:4", "--nodes", "2", "--method", "ekf", "--model-arg", "hidden=2", "--no-progress",
+                 "--out", str(out)]) == 0
+    idata = az.from_netcdf(str(out / "ekf.nc"))
+    assert idata.observed_data["d"].attrs["units"] == "kWh" and idata.posterior_predictive["d"].attrs["units"] == "kWh"
+    assert idata.diagnostics["predictive_var"].attrs["units"] == "(kWh)^2" and idata.attrs["units"] == "kWh"
+    report = (out / "report.md").read_text()
+    assert "| target | y (kWh) |" in report and "in kWh^2" in report and "| graph |" not in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["unit"] == "kWh" and summary["config"]["features"] == ["x", "y"]

@@ -38,6 +38,7 @@ class Dataset(NamedTuple):
     horizon: int
     nodes: int
     assign: str
+    unit: str | None = None  # the target's unit; None for a unitless target
 
     @property
     def max_len(self) -> int:
@@ -53,7 +54,7 @@ DATASETS: dict[str, Dataset] = {
         source="NOAA Atlantic hurricane database (HURDAT2) best tracks, via the R package dplyr",
         licence="dplyr: MIT; HURDAT2 is a US government work (public domain)",
         target="wind", features=("lat", "long", "wind", "pressure"), group="storm", order="time",
-        window=("all", 16), horizon=1, nodes=10, assign="group"),
+        window=("all", 16), horizon=1, nodes=10, assign="group", unit="kn"),
     "garch": Dataset(
         description="Daily US dollar exchange rates 1980-01-02 to 1987-05-21 (DM, GBP, CAD, JPY, CHF): "
                     "5 to 20 past daily log-returns -> the next trading day's log-return; one currency per node",
@@ -69,7 +70,7 @@ DATASETS: dict[str, Dataset] = {
         source="Australian Energy Market Operator and Bureau of Meteorology, via the R package fpp2",
         licence="fpp2: GPL-3",
         target="Demand", features=("Demand", "WorkDay", "Temperature"), group=None, order=None,
-        window=(12, 96), horizon=1, nodes=10, assign="round-robin"),
+        window=(12, 96), horizon=1, nodes=10, assign="round-robin", unit="GW"),
     "concrete": Dataset(
         description="Compressive strength (MPa) of 1030 concrete mixtures from their 8 ingredients and age: "
                     "one row -> its own strength (horizon 0), rows in one fixed random order",
@@ -79,10 +80,10 @@ DATASETS: dict[str, Dataset] = {
         target="compressive_strength",
         features=("cement", "blast_furnace_slag", "fly_ash", "water", "superplasticizer",
                   "coarse_aggregate", "fine_aggregate", "age"),
-        group=None, order=None, window=(1, 1), horizon=0, nodes=10, assign="round-robin"),
+        group=None, order=None, window=(1, 1), horizon=0, nodes=10, assign="round-robin", unit="MPa"),
 }
 
-OVERRIDABLE = ("target", "features", "group", "order", "window", "horizon", "assign", "nan", "standardize")
+OVERRIDABLE = ("target", "features", "group", "order", "window", "horizon", "assign", "nan", "standardize", "unit")
 
 
 def read_r_table(name: str) -> pd.DataFrame:
@@ -178,7 +179,8 @@ def load_dataset(name: str, nodes: int | None = None, max_steps: int | None = No
     """A built-in dataset as a TableStream, with its defaults (see :data:`DATASETS`).
 
     ``overrides`` replace any of: target, features, group, order, window, horizon, assign,
-    nan, standardize. ``seed`` draws the window lengths.
+    nan, standardize, unit (the target's, from :data:`DATASETS`; give the new target's
+    when overriding ``target``). ``seed`` draws the window lengths.
     """
     choose("dataset", name, DATASETS)
     for key in overrides:
@@ -186,6 +188,8 @@ def load_dataset(name: str, nodes: int | None = None, max_steps: int | None = No
     entry = DATASETS[name]
     settings = {key: getattr(entry, key) for key in OVERRIDABLE if hasattr(entry, key)}
     settings.update(overrides)
+    if settings["target"] != entry.target and "unit" not in overrides:
+        settings["unit"] = None  # the dataset's unit is its own target's
     frame = dataset_table(name)
     ts = table_stream(frame, nodes=entry.nodes if nodes is None else nodes, max_steps=max_steps, seed=seed, **settings)
     return ts._replace(info={**ts.info, "dataset": name, **frame.attrs.get("prepared", {})})

@@ -35,7 +35,8 @@ class TableStream(NamedTuple):
 
     ``original = label_offset + label_scale * standardised``; ``labels`` are the labels in
     original units (NaN where unobserved); ``row_index`` is each label's row in the table as
-    given (0-based position; -1 where unobserved).
+    given (0-based position; -1 where unobserved); ``unit`` is the target's unit (e.g. ``"MPa"``),
+    None when unknown or unitless: reports label their axes with it.
     """
 
     stream: Stream
@@ -46,6 +47,7 @@ class TableStream(NamedTuple):
     features: tuple[str, ...]
     target: str
     info: dict
+    unit: str | None = None
 
 
 class Window(NamedTuple):
@@ -303,6 +305,7 @@ def table_stream(
     standardize: bool = True,
     max_steps: int | None = None,
     seed: int = 0,
+    unit: str | None = None,
 ) -> TableStream:
     """Cut ``table`` into per-node (sequence, label) pairs: a :class:`TableStream`.
 
@@ -316,8 +319,11 @@ def table_stream(
     g % nodes, series numbered by first appearance in time) or block (contiguous blocks of
     pairs). ``standardize``: online running statistics (module docstring; pairs predicted
     before WARMUP_ROWS rows are known are skipped); False keeps raw values (offset 0,
-    scale 1). ``max_steps`` caps T.
+    scale 1). ``max_steps`` caps T. ``unit``: the target's unit, carried to reports and
+    InferenceData (e.g. ``"kWh"``).
     """
+    if unit is not None and not isinstance(unit, str):
+        raise InputError(f"unit must be a string such as 'MPa'; got {unit!r}")
     window, horizon, nodes, max_steps = check_options(window, horizon, nodes, max_steps, assign, nan)
     order = (order,) if isinstance(order, str) else tuple(order or ())
     frame = read_table(table)
@@ -345,7 +351,7 @@ def table_stream(
             "skipped_groups": groups - len(np.unique(pairs.group)), "min_rows_per_group": window.min_len + horizon,
             "pairs": int(len(pairs.end)), "pairs_used": int(kept.sum()), "warmup_pairs_skipped": warmup,
             "window": tuple(window), "horizon": horizon, "assign": assign, "standardize": bool(standardize)}
-    return TableStream(*arrays, features=features, target=target, info=info)
+    return TableStream(*arrays, features=features, target=target, info=info, unit=unit or None)
 
 
 def scatter(node, step, nodes, X, length, y, offset, scale, row_index) -> tuple:

@@ -160,6 +160,7 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
             "dtype": str(jnp.asarray(0.0).dtype),
             "seed": seed,
             "graph": graph_config if mode == "distributed" else None,
+            **({"target": table.target, "unit": table.unit} if table is not None else {}),
         }
         built.append(Assembled(label, name, mode, method, kernel_options, config, ssm, network))
     return built

@@ -89,6 +89,13 @@ class Trace(NamedTuple):
         return {name: np.concatenate([r[name] for r in self.rows]) for name in self.rows[0]} if self.rows else {}
 
 
+def running_tae(trace: Trace) -> str:
+    """The network-mean TAE so far, for the progress bar."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_node = np.where(trace.count > 0, trace.sq_sum / np.maximum(trace.count, 1), np.nan)
+    return f"TAE {np.nanmean(per_node):.4g}" if np.isfinite(per_node).any() else "TAE -"
+
+
 def record_stride(record: str | int, steps: int) -> int:
     """Steps between kept rows for ``record`` = "full" | "summary" | a positive integer."""
     if record == "full":
@@ -251,7 +258,9 @@ def run_method(
     continues the run saved there (``config`` should describe the method's options: a
     checkpoint of another run is refused). ``compiler_options``: XLA options for the run's one
     compilation, e.g. ``{"xla_backend_optimization_level": 0}`` compiles faster and runs
-    slower; they override ``XLA_FLAGS`` for this program only.
+    slower; they override ``XLA_FLAGS`` for this program only. ``progress``: a progress bar on
+    stderr that says when the method is compiling and, after every chunk of ``chunk_size``
+    steps, how far it has got and its running network-mean TAE.
     """
     stream = validate(stream)
     T, K = stream.steps, stream.nodes
@@ -289,26 +298,34 @@ def run_method(
         return step_inputs(c * chunk_size, chunk_size, stream.X[sl], stream.lengths[sl], stream.d[sl],
                            stream.observed[sl], buckets, dtype)
 
-    start = time.perf_counter()
-    if done < T:  # a finished checkpoint needs no program
-        # every chunk has the same shapes: one compilation
-        compiled = runner.lower(state, seed_key, chunk_at(0)).compile(compiler_options=compiler_options)
-        check_state(state, done, method.name, method.node_step is not None)  # compiles the check outside the timing
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    with tqdm(total=T, initial=done, disable=not progress, desc=method.name, unit="step", leave=False) as bar:
+    shown = str(run_config.get("label") or method.name)
+    bar = tqdm(total=T, initial=done, disable=not progress, desc=shown, unit="step", leave=False, dynamic_ncols=True)
+    with bar:
+        start = time.perf_counter()
+        if done < T:  # a finished checkpoint needs no program
+            bar.set_description_str(f"{shown}: compiling")
+            # every chunk has the same shapes: one compilation
+            compiled = runner.lower(state, seed_key, chunk_at(0)).compile(compiler_options=compiler_options)
+            check_state(state, done, shown, method.node_step is not None)  # compiles the check outside the timing
+            bar.set_description_str(shown)
+        compile_seconds = time.perf_counter() - start
+        bar.start_t = bar.last_print_t = time.time()  # the rate counts the steps, not the compilation
+        start = time.perf_counter()
+        if trace.count is not None:
+            bar.set_postfix_str(running_tae(trace), refresh=False)
         for c in range(-(-done // chunk_size), n_chunks):  # a checkpoint ends a chunk or the run
             t0 = c * chunk_size
             n = min(chunk_size, T - t0)
             state, infos = compiled(state, seed_key, chunk_at(c))
             infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
-            check_finite(infos, t0, method.name)
-            check_state(state, t0 + n, method.name, method.node_step is not None)
+            check_finite(infos, t0, shown)
+            check_state(state, t0 + n, shown, method.node_step is not None)
             trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T, units)
             if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
                 ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, state, trace.merged(),
                                                       {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
             bar.update(n)
+            bar.set_postfix_str(running_tae(trace))  # shown after every chunk, however fast
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start
     return _result(method, stream, trace.merged(), state, seconds, counter[0], run_config, layout, compile_seconds)

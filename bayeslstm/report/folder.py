@@ -1,25 +1,36 @@
-"""A comparison written to a folder: ``report.md``, its PNG figures, one netCDF per method.
+"""An output folder: ``summary.json``, one netCDF per method, ``report.md`` and its PNG figures.
 
-:func:`write_report` draws the figures of :mod:`bayeslstm.plots` and writes a Markdown
-report that embeds them with relative links; :func:`save_runs` writes each method's
-``InferenceData`` to ``<label>.nc``; :func:`rebuild_report` redraws everything from those
-files and ``summary.json`` alone (``bayeslstm report DIR``), without running anything:
-TAE curves are recomputed from the stored predictions and labels.
+:func:`write_report` draws the figures of :mod:`bayeslstm.report.plots` and writes a
+Markdown report that embeds them with relative links; :func:`save_runs` writes each
+method's ``InferenceData`` to ``<label>.nc``; :func:`write_folder` writes all of it (what
+``bayeslstm run`` and ``bayeslstm compare`` write) into a new folder that then replaces the
+previous outputs, so that a folder never mixes two runs; :func:`rebuild_report` redraws the
+report and the figures from ``summary.json`` and the netCDF files alone (``bayeslstm report
+DIR``), without running anything: TAE curves are recomputed from the stored predictions and
+labels. The baselines learn no weights and have no InferenceData: their per-node TAE is
+kept in ``summary.json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import shutil
+import tempfile
 from typing import Any, Mapping, NamedTuple
 
-from .comparison import compare_results, table_markdown
+import numpy as np
+
+from .comparison import RunSummary, compare_results, table_markdown
+from ..engine.encoding import json_default
 from ..errors import InputError
-from .inference_data import netcdf_name, to_inference_data
+from .inference_data import netcdf_name, run_config, to_inference_data
 
 FIGURES = {
     "tae": ("tae.png", "Network-mean TAE over time (log scale); lower is better."),
-    "ess": ("ess.png", "Effective sample size of the particle methods, as a fraction of the particle count."),
+    "ess": ("ess.png", "Effective sample size of the particle methods, as a fraction of the particle count; "
+                       "the dotted line is the resampling threshold."),
     "weights": ("weights.png", "Posterior of the output weights at the last step, one colour per node."),
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
 }
@@ -34,9 +45,23 @@ class ReportFiles(NamedTuple):
     figures: dict[str, pathlib.Path]
 
 
+class FolderFiles(NamedTuple):
+    """Paths written by :func:`write_folder`."""
+
+    summary: pathlib.Path
+    report: pathlib.Path
+    figures: dict[str, pathlib.Path]
+    netcdf: dict[str, pathlib.Path]  # {label: file}
+
+
 def _idata(run) -> Any:
+    """The InferenceData of a run (None for a run without weights: a baseline, or a summary)."""
     run = run[0] if isinstance(run, (list, tuple)) and not hasattr(run, "_fields") else run
-    return run if hasattr(run, "observed_data") else to_inference_data(run)  # baselines have no posterior
+    if hasattr(run, "observed_data"):
+        return run
+    if isinstance(run, RunSummary) or run.posterior(run.final_state) is None:
+        return None
+    return to_inference_data(run)
 
 
 def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
@@ -56,16 +81,35 @@ def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
+def _baseline_summary(label: str, entry: Mapping[str, Any], config: Mapping[str, Any]) -> RunSummary:
+    """A baseline's numbers as summary.json keeps them."""
+    name, fusion = entry.get("method", label.partition("@")[0]), entry.get("fusion", "local")
+    return RunSummary(
+        tae=np.asarray(entry["tae_per_node"], float), ess=None, seconds=float(entry.get("seconds", np.nan)),
+        messages_per_step=float(entry.get("messages_per_step", 0.0)), floats_per_step=float(entry.get("floats_per_step", 0.0)),
+        log_score=float(entry.get("log_score", np.nan)), method=name, fusion=fusion, num_particles=None, edges=None,
+        family=entry.get("family") or name, late_mse=float(entry.get("late_mse", np.nan)),
+        compile_seconds=float(entry.get("compile_seconds", np.nan)), steps=int(entry["time"][-1]) if entry.get("time") else None,
+        half_mse=float(entry.get("half_mse", np.nan)), unit=entry.get("unit") or config.get("unit"),
+    )
+
+
 def load_runs(out_dir) -> dict[str, Any]:
-    """``{label: InferenceData}`` of a folder written by ``bayeslstm compare``, in
-    ``summary.json``'s order."""
+    """``{label: InferenceData}`` of the methods that finished in a folder written by ``bayeslstm
+    run`` or ``compare``, in ``summary.json``'s order (a baseline: the :class:`RunSummary` that
+    summary.json keeps)."""
     import arviz as az
 
     out = pathlib.Path(out_dir)
     summary = read_summary(out)
     runs = {}
     for label, entry in summary["methods"].items():
-        path = out / entry.get("netcdf", f"{netcdf_name(label)}.nc")
+        if entry.get("status") == "failed":
+            continue
+        if "netcdf" not in entry and "tae_per_node" in entry:
+            runs[label] = _baseline_summary(label, entry, summary.get("config") or {})
+            continue
+        path = out / pathlib.Path(entry.get("netcdf", f"{netcdf_name(label)}.nc")).name
         if not path.is_file():
             raise InputError(f"{path} is missing: the report needs the netCDF file of every method in {out / SUMMARY}")
         runs[label] = az.from_netcdf(str(path))
@@ -76,7 +120,8 @@ def read_summary(out_dir) -> dict:
     """``OUT/summary.json``, checked."""
     path = pathlib.Path(out_dir) / SUMMARY
     if not path.is_file():
-        raise InputError(f"no {SUMMARY} in {pathlib.Path(out_dir)}; give the folder `bayeslstm compare --out` wrote")
+        raise InputError(f"no {SUMMARY} in {pathlib.Path(out_dir)}; give the folder `bayeslstm run` or "
+                         "`bayeslstm compare` wrote (--out)")
     try:
         summary = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -86,14 +131,87 @@ def read_summary(out_dir) -> dict:
     return summary
 
 
-def _config_lines(config: Mapping[str, Any]) -> list[str]:
-    keys = [k for k, v in config.items() if k not in ("edges", "out", "methods", "command", "no_progress") and not isinstance(v, (list, dict))]
-    lines = ["| setting | value |", "| --- | --- |"]
-    lines += [f"| {k} | {config[k]} |" for k in keys if config[k] is not None]
-    for k in ("model_options",):
-        if config.get(k):
-            lines.append(f"| {k} | {json.dumps(config[k])} |")
+# --------------------------------------------------------------------------- the report's text
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _options(options: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k}={_number(v)}" for k, v in (options or {}).items() if v is not None) or "-"
+
+
+def _method_entries(runs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What summary.json says of each method, read from the runs themselves."""
+    entries = {}
+    for label, run in runs.items():
+        run = run[0] if isinstance(run, (list, tuple)) and not hasattr(run, "_fields") else run
+        config = dict(getattr(run, "config", None) or {}) if not hasattr(run, "observed_data") else run_config(run)
+        if isinstance(run, RunSummary):
+            config = {"fusion": run.fusion, "method_name": run.method}
+        entries[label] = {"status": "ok", "fusion": config.get("fusion"), "options": config.get("options"),
+                          "method": config.get("method_name")}
+    return entries
+
+
+def _setup_lines(config: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The settings a reader needs to reproduce the runs: the data, the model and its settings,
+    the graph (when a distributed method ran), faults, seed and precision, then each method's
+    options in force."""
+    rows: list[tuple[str, Any]] = []
+    stream = config.get("stream") or {}
+    if config.get("dataset"):
+        rows.append(("data", f"built-in dataset {config['dataset']}"))
+    elif config.get("data"):
+        rows.append(("data", f"table {config['data']}"))
+    elif "noise_var" in config and config.get("noise_var") is not None:
+        rows.append(("data", "synthetic teacher stream"))
+    target = config.get("target") or stream.get("target")
+    if target:
+        unit = config.get("unit") or stream.get("unit")
+        rows.append(("target", f"{target} ({unit})" if unit else f"{target} (no unit given)"))
+    for key, name in (("steps", "steps"), ("nodes", "nodes")):
+        if config.get(key) is not None:
+            rows.append((name, config[key]))
+    features = config.get("features")
+    if features is not None:
+        rows.append(("features", ", ".join(map(str, features)) if isinstance(features, (list, tuple)) else features))
+    if config.get("min_len") is not None and config.get("max_len") is not None:
+        rows.append(("sequence lengths", f"{config['min_len']} to {config['max_len']}"))
+    if stream.get("window"):
+        rows.append(("window, horizon", f"{stream['window']}, {stream.get('horizon', 1)}"))
+    if config.get("noise_var") is not None:
+        rows.append(("teacher's label noise r", _number(config["noise_var"])))
+    if config.get("model"):
+        rows.append(("model", config["model"]))
+    settings = config.get("model_settings") or config.get("model_options") or {}
+    if settings:
+        rows.append(("model settings", ", ".join(f"{k}={_number(v)}" for k, v in settings.items())))
+    if config.get("parameters"):
+        rows.append(("weights per model", config["parameters"]))
+    distributed = any(e.get("fusion") == "distributed" for e in entries.values())
+    if distributed and config.get("graph"):
+        edges = config.get("edges")
+        rows.append(("graph", f"{config['graph']}" + (f", {len(edges)} edges" if edges else "")
+                     + (f", {config['rule']} weights" if config.get("rule") else "")))
+    faults = [f"{name} {config[key]:g}" for key, name in (("link_failure", "link failure"), ("node_dropout", "node dropout"))
+              if config.get(key)]
+    if faults:
+        rows.append(("faults", ", ".join(faults)))
+    for key, name in (("seed", "seed"), ("dtype", "precision"), ("record", "rows kept")):
+        if config.get(key) is not None:
+            rows.append((name, config[key]))
+    lines = ["| setting | value |", "| --- | --- |"] + [f"| {name} | {value} |" for name, value in rows]
+    if entries:
+        lines += ["", "| method | fusion | options in force |", "| --- | --- | --- |"]
+        lines += [f"| {label} | {e.get('fusion') or ''} | {_options(e.get('options'))} |" for label, e in entries.items()]
     return lines
+
+
+def _unit_of(config: Mapping[str, Any], comparison) -> str | None:
+    unit = config.get("unit") or (comparison.dataset.attrs.get("unit") if comparison is not None else None)
+    return unit or None
 
 
 def write_report(
@@ -104,10 +222,14 @@ def write_report(
     edges=None,
     noise_floor: float | None = None,
     var_name: str = "w_out",
+    methods: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ReportFiles:
     """Write ``OUT/report.md`` and its figures for ``{label: run}`` (RunResults,
-    InferenceData, or lists of replicates). ``noise_floor`` defaults to the config's
-    ``noise_var``; ``edges`` to the graph the runs stored."""
+    InferenceData, RunSummaries, or lists of replicates). ``noise_floor`` defaults to the
+    config's ``noise_var``; ``edges`` to the graph the runs stored; ``methods``: what
+    summary.json says of every method (options, fusion, and ``status``/``error`` of those that
+    failed), by default read from the runs. Figures of an earlier report that this one does
+    not draw are removed."""
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
@@ -117,48 +239,124 @@ def write_report(
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = dict(config or {})
-    comparison = compare_results(runs)
+    entries = dict(methods) if methods is not None else _method_entries(runs)
+    failed = {label: e for label, e in entries.items() if e.get("status") == "failed"}
+    comparison = compare_results(runs) if runs else None
+    unit = _unit_of(config, comparison)
     noise_floor = noise_floor if noise_floor is not None else config.get("noise_var")
-    drawn = {
-        "tae": plots.plot_tae(comparison, noise_floor=noise_floor),
-        "ess": plots.plot_ess(comparison),
-        "weights": plots.plot_weights({label: _idata(run) for label, run in runs.items()}, var_name=var_name),
-        "network": plots.plot_network(comparison, edges=edges if edges is not None else config.get("edges")),
-    }
+    drawn = {}
+    if comparison is not None:
+        idatas = {label: _idata(run) for label, run in runs.items()}
+        drawn = {
+            "tae": plots.plot_tae(comparison, noise_floor=noise_floor, unit=unit),
+            "ess": plots.plot_ess(comparison),
+            "weights": plots.plot_weights({k: v for k, v in idatas.items() if v is not None}, var_name=var_name),
+            "network": plots.plot_network(comparison, edges=edges if edges is not None else config.get("edges")),
+        }
     figures = {}
     for key, fig in drawn.items():
         if fig is not None:
             figures[key] = out / FIGURES[key][0]
             plots.save_figure(fig, figures[key])
+    for key, (name, _) in FIGURES.items():
+        if key not in figures:
+            (out / name).unlink(missing_ok=True)  # an earlier report's, now stale
 
-    ds = comparison.dataset
     lines = [f"# {title}", ""]
-    lines += [f"{len(runs)} methods, {ds.sizes['node']} nodes, {ds.sizes['time']} steps.", ""]
-    if config:
-        lines += ["## Setup", "", *_config_lines(config), ""]
-    lines += [
-        "## Ranking", "",
-        table_markdown(comparison.table), "",
-        "*final TAE*: network mean of the time-accumulated squared error at the last step (lower is better); "
-        "*sd over nodes*: its spread across nodes; *log score*: mean one-step predictive log density per label "
-        "(the prequential log score, higher is better); *messages/step*, *floats/step*: traffic per node and step.",
-        "",
-        "## Figures", "",
-    ]
-    for key, path in figures.items():
-        lines += [f"![{key}]({path.name})", "", FIGURES[key][1], ""]
-    names = [f"`{netcdf_name(label)}.nc`" for label in runs]
-    lines += [
-        "## Data", "",
-        "Each method's run is an ArviZ InferenceData in " + ", ".join(names) + " "
-        "(`arviz.from_netcdf`); see docs/arviz.md. `bayeslstm report DIR` redraws this page from them.", "",
-    ]
+    if comparison is not None:
+        ds = comparison.dataset
+        finished = f"{len(runs)} method{'s' if len(runs) != 1 else ''}"
+        lines += [f"{finished}, {ds.sizes['node']} nodes, {ds.sizes['time']} steps kept"
+                  + (f"; {len(failed)} failed (below)." if failed else "."), ""]
+    else:
+        lines += ["No method finished: every one failed (below).", ""]
+    if config or entries:
+        lines += ["## Setup", "", *_setup_lines(config, {k: e for k, e in entries.items()}), ""]
+    if failed:
+        lines += ["## Failed methods", "",
+                  "These methods stopped with an error while running; the results of the others are complete.", "",
+                  "| method | error |", "| --- | --- |"]
+        lines += [f"| {label} | {str(e.get('error', 'failed')).replace('|', '/').splitlines()[0]} |" for label, e in failed.items()]
+        lines += [""]
+    if comparison is not None:
+        squared = f" in {unit}^2" if unit else ""
+        lines += [
+            "## Ranking", "",
+            table_markdown(comparison.table), "",
+            f"*final TAE*: network mean of the time-accumulated squared error at the last step{squared} (lower is "
+            f"better); *sd over nodes*: its spread across nodes; *late MSE*: mean squared error over the last "
+            f"quarter of each node's labels{squared}; *log score*: mean one-step predictive log density per label "
+            "(the prequential log score, higher is better); *seconds running*: the steps' wall time, compilation "
+            "excluded; *ms/step*: the same per step; *seconds compiling*: the one compilation of the method's "
+            "program; *messages/step*, *floats/step*: traffic per node and step.",
+            "",
+            "## Figures", "",
+        ]
+        for key, path in figures.items():
+            lines += [f"![{key}]({path.name})", "", FIGURES[key][1], ""]
+    written = [label for label, run in runs.items() if _idata(run) is not None]
+    names = [f"`{(entries.get(label) or {}).get('netcdf') or netcdf_name(label) + '.nc'}`" for label in written]
+    data = []
+    if names:
+        data.append("Each method's run is an ArviZ InferenceData in " + ", ".join(names) + " (`arviz.from_netcdf`; "
+                    "see the ArviZ page of the documentation).")
+    if len(written) < len(runs):
+        data.append("The baselines learn no weights, so they have no InferenceData: their numbers are in "
+                    f"`{SUMMARY}`.")
+    data.append(f"`bayeslstm report DIR` redraws this page from `{SUMMARY}` and the netCDF files.")
+    lines += ["## Data", "", " ".join(data), ""]
     report = out / REPORT
     report.write_text("\n".join(lines))
     return ReportFiles(report, figures)
 
 
+# --------------------------------------------------------------------------- whole folders
+
+
+def previous_outputs(out_dir) -> list[pathlib.Path]:
+    """The files an earlier ``bayeslstm run``/``compare`` wrote in ``out_dir``: summary.json, the
+    report, its figures and the netCDF files summary.json names (nothing else)."""
+    out = pathlib.Path(out_dir)
+    names = {SUMMARY, REPORT, *(name for name, _ in FIGURES.values())}
+    try:
+        methods = json.loads((out / SUMMARY).read_text()).get("methods", {})
+        for label, entry in methods.items():
+            names.add(pathlib.Path(str(entry.get("netcdf") or f"{netcdf_name(label)}.nc")).name)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return [out / name for name in sorted(names) if (out / name).is_file()]
+
+
+def write_folder(out_dir, summary: dict, idatas: Mapping[str, Any], runs: Mapping[str, Any],
+                 title: str = "bayeslstm comparison") -> FolderFiles:
+    """Write ``summary.json`` (``{"config": ..., "methods": {label: entry}}``), one netCDF file
+    per InferenceData in ``idatas`` (each entry gets its ``netcdf`` name), and the report of
+    ``runs`` (the methods that finished) into ``out_dir``, replacing its previous outputs: all
+    of it is written into a new folder first, then the earlier outputs
+    (:func:`previous_outputs`) are removed and the new files moved in. Other files are left alone."""
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".bayeslstm-new-", dir=out))
+    try:
+        names = save_runs(staging, idatas)
+        for label, name in names.items():
+            summary["methods"][label]["netcdf"] = name
+        (staging / SUMMARY).write_text(json.dumps(summary, indent=1, default=json_default))
+        files = write_report(staging, runs, config=summary.get("config"), title=title, methods=summary["methods"])
+        for path in previous_outputs(out):
+            path.unlink(missing_ok=True)
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return FolderFiles(out / SUMMARY, out / REPORT, {key: out / path.name for key, path in files.figures.items()},
+                       {label: out / name for label, name in names.items()})
+
+
 def rebuild_report(out_dir) -> ReportFiles:
     """Redraw ``report.md`` and the figures from ``summary.json`` and the netCDF files."""
     summary = read_summary(out_dir)
-    return write_report(out_dir, load_runs(out_dir), config=summary.get("config"))
+    config = summary.get("config") or {}
+    labels = list(summary["methods"])
+    title = f"bayeslstm run: {labels[0]}" if config.get("command") == "run" else "bayeslstm comparison"
+    return write_report(out_dir, load_runs(out_dir), config=config, title=title, methods=summary["methods"])

@@ -159,3 +159,15 @@ def test_a_non_finite_state_stops_the_run_naming_quantity_node_and_step():
     bad = state._replace(cov=state.cov.at[1, 0, 1].set(jnp.nan))
     with pytest.raises(NumericalError, match=r"non-finite cov .* after step 7, node 1"):
         check_state(bad, 7, "ekf-local", per_node=True)
+
+
+def test_the_progress_bar_says_compiling_and_shows_the_running_tae(stream, capsys):
+    """With progress on, the bar names the compilation while it happens (seconds of silence
+    otherwise), then moves every chunk with the network-mean TAE so far; the last value shown
+    is the run's final TAE."""
+    result = bl.run(stream, "ekf", model_options={"hidden": 2}, progress=True, chunk_size=8)
+    err = capsys.readouterr().err
+    assert "compiling" in err
+    shown = [float(part.split()[0].rstrip("]")) for part in err.replace("\r", "\n").split("TAE ")[1:]
+             if part.split() and part.split()[0] != "-"]
+    assert len(shown) >= stream.steps // 8 and shown[-1] == pytest.approx(result.final_tae, rel=1e-3)
