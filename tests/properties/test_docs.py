@@ -1,7 +1,8 @@
 """Every ```python block of README.md and docs/*.md runs.
 
 Each file's blocks run in order in one namespace (later blocks use earlier names), in a
-fresh temporary working directory so that files they write land there. The docs speak to a
+fresh temporary working directory so that files they write land there; blocks that write
+checkpoints then run a second time there, as a reader running a snippet again would. The docs speak to a
 reader at the repository root, so that directory links the checkout's ``models/`` folder
 (``models/my_mlp.py:...`` resolves). A block preceded by a ``<!-- skip-test -->`` line is
 not run: only for blocks that cannot run offline.
@@ -40,9 +41,10 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     (tmp_path / "models").symlink_to(ROOT / "models", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"docs_{path.stem}"}
-    for line, code, skipped in python_blocks(path.read_text()):
-        if skipped:
-            continue
+    blocks = [(line, code) for line, code, skipped in python_blocks(path.read_text()) if not skipped]
+    # blocks that checkpoint run twice in the same folder: a reader runs a snippet again
+    again = [(line, code) for line, code in blocks if "checkpoint=" in code]
+    for line, code in blocks + again:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
