@@ -1,6 +1,6 @@
 """Scale: low-rank filters for large LSTMs, and networks of many nodes.
 
-    python benchmarks/scale.py --json benchmarks/results/scale.json     # about 30 minutes on 2 CPU cores
+    python benchmarks/scale.py --json benchmarks/results/scale.json --plot benchmarks/results/scale.png   # about 45 minutes on 2 CPU cores
     python benchmarks/scale.py --quick                                 # a smoke run of a few minutes
 
 Weights: a teacher LSTM with 8 input features and hidden 4, 16, 32, 64 (d = 4n(n+9) + n weights,
@@ -94,14 +94,53 @@ def slope(xs, ys) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
+def plot(result: dict, path: pathlib.Path) -> None:
+    """Two log-log panels: time per step against the number of weights d (K = 10), and
+    against the number of nodes K (one device, solid; 8 devices, dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    local = [label for label in WEIGHT_METHODS if not label.startswith("d")]
+    for label in WEIGHT_METHODS:  # a distributed method (dashed) in its local version's colour
+        points = [r for r in result["weights"] if r["label"] == label and "ms_per_step" in r]
+        colour = f"C{local.index(label[1:] if label.startswith('d') else label)}"
+        if points:
+            left.plot([p["weights"] for p in points], [p["ms_per_step"] for p in points], marker="o", markersize=3,
+                      linestyle="--" if label.startswith("d") else "-", color=colour, label=label)
+    left.set(xscale="log", yscale="log", xlabel="weights d", ylabel="ms per step (10 nodes)",
+             title="Time against the number of weights")
+    left.legend(fontsize=7, ncols=2)
+    for i, label in enumerate(NODE_METHODS):
+        for devices, style in ((1, "-"), (8, "--")):
+            points = [r for r in result["nodes"] if r["label"] == label and r["devices"] == devices and "ms_per_step" in r]
+            if points:
+                right.plot([p["nodes"] for p in points], [p["ms_per_step"] for p in points], marker="o", markersize=3,
+                           linestyle=style, color=f"C{i}", label=f"{label}, {devices} device{'s' if devices > 1 else ''}")
+    right.set(xscale="log", yscale="log", xlabel="nodes K (ring)", ylabel="ms per step (whole network)",
+              title="Time against the number of nodes (hidden 4)")
+    right.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="steps per weight-scaling run (default 150)")
     parser.add_argument("--node-steps", type=int, default=20, help="steps per node-scaling run (default 20)")
     parser.add_argument("--quick", action="store_true", help="hidden 4 and 16, K = 100 and 300, few steps")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--plot", help="draw the figure here (PNG); with --from, from an earlier --json file")
+    parser.add_argument("--from", dest="source", help="an earlier --json file: only draw --plot from it, run nothing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.source:
+        if not args.plot:
+            parser.error("--from needs --plot")
+        plot(json.loads(pathlib.Path(args.source).read_text()), pathlib.Path(args.plot))
+        return 0
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
@@ -166,6 +205,8 @@ def main(argv=None) -> int:
     print(json.dumps({"slopes": result["slopes"], "targets": result["targets"]}, indent=1))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        plot(result, pathlib.Path(args.plot))
     return 0
 
 
