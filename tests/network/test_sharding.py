@@ -50,7 +50,7 @@ def test_one_step_on_four_devices_equals_one_device(tmp_path):
         _finish([_start(["devices", out], f)], [log])
     report = json.loads(out.read_text())
     for case, diff in report["differences"].items():
-        assert diff < 1e-5, (case, diff)
+        assert diff < 5e-5, (case, diff)  # measured: at most 8e-6 (dlofi); a layout-dependent bug gives O(1)
     assert len(report["differences"]) == 9
     # 30 steps of the particle methods, resampling all along (measured: bit-identical)
     assert len(report["many_steps"]) == 3
