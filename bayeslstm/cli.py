@@ -37,9 +37,9 @@ from typing import Any, Sequence
 
 from .errors import BayesLSTMError, CheckpointError, NumericalError, OptionError
 from .methods import DISTRIBUTED, FUSIONS, KERNELS, METHODS
-from .kernels.ekf import COVARIANCES, INITS as EKF_INITS
+from .kernels.ekf import INITS as EKF_INITS
 from .kernels.enkf import DEFAULT_MEMBERS, UPDATES
-from .kernels.gaussian_sum import DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW
+from .kernels.gaussian_sum import DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW, MIXTURE_COVARIANCES
 from .kernels.lofi import DEFAULT_RANK
 from .kernels.particle_filter import DEFAULT_PARTICLES, MOVES
 from .kernels.resampling import SCHEMES
@@ -273,8 +273,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     kern.add_argument("--move", choices=MOVES, help="rejuvenate the particles after resampling (pf, dpf, dpf-consensus; "
                                                     "default: none)")
     kern.add_argument("--discount", type=float, help="Liu-West discount delta in (0, 1) (with --move liu-west; default 0.98)")
-    kern.add_argument("--covariance", choices=COVARIANCES, help="the EKF's covariance (ekf, dekf, gspf, dgspf; default full)")
-    kern.add_argument("--rank", type=int, help=f"rank of the low-rank precision (lofi, dlofi; default {DEFAULT_RANK})")
+    kern.add_argument("--covariance", choices=MIXTURE_COVARIANCES,
+                      help="the EKF's covariance (ekf, dekf: full or diagonal), or the Gaussian-sum filters' "
+                           "components (gspf, dgspf: also low-rank, LoFi components of --rank); default full")
+    kern.add_argument("--rank", type=int, help=f"rank of the low-rank precision (lofi, dlofi, and gspf, dgspf with "
+                                               f"--covariance low-rank; default {DEFAULT_RANK})")
     kern.add_argument("--ekf-init", choices=EKF_INITS, help="the EKF's starting mean (ekf, dekf, gspf, dgspf, lofi, dlofi)")
     kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
     kern.add_argument("--walk-steps", type=_count(1), help="random-walk steps S per time step (dpf; default 10)")

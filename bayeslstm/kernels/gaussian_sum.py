@@ -11,31 +11,40 @@ not collapse the way a bootstrap filter's do; a component whose weight still fal
 is that component's mean plus Gaussian noise of 0.1 times its marginal standard deviations,
 its covariance a copy, and its weight ``respawn_below``. The prediction is the mixture's. With C = 1 the filter
 is the EKF exactly.
+
+``covariance`` chooses the components: ``"full"`` or ``"diagonal"`` EKFs, or ``"low-rank"``
+LoFi filters (:mod:`bayeslstm.kernels.lofi`: a diagonal-plus-rank-``rank`` precision, cost
+linear in the number of weights), for networks too large for a covariance per component.
+With C = 1 and low-rank components the filter is LoFi exactly.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from ..errors import number
+from ..errors import choose, number
 from ..model.statespace import StateSpace
-from .ekf import EKFState, extended_kalman_filter
+from .ekf import COVARIANCES, EKFState, extended_kalman_filter
 from .label_noise import NoiseState, estimate
-from .protocol import Batch, GaussianMixture, Kernel
+from .lofi import DEFAULT_RANK, LoFiState, low_rank_filter
+from .protocol import Batch, GaussianMixture, Kernel, LowRankPrecision
 from .resampling import effective_sample_size
 
 DEFAULT_COMPONENTS = 2  # about twice the EKF's cost; more components learned a little better at proportionally more cost
 DEFAULT_RESPAWN_BELOW = 0.0  # off: re-spawning did not help on the synthetic stream (docs/methods.md)
 
 
+MIXTURE_COVARIANCES = COVARIANCES + ("low-rank",)
+
+
 class GaussianSumState(NamedTuple):
     means: Array  # (C, dim)
-    covs: Array  # (C, dim, dim), or (C, dim) diagonal
+    covs: Array | LowRankPrecision  # (C, dim, dim), or (C, dim) diagonal, or low-rank precisions
     log_weights: Array  # (C,), normalised
     log_evidence: Array
     noise: NoiseState | None = None  # each component's label-variance posterior, when a static site sets it
@@ -55,6 +64,36 @@ def posterior(state: GaussianSumState) -> GaussianMixture:
     """The weighted components."""
     return GaussianMixture(state.means, state.covs, state.log_weights, state.log_evidence,
                            None if state.noise is None else estimate(state.noise))
+
+
+class ComponentFilter(NamedTuple):
+    """The filter each component runs, and how a mixture's fields map to its state."""
+
+    kernel: Kernel
+    state: Callable  # (means, covs, noise) -> the components' kernel state, batched over C
+    parts: Callable  # the components' kernel state -> (means, covs)
+
+
+def component_filter(ssm: StateSpace, covariance: str, init: str, rank: int) -> ComponentFilter:
+    """EKF components (full or diagonal covariance) or LoFi components (low-rank precision)."""
+    choose("Gaussian-sum covariance", covariance, MIXTURE_COVARIANCES)
+    if covariance == "low-rank":
+        return ComponentFilter(
+            low_rank_filter(ssm, rank, init),
+            lambda means, covs, noise: LoFiState(means, covs.diag, covs.factor, jnp.zeros(means.shape[:1], means.dtype), noise),
+            lambda state: (state.mean, LowRankPrecision(state.diag, state.factor)))
+    return ComponentFilter(
+        extended_kalman_filter(ssm, covariance, init),
+        lambda means, covs, noise: EKFState(means, covs, jnp.zeros(means.shape[:1], means.dtype), noise),
+        lambda state: (state.mean, state.cov))
+
+
+def marginal_variances(covs: Array | LowRankPrecision) -> Array:
+    """Each component's marginal variances (C, dim); for a low-rank precision the inverse of
+    its diagonal part, an upper bound."""
+    if isinstance(covs, LowRankPrecision):
+        return 1.0 / covs.diag
+    return covs if covs.ndim == 2 else jnp.diagonal(covs, axis1=1, axis2=2)
 
 
 def check_mixture_options(num_components: int, respawn_below: float) -> int:
@@ -87,41 +126,46 @@ def respawn(key: Array, state: GaussianSumState, below: float) -> tuple[Gaussian
     collapsed = jnp.exp(state.log_weights) < below
     key_source, key_jitter = jax.random.split(key)
     sources = jax.random.categorical(key_source, state.log_weights, shape=(count,))
-    variances = state.covs[sources] if state.covs.ndim == 2 else jnp.diagonal(state.covs[sources], axis1=1, axis2=2)
+    variances = marginal_variances(jax.tree_util.tree_map(lambda c: c[sources], state.covs))
     jitter = jax.random.normal(key_jitter, state.means.shape, state.means.dtype)
     means = jnp.where(collapsed[:, None], state.means[sources] + 0.1 * jnp.sqrt(jnp.maximum(variances, 0.0)) * jitter,
                       state.means)
-    covs = jnp.where(collapsed.reshape((count,) + (1,) * (state.covs.ndim - 1)), state.covs[sources], state.covs)
+    covs = jax.tree_util.tree_map(lambda c: jnp.where(collapsed.reshape((count,) + (1,) * (c.ndim - 1)), c[sources], c),
+                                  state.covs)
     log_w = jnp.where(collapsed, jnp.log(below).astype(state.log_weights.dtype), state.log_weights)
     noise = jax.tree_util.tree_map(lambda v: jnp.where(collapsed, v[sources], v), state.noise)
     return state._replace(means=means, covs=covs, log_weights=log_w - logsumexp(log_w), noise=noise), jnp.sum(collapsed)
 
 
-def initial_mixture(ekf: Kernel, key: Array, count: int) -> GaussianSumState:
-    """``count`` EKF starts, equally weighted; the first is the EKF's own start from ``key``,
-    so that one component is the EKF."""
+def initial_mixture(component: ComponentFilter, key: Array, count: int) -> GaussianSumState:
+    """``count`` component starts, equally weighted; the first is the component filter's own
+    start from ``key``, so that one component is that filter (the EKF, or LoFi)."""
     keys = jnp.concatenate([key[None], jax.random.split(key, count - 1)]) if count > 1 else key[None]
-    components = jax.vmap(ekf.init)(keys)
-    flat = jnp.full((count,), -jnp.log(count), components.mean.dtype)
-    return GaussianSumState(components.mean, components.cov, flat, jnp.zeros((), components.mean.dtype), components.noise)
+    components = jax.vmap(component.kernel.init)(keys)
+    means, covs = component.parts(components)
+    flat = jnp.full((count,), -jnp.log(count), means.dtype)
+    return GaussianSumState(means, covs, flat, jnp.zeros((), means.dtype), components.noise)
 
 
 def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENTS, covariance: str = "full",
-                        init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW) -> Kernel:
-    """Gaussian-sum filter of ``num_components`` EKFs (``covariance`` and ``init`` as the EKF's)."""
+                        init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
+                        rank: int = DEFAULT_RANK) -> Kernel:
+    """Gaussian-sum filter of ``num_components`` EKFs (``covariance`` "full" or "diagonal",
+    ``init`` as the EKF's) or LoFi filters of rank ``rank`` (``covariance="low-rank"``)."""
     count = check_mixture_options(num_components, respawn_below)
-    ekf = extended_kalman_filter(ssm, covariance, init)
+    component = component_filter(ssm, covariance, init, rank)
 
     def init_fn(key: Array) -> GaussianSumState:
-        return initial_mixture(ekf, key, count)
+        return initial_mixture(component, key, count)
 
     def step(key: Array, state: GaussianSumState, batch: Batch) -> tuple[GaussianSumState, GaussianSumInfo]:
-        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype), state.noise)
-        updated, info = jax.vmap(ekf.step, in_axes=(None, 0, None))(key, components, batch)
+        components = component.state(state.means, state.covs, state.noise)
+        updated, info = jax.vmap(component.kernel.step, in_axes=(None, 0, None))(key, components, batch)
         prediction, pred_var, log_pred = mixture_moments(state.log_weights, info.prediction, info.predictive_var,
                                                          info.log_pred_density)
         log_w, increment = reweight_components(state.log_weights, info.log_evidence_increment)
-        new = GaussianSumState(updated.mean, updated.cov, log_w, state.log_evidence + increment, updated.noise)
+        means, covs = component.parts(updated)
+        new = GaussianSumState(means, covs, log_w, state.log_evidence + increment, updated.noise)
         ess = effective_sample_size(log_w)
         new, respawned = respawn(key, new, respawn_below) if count > 1 else (new, jnp.zeros((), jnp.int32))
         return new, GaussianSumInfo(prediction, pred_var, log_pred, increment, ess, respawned)

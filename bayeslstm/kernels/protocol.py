@@ -54,9 +54,17 @@ class Gaussian(NamedTuple):
     label_var: Array | None = None
 
 
+class LowRankPrecision(NamedTuple):
+    """Precisions diag(``diag``) + ``factor`` ``factor``^T, one per component: the ``covs`` of
+    a :class:`GaussianMixture` whose components are low-rank filters."""
+
+    diag: Array  # (C, dim)
+    factor: Array  # (C, dim, R)
+
+
 class GaussianMixture(NamedTuple):
     """A weighted sum of Gaussians: ``means`` (C, dim), ``covs`` (C, dim, dim) or their
-    diagonals (C, dim), normalised ``log_weights`` (C,)."""
+    diagonals (C, dim) or a :class:`LowRankPrecision`, normalised ``log_weights`` (C,)."""
 
     means: Array
     covs: Array

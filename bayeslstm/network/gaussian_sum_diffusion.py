@@ -9,7 +9,8 @@ node scores every component on its own example (the component's predictive densi
 the update), the nodes average those C log densities by L rounds of consensus, K times the
 average is the centralized increment, and the nodes then take their leader's weights (see
 :mod:`bayeslstm.network.agreement`) so that every node holds the same weights, decides the
-same re-spawns and predicts with the same mixture weights. With C = 1 it is the DEKF.
+same re-spawns and predicts with the same mixture weights. With C = 1 it is the DEKF (with
+low-rank components, diffusion LoFi).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import numpy as np
 from jax import Array
 
 from ..errors import number
-from ..kernels.ekf import EKFState, extended_kalman_filter
 from ..kernels.gaussian_sum import (
-    DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW, GaussianSumState, check_mixture_options, initial_mixture, mixture_moments,
-    posterior, respawn, reweight_components,
+    DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW, GaussianSumState, check_mixture_options, component_filter, initial_mixture,
+    mixture_moments, posterior, respawn, reweight_components,
 )
+from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
 from ..kernels.resampling import effective_sample_size
 from ..model.statespace import StateSpace
@@ -36,8 +37,10 @@ from .mixing import Links, combine
 
 def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: int = DEFAULT_COMPONENTS,
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
-                           consensus_iters: int = 20, flood_rounds: int | None = None) -> NetworkMethod:
-    """dgspf with ``num_components`` EKF components per node (see the module docstring).
+                           consensus_iters: int = 20, flood_rounds: int | None = None,
+                           rank: int = DEFAULT_RANK) -> NetworkMethod:
+    """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
+    ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
     Traffic per live neighbour and step: the raw example and the C component means (the
     DEKF's with C means), L C numbers of consensus, and per flood round the leader's id, its
@@ -47,18 +50,18 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
     require_doubly_stochastic(network, "the distributed Gaussian-sum filter")
     iters = number("consensus_iters", consensus_iters, int, 0)
     rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
-    ekf = extended_kalman_filter(ssm, covariance, init)
+    component = component_filter(ssm, covariance, init, rank)
     table = jnp.asarray(network.neighbors)
     own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
 
     def init_fn(key: Array, nodes: int) -> GaussianSumState:
         check_nodes(network, nodes)
-        mixtures = jax.vmap(lambda k: initial_mixture(ekf, k, count))(node_keys(key, nodes))
+        mixtures = jax.vmap(lambda k: initial_mixture(component, k, count))(node_keys(key, nodes))
         return mixtures._replace(age=jnp.zeros((nodes,), jnp.int32))
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
-        components = EKFState(state.means, state.covs, jnp.zeros((count,), state.means.dtype), state.noise)
-        return jax.vmap(ekf.step, in_axes=(None, 0, None))(key, components, batch)
+        components = component.state(state.means, state.covs, state.noise)
+        return jax.vmap(component.kernel.step, in_axes=(None, 0, None))(key, components, batch)
 
     def node_step(key: Array, state: GaussianSumState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
@@ -77,8 +80,9 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         log_w, increment = jax.vmap(reweight_components)(state.log_weights, axis.nodes * average)
         leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
         log_w, increment = from_leader((log_w, increment), leaders, axis)
-        means = combine(links.weights[rows], neighbours, axis.gather(updated.mean))
-        new = GaussianSumState(means, updated.cov, log_w, state.log_evidence + increment, updated.noise, state.age + 1)
+        means, covs = component.parts(updated)
+        means = combine(links.weights[rows], neighbours, axis.gather(means))
+        new = GaussianSumState(means, covs, log_w, state.log_evidence + increment, updated.noise, state.age + 1)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)

@@ -55,7 +55,7 @@ import xarray as xr
 
 from ..errors import InputError, OptionError
 from ..kernels.protocol import (
-    Gaussian, GaussianMixture, LowRankGaussian, PointEstimate, PosteriorForm, WeightedSample,
+    Gaussian, GaussianMixture, LowRankGaussian, LowRankPrecision, PointEstimate, PosteriorForm, WeightedSample,
 )
 from ..kernels.resampling import systematic
 from ..model.layout import ParamLayout, constrain, unflatten
@@ -181,8 +181,44 @@ def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) ->
     return Draws(draws.astype(mean.dtype), {}, extra, "gaussian draws")
 
 
+def _low_rank_mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generator) -> Draws:
+    """Each draw picks a component by weight, then draws from its low-rank-precision Gaussian."""
+    means, log_w = np.asarray(form.means), np.asarray(form.log_weights)
+    diag, factor = np.asarray(form.covs.diag, np.float64), np.asarray(form.covs.factor, np.float64)
+    if means.ndim == 2:  # one filter for the network
+        means, diag, factor, log_w = means[None], diag[None], factor[None], log_w[None]
+    chains, count, dim = means.shape
+    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    picks = np.stack([rng.choice(count, size=num_draws, p=w) for w in weights])  # (chain, draw)
+    z = rng.standard_normal((chains, num_draws, dim))
+    draws = np.empty((chains, num_draws, dim))
+    for k in range(chains):
+        for c in range(count):
+            chosen = picks[k] == c
+            draws[k, chosen] = _low_rank_sample(means[k, c].astype(np.float64), diag[k, c], factor[k, c], z[k, chosen])
+    stats = {"component": (("chain", "draw"), picks.astype(np.int32))}
+    extra = {"component_means": (("chain", "component", "parameter"), means),
+             "component_log_weights": (("chain", "component"), log_w),
+             "component_precision_diags": (("chain", "component", "parameter"), diag),
+             "component_precision_factors": (("chain", "component", "parameter", "rank"), factor)}
+    return Draws(draws.astype(means.dtype), stats, extra, "gaussian-mixture draws (low-rank precisions)")
+
+
+def _low_rank_sample(mean: np.ndarray, diag: np.ndarray, factor: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """mean + Sigma^1/2 z for Sigma = (diag(diag) + factor factor^T)^-1, each row of ``z`` one
+    draw: with V = diag^-1/2 factor = U s G^T (thin SVD), Sigma^1/2 is
+    diag^-1/2 (I + U ((1 + s^2)^-1/2 - 1) U^T)."""
+    scale = 1.0 / np.sqrt(diag)
+    U, s, _ = np.linalg.svd(scale[:, None] * factor, full_matrices=False)
+    shrink = 1.0 / np.sqrt(1.0 + s**2) - 1.0
+    return mean + scale * (z + ((z @ U) * shrink) @ U.T)
+
+
 def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generator) -> Draws:
     """Each draw picks a component by weight, then draws from its Gaussian."""
+    if isinstance(form.covs, LowRankPrecision):
+        return _low_rank_mixture_draws(form, num_draws, rng)
     means, covs, log_w = np.asarray(form.means), np.asarray(form.covs), np.asarray(form.log_weights)
     if means.ndim == 2:  # one filter for the network
         means, covs, log_w = means[None], covs[None], log_w[None]
@@ -223,12 +259,7 @@ def _low_rank_draws(form: LowRankGaussian, num_draws: int, rng: np.random.Genera
     if mean.ndim == 1:  # one filter for the network
         mean, diag, factor = mean[None], diag[None], factor[None]
     z = rng.standard_normal((mean.shape[0], num_draws, mean.shape[1]))
-    draws = np.empty_like(z)
-    for k in range(mean.shape[0]):
-        scale = 1.0 / np.sqrt(diag[k])
-        U, s, _ = np.linalg.svd(scale[:, None] * factor[k], full_matrices=False)
-        shrink = 1.0 / np.sqrt(1.0 + s**2) - 1.0
-        draws[k] = mean[k] + scale * (z[k] + ((z[k] @ U) * shrink) @ U.T)
+    draws = np.stack([_low_rank_sample(mean[k], diag[k], factor[k], z[k]) for k in range(mean.shape[0])])
     extra = {"mean": (("chain", "parameter"), mean), "precision_diag": (("chain", "parameter"), diag),
              "precision_factor": (("chain", "parameter", "rank"), factor)}
     return Draws(draws.astype(np.asarray(form.mean).dtype), {}, extra, "gaussian draws (low-rank precision)")

@@ -21,6 +21,20 @@ def test_one_component_is_the_dekf():
                                    rtol=1e-12, atol=1e-14)
 
 
+def test_one_low_rank_component_is_diffusion_lofi():
+    with jax.enable_x64(True):
+        stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
+        dlofi = bl.run(stream, "dlofi", rank=3, seed=2, **SMALL)
+        dgspf = bl.run(stream, "dgspf", covariance="low-rank", rank=3, num_components=1, seed=2, **SMALL)
+        np.testing.assert_allclose(dgspf.predictions, dlofi.predictions, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dlofi.final_state.mean),
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(dgspf.final_state.covs.factor)[:, 0], np.asarray(dlofi.final_state.factor),
+                                   rtol=1e-10, atol=1e-12)
+        # the traffic is the DEKF's: the raw examples and the means (plus the weights' agreement)
+        assert np.all(dgspf.diagnostics["floats"].values >= dlofi.diagnostics["floats"].values)
+
+
 def test_component_zero_is_the_dekf_whatever_the_other_components_do():
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=20, nodes=5, features=2, max_len=5, seed=4)
