@@ -63,6 +63,20 @@ MUTATIONS: list[Mutation] = [
          "tests/kernels/test_ekf.py::test_diagonal_covariance_update_is_the_diagonal_of_the_joseph_form"),
     ),
     Mutation(
+        "lofi-direction-sign-free", "bayeslstm/kernels/lofi.py",
+        "directions = directions * jnp.where(largest < 0, -1.0, 1.0).astype(directions.dtype)",
+        "directions = directions",
+        "LoFi: each kept direction left with the sign eigh picked (a sharded run drifts from the single-device one)",
+        ("tests/kernels/test_lofi.py::test_truncation_gives_one_factor_whatever_the_input_signs_and_order",),
+    ),
+    Mutation(
+        "gaussian-sum-low-rank-respawn-keeps-factor", "bayeslstm/kernels/gaussian_sum.py",
+        "covs = jax.tree_util.tree_map(lambda c: jnp.where(collapsed.reshape((count,) + (1,) * (c.ndim - 1)), c[sources], c),",
+        "covs = jax.tree_util.tree_map(lambda c: jnp.where(collapsed.reshape((count,) + (1,) * (c.ndim - 1)), c, c),",
+        "Gaussian sum: a re-spawned component keeps its own covariance instead of its source's",
+        ("tests/kernels/test_gaussian_sum.py::test_collapsed_components_are_respawned_near_a_live_one",),
+    ),
+    Mutation(
         "ekf-joseph-noise-term", "bayeslstm/kernels/ekf.py",
         "cov = cov - jnp.outer(gain, u) - jnp.outer(u, gain) + s * jnp.outer(gain, gain)",
         "cov = cov - jnp.outer(gain, u) - jnp.outer(u, gain) + (s - r) * jnp.outer(gain, gain)",

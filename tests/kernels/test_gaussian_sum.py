@@ -101,14 +101,25 @@ def test_weights_multiply_by_each_components_evidence():
     assert float(total) == pytest.approx(np.log(0.2))
 
 
-def test_collapsed_components_are_respawned_near_a_live_one():
-    state = GaussianSumState(jnp.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]]), jnp.full((3, 2), 0.04),
+@pytest.mark.parametrize("low_rank", [False, True])
+def test_collapsed_components_are_respawned_near_a_live_one(low_rank):
+    """A collapsed component becomes a jittered copy of a live one: its source's mean (plus
+    0.1 of its marginal sd) and its source's covariance (diagonal, or low-rank precision)."""
+    from bayeslstm.kernels.protocol import LowRankPrecision
+
+    variances = jnp.array([[0.01, 0.01], [0.04, 0.04], [0.0025, 0.0025]])
+    covs = LowRankPrecision(1.0 / variances, jnp.arange(12.0).reshape(3, 2, 2)) if low_rank else variances
+    state = GaussianSumState(jnp.array([[0.0, 0.0], [5.0, 5.0], [9.0, 9.0]]), covs,
                              jnp.log(jnp.array([1e-6, 0.5, 0.5 - 1e-6])), jnp.zeros(()))
     new, count = respawn(jax.random.key(0), state, below=1e-3)
     assert int(count) == 1
     means = np.asarray(new.means)
     np.testing.assert_array_equal(means[1:], np.asarray(state.means)[1:])  # live components untouched
-    assert min(np.abs(means[0] - 5.0).max(), np.abs(means[0] - 9.0).max()) < 0.1  # 0.1 x sd 0.2 jitter
+    source = 1 + int(np.abs(means[0] - 9.0).max() < np.abs(means[0] - 5.0).max())
+    assert np.abs(means[0] - means[source]).max() < 0.1  # 0.1 x sd at most 0.2 jitter
+    for before, after in zip(jax.tree_util.tree_leaves(state.covs), jax.tree_util.tree_leaves(new.covs)):
+        np.testing.assert_array_equal(np.asarray(after)[0], np.asarray(before)[source])  # the source's covariance
+        np.testing.assert_array_equal(np.asarray(after)[1:], np.asarray(before)[1:])
     assert np.exp(np.asarray(new.log_weights)).sum() == pytest.approx(1.0)
     assert np.exp(np.asarray(new.log_weights))[0] == pytest.approx(1e-3, rel=1e-3)
 
