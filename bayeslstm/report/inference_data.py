@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError, OptionError
+from ..errors import InputError, OptionError, number
 from ..kernels.protocol import (
     Gaussian, GaussianMixture, LowRankGaussian, LowRankPrecision, PointEstimate, PosteriorForm, WeightedSample,
 )
@@ -181,6 +181,13 @@ def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) ->
     return Draws(draws.astype(mean.dtype), {}, extra, "gaussian draws")
 
 
+def _pick_components(log_w: np.ndarray, num_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(chain, draw) component indices drawn by weight from each chain's log weights (chain, C)."""
+    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.stack([rng.choice(log_w.shape[1], size=num_draws, p=w) for w in weights])
+
+
 def _low_rank_mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generator) -> Draws:
     """Each draw picks a component by weight, then draws from its low-rank-precision Gaussian."""
     means, log_w = np.asarray(form.means), np.asarray(form.log_weights)
@@ -188,9 +195,7 @@ def _low_rank_mixture_draws(form: GaussianMixture, num_draws: int, rng: np.rando
     if means.ndim == 2:  # one filter for the network
         means, diag, factor, log_w = means[None], diag[None], factor[None], log_w[None]
     chains, count, dim = means.shape
-    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    picks = np.stack([rng.choice(count, size=num_draws, p=w) for w in weights])  # (chain, draw)
+    picks = _pick_components(log_w, num_draws, rng)  # (chain, draw)
     z = rng.standard_normal((chains, num_draws, dim))
     draws = np.empty((chains, num_draws, dim))
     for k in range(chains):
@@ -222,11 +227,9 @@ def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generat
     means, covs, log_w = np.asarray(form.means), np.asarray(form.covs), np.asarray(form.log_weights)
     if means.ndim == 2:  # one filter for the network
         means, covs, log_w = means[None], covs[None], log_w[None]
-    chains, count, dim = means.shape
+    chains, _, dim = means.shape
     diagonal = covs.ndim == 3
-    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    picks = np.stack([rng.choice(count, size=num_draws, p=w) for w in weights])  # (chain, draw)
+    picks = _pick_components(log_w, num_draws, rng)  # (chain, draw)
     z = rng.standard_normal((chains, num_draws, dim))
     if diagonal:
         scale = np.sqrt(np.maximum(covs.astype(np.float64), 0.0))  # (chain, C, dim)
@@ -333,16 +336,10 @@ def predictive_samples(mean, var, num_draws: int = 100, seed: int = 0) -> np.nda
     """``num_draws`` draws (draw, time, node) from the Gaussian one-step predictive N(mean,
     var) of every step and node (NumPy generator seeded with ``seed``; each step and node
     independently), in ``mean``'s dtype."""
-    num_draws = _count("predictive_draws", num_draws)
+    num_draws = number("predictive_draws", num_draws, int, 1)
     mean, var = np.asarray(mean), np.asarray(var)
     z = np.random.default_rng([int(seed), 1]).standard_normal((num_draws,) + mean.shape)
     return (mean + z * np.sqrt(np.maximum(var.astype(np.float64), 0.0))).astype(mean.dtype)
-
-
-def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise OptionError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | None = None,
@@ -358,7 +355,7 @@ def to_inference_data(result, num_draws: int = 200, seed: int = 0, label: str | 
     az = _arviz()
     if not hasattr(result, "final_state") or not hasattr(result, "diagnostics"):
         raise InputError(f"to_inference_data expects a RunResult; got {type(result).__name__}")
-    predictive_draws = _count("predictive_draws", predictive_draws)
+    predictive_draws = number("predictive_draws", predictive_draws, int, 1)
     predictions = np.asarray(result.predictions)
     T, K = predictions.shape
     config = dict(result.config or {})

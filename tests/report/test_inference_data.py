@@ -114,6 +114,9 @@ def test_centralized_and_point_states(runs, idatas):
     assert unnamed.posterior["theta"].dims == ("chain", "draw", "theta_dim_0")
     with pytest.raises(OptionError, match="num_draws"):
         to_inference_data(runs["ekf"], num_draws=0)
+    for bad in (0, 1.5, True, "many"):
+        with pytest.raises(OptionError, match="predictive_draws"):
+            to_inference_data(runs["ekf"], predictive_draws=bad)
     with pytest.raises(InputError, match="RunResult"):
         to_inference_data({"not": "a run"})
 
