@@ -31,7 +31,7 @@ DEFAULT_GRAPH = "small-world"
 # the last hidden state read out, and, when the target is among the features, the naive forecast
 # as the starting point (readout="residual"); model options the user gives override them
 TABLE_MODEL_DEFAULTS = {"learn_r": True, "pooling": "last"}
-GRAPH_ONLY = ("link_failure", "link_schedule")  # faults that need a graph
+GRAPH_ONLY = ("link_failure", "link_schedule", "partition")  # faults that need a graph
 NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
 
 
@@ -98,8 +98,7 @@ def _options_for(name: str, fusion: str, options: dict[str, Any], strict: bool, 
     if fusion != "distributed":
         skipped = [k for k in GRAPH_ONLY if k in extra]
         if strict and skipped:
-            raise OptionError(f"link failures ({skipped[0]}) need a graph: use a distributed method "
-                              f"({', '.join(DISTRIBUTED)})")
+            raise OptionError(f"{skipped[0]} needs a graph: use a distributed method ({', '.join(DISTRIBUTED)})")
         extra = {k: v for k, v in extra.items() if k not in GRAPH_ONLY}
     if fusion == "centralized":
         if strict and "mesh" in extra:

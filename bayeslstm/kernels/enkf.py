@@ -41,7 +41,7 @@ class EnsembleState(NamedTuple):
     members: Array  # (N, dim)
     log_evidence: Array
     noise: NoiseState | None = None  # the label variance's posterior, when a static site sets it
-    age: Array | None = None  # steps taken part in (the consensus EnKF elects its leaders by it)
+    labels_seen: Array | None = None  # labels absorbed (merging groups keep the state that saw most)
 
 
 class EnsembleInfo(NamedTuple):

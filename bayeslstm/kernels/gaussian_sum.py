@@ -48,7 +48,7 @@ class GaussianSumState(NamedTuple):
     log_weights: Array  # (C,), normalised
     log_evidence: Array
     noise: NoiseState | None = None  # each component's label-variance posterior, when a static site sets it
-    age: Array | None = None  # steps taken part in (the distributed filter elects its leaders by it)
+    labels_seen: Array | None = None  # labels absorbed (merging groups keep the weights that saw most)
 
 
 class GaussianSumInfo(NamedTuple):

@@ -36,7 +36,7 @@ class ParticleState(NamedTuple):
     particles: Array  # (N, dim)
     log_weights: Array  # (N,), normalised: logsumexp == 0
     log_evidence: Array  # scalar, log p(d_1..d_t)
-    age: Array | None = None  # steps taken part in (the consensus DPF elects its leaders by it)
+    labels_seen: Array | None = None  # labels absorbed (merging groups keep the state that saw most)
 
 
 class ParticleInfo(NamedTuple):

@@ -10,10 +10,14 @@ member; in ensemble space the centralized update needs only sums over the nodes 
     T_k = y'_k (d_k + eps_ik - y_ik)^T / r  (N, N) against perturbed innovations (stochastic
           form; eps drawn with the shared key, so every node perturbs every label alike),
 
-so the nodes average them by L rounds of consensus (K times the average is the sum) and take
-their leader's averages (:mod:`bayeslstm.network.agreement`), so that every node computes the
-same transform and keeps bit-identical members. The transforms are the ensemble-space forms
-of the EnKF of :mod:`bayeslstm.kernels.enkf`: with exact sums they are the centralized EnKF.
+so each live group of nodes agrees on their sums (:mod:`bayeslstm.network.agreement`):
+exactly over a spanning tree of the group (``consensus="exact"``, the default) or by L rounds
+of average consensus times the group's size (``"average"``), then the leader's; every member
+computes the same transform and keeps bit-identical members. The transforms are the
+ensemble-space forms of the EnKF of :mod:`bayeslstm.kernels.enkf`: with exact sums each live
+group is the centralized EnKF over its own labels, every present label counted once. When
+groups meet again the members that have absorbed the most labels are kept (ties: the smallest
+leader id).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..errors import ModelError, number
+from ..errors import ModelError
 from ..kernels.enkf import (
     DEFAULT_MEMBERS, EnsembleState, anomalies, check_ensemble_options, inflate, posterior, predictive_moments,
     require_gaussian_label,
@@ -30,11 +34,10 @@ from ..kernels.enkf import (
 from ..kernels.particle_filter import observe_all
 from ..kernels.protocol import gaussian_log_density
 from ..model.statespace import StateSpace
-from .agreement import average_consensus, diameter, elect_leaders, from_leader
-from .graph import Network, require_doubly_stochastic
+from .agreement import agree_on_total, digest, find_groups, from_leader, plan
+from .graph import Network
 from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, live_degree, node_map, own_batch, own_prediction,
-    traffic,
+    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_map, own_batch, own_prediction, traffic,
 )
 from .mixing import Links
 
@@ -63,19 +66,18 @@ def stochastic_transform(members: Array, gram: Array, perturbed: Array) -> Array
 
 
 def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT_MEMBERS, update: str = "sqrt",
-                   inflation: float = 1.0, consensus_iters: int = 20, flood_rounds: int | None = None) -> NetworkMethod:
-    """denkf-consensus (see the module docstring). Traffic per live neighbour and step:
-    L (N^2 + N) numbers of consensus (L (2 N^2) for the stochastic form), and as many per
-    flood round."""
+                   inflation: float = 1.0, consensus: str = "exact", consensus_iters: int = 20,
+                   flood_rounds: int | None = None) -> NetworkMethod:
+    """denkf-consensus (see the module docstring; ``consensus``, ``consensus_iters`` and
+    ``flood_rounds`` as the consensus DPF's). Traffic per node and step: the groups' flood,
+    then N^2 + N numbers (2 N^2 for the stochastic form) up and down the group's tree, or L
+    times as many per live neighbour with average consensus."""
     n = check_ensemble_options(num_members, update, inflation)
     inflation = float(inflation)
     if require_gaussian_label(ssm, "consensus EnKF"):
         raise ModelError("the consensus EnKF needs a fixed label variance; a static site sets it here: use denkf, "
                          "dgspf or the particle filters")
-    require_doubly_stochastic(network, "the consensus EnKF")
-    iters = number("consensus_iters", consensus_iters, int, 0)
-    rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
-    table = jnp.asarray(network.neighbors)
+    agreement = plan(network, "the consensus EnKF", consensus, consensus_iters, flood_rounds)
     r = ssm.obs_var
 
     def init_fn(key: Array, nodes: int) -> EnsembleState:
@@ -99,8 +101,8 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     def node_step(key: Array, state: EnsembleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         key_move, key_update = jax.random.split(key)  # shared by every node
-        leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
-        adopted = from_leader(state, leaders, axis)  # the identity unless a node was away
+        groups = find_groups(links, rows, agreement.table, axis, state.labels_seen, agreement.rounds)
+        adopted = from_leader(state, groups.leader, axis)  # the identity unless groups merged
         stale = jnp.any(adopted.members != state.members, axis=(1, 2))
         members = jax.vmap(lambda m: inflate(ssm.propagate(key_move, m), inflation))(adopted.members)
         predictions = node_map(lambda m, b: observe_all(ssm, m, b)[0], members, own_batch(data))[..., 0]  # (K_here, N)
@@ -109,17 +111,16 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
         log_pred = gaussian_log_density(data.d[:, None], prediction, pred_var)
         noise = jnp.sqrt(rr) * jax.random.normal(key_update, (n, axis.nodes), members.dtype)[:, rows].T
         gram, rhs = jax.vmap(statistics)(predictions, data.d, data.observed, noise)
-        gram, rhs = average_consensus((gram, rhs), links, rows, table, axis, iters)
-        gram, rhs = from_leader((axis.nodes * gram, axis.nodes * rhs), leaders, axis)
+        agreed = agree_on_total(agreement, groups, (gram, rhs), data.observed, links, rows, axis)
+        gram, rhs = agreed.total
         transform = sqrt_transform if update == "sqrt" else stochastic_transform
         members = jax.vmap(transform)(members, gram, rhs)
         increment = jnp.where(data.observed, log_pred[:, 0], 0.0)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(log_evidence_increment=increment, spread=jnp.mean(jnp.var(members, axis=1), axis=1))
-        degree = live_degree(links, rows)
-        size = n * n + (n if update == "sqrt" else n * n)
-        out.update(traffic(degree * (iters + 2 * rounds) + stale,
-                           degree * ((iters + rounds) * size + 2 * rounds) + stale * n * ssm.dim))
-        return EnsembleState(members, adopted.log_evidence + increment, None, adopted.age + 1), out
+        out.update(traffic(agreed.messages + stale, agreed.floats + stale * (n * ssm.dim + 2)))
+        labels_seen = adopted.labels_seen + agreed.labels
+        out.update(leader=groups.leader.astype(jnp.float32), digest=digest((members, labels_seen)))
+        return EnsembleState(members, adopted.log_evidence + increment, None, labels_seen), out
 
     return graph_method(network, init_fn, node_step, "denkf-consensus", posterior)

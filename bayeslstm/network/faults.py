@@ -1,9 +1,10 @@
-"""Faults: links that fail, nodes that drop out and rejoin.
+"""Faults: links that fail, nodes that drop out and rejoin, partitions that heal.
 
 :func:`with_faults` wraps any network method. At each step it decides which nodes are present
 and which edges are up — at random (each edge down with probability ``link_failure``, each
-node away with probability ``node_dropout``, independently per step) and/or from schedules —
-then:
+node away with probability ``node_dropout``, independently per step), from schedules, and
+from scheduled partitions (every edge between a set of nodes and the rest down for a span of
+steps) — then:
 
 * the combination weights are recomputed from the live edges (:func:`bayeslstm.network.mixing.live_links`),
   so with the Metropolis rule they stay symmetric and doubly stochastic on what is left;
@@ -12,16 +13,19 @@ then:
   neighbours. (Missing data alone — a node that is present but has no label — is
   ``observed=False`` in the stream: that node still relays and fuses.)
 
-The fault draws use their own key (``fold_in(step_key, FAULT_SALT)``), so the method sees the
+The present nodes and live edges of a step form the live graph; its connected components are
+the live groups (:func:`live_groups` computes them with networkx, for checking a run). The
+fault draws use their own key (``fold_in(step_key, FAULT_SALT)``), so the method sees the
 same keys as in a fault-free run with the same seed. Diagnostics gain ``present`` and
 ``live_links`` (live neighbours per node).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import jax
+import networkx as nx
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -39,25 +43,40 @@ class FaultState(NamedTuple):
     step: Array  # int32, steps taken (indexes the schedules)
 
 
+class Partition(NamedTuple):
+    """Every edge between ``nodes`` and the other nodes is down at steps ``start`` to ``stop - 1``."""
+
+    start: int
+    stop: int
+    nodes: tuple[int, ...]
+
+
 class Faults(NamedTuple):
-    """What can fail. Schedules are (T, E) / (T, K) bool up-states, rows past the end repeat the last."""
+    """What can fail. Schedules are (T, E) / (T, K) bool up-states, rows past the end repeat the
+    last; ``partition`` is one :class:`Partition` (or a ``(start, stop, nodes)`` tuple) or a list of them."""
 
     link_failure: float = 0.0
     node_dropout: float = 0.0
     link_schedule: np.ndarray | None = None  # (T, E) over network.graph.edges, True = up
     node_schedule: np.ndarray | None = None  # (T, K), True = present
+    partition: Any = None
 
     @property
     def any(self) -> bool:
-        return bool(self.link_failure or self.node_dropout or self.link_schedule is not None or self.node_schedule is not None)
+        return bool(self.link_failure or self.node_dropout or self.link_schedule is not None
+                    or self.node_schedule is not None or self.partition is not None)
 
 
 def check_faults(faults: Faults, network: Network | None, nodes: int | None = None) -> Faults:
     """Refuse impossible fault settings before any work."""
     link_failure = number("link_failure", faults.link_failure, float, 0.0, 1.0, high_open=True)
     node_dropout = number("node_dropout", faults.node_dropout, float, 0.0, 1.0, high_open=True)
-    if (faults.link_failure or faults.link_schedule is not None) and network is None:
-        raise OptionError("link failures need a graph: use a distributed method (dpf, dpf-consensus, dekf, dsgd, dadam)")
+    links_asked = {"link_failure": link_failure > 0, "link_schedule": faults.link_schedule is not None,
+                   "partition": faults.partition is not None}
+    needs_links = [name for name, asked in links_asked.items() if asked]
+    if needs_links and network is None:
+        raise OptionError(f"{needs_links[0]} needs a graph: use a distributed method (dpf, dpf-consensus, dekf, dgspf, "
+                          "dsgd, ...)")
     link_schedule = node_schedule = None
     if faults.link_schedule is not None:
         link_schedule = _bool_array("link_schedule", faults.link_schedule)
@@ -69,7 +88,52 @@ def check_faults(faults: Faults, network: Network | None, nodes: int | None = No
         K = nodes if network is None else network.nodes
         if node_schedule.ndim != 2 or (K is not None and node_schedule.shape[1] != K) or node_schedule.shape[0] < 1:
             raise OptionError(f"node_schedule must have shape (steps, {K}); got {node_schedule.shape}")
-    return Faults(link_failure, node_dropout, link_schedule, node_schedule)
+    partitions = None if faults.partition is None else _partitions(faults.partition, network.nodes)
+    return Faults(link_failure, node_dropout, link_schedule, node_schedule, partitions)
+
+
+def _partitions(value, nodes: int) -> tuple[Partition, ...]:
+    """``partition`` as a tuple of checked :class:`Partition`."""
+    one = isinstance(value, Partition) or (isinstance(value, (tuple, list)) and len(value) == 3
+                                           and not isinstance(value[0], (tuple, list)))
+    entries = [value] if one else value
+    if isinstance(entries, (str, bytes)) or not isinstance(entries, (tuple, list)) or not entries:
+        raise OptionError(f"partition must be (start, stop, nodes) or a list of them; got {value!r}")
+    checked = []
+    for entry in entries:
+        try:
+            start, stop, side = entry
+        except (TypeError, ValueError):
+            raise OptionError(f"partition must be (start, stop, nodes) or a list of them; got {entry!r}") from None
+        start = number("partition start", start, int, 0)
+        stop = number("partition stop", stop, int, start + 1)
+        side = [side] if isinstance(side, (int, np.integer)) or not hasattr(side, "__iter__") else list(side)
+        bad = [k for k in side if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < nodes]
+        if bad:
+            raise OptionError(f"partition names node(s) {bad} that the graph does not have (nodes 0 to {nodes - 1})")
+        if not side or len(set(side)) == nodes:
+            raise OptionError(f"partition must cut off some of the {nodes} nodes, not none or all; got {sorted(set(side))}")
+        checked.append(Partition(start, stop, tuple(sorted(set(int(k) for k in side)))))
+    return tuple(checked)
+
+
+def _cut_edges(network: Network, partition: Partition) -> np.ndarray:
+    """(E,) bool: the edges (in ``network.graph.edges`` order) with one end on each side."""
+    side = np.zeros(network.nodes, bool)
+    side[list(partition.nodes)] = True
+    return np.array([side[u] != side[v] for u, v in network.graph.edges], bool)
+
+
+def live_groups(network: Network, edge_up: Sequence[bool] | None = None, present: Sequence[bool] | None = None
+                ) -> list[set[int]]:
+    """The live groups of one step (networkx): the connected components of the present nodes
+    and the up edges between them; an absent node is not in any group."""
+    present = np.ones(network.nodes, bool) if present is None else np.asarray(present, bool)
+    edge_up = np.ones(network.graph.number_of_edges(), bool) if edge_up is None else np.asarray(edge_up, bool)
+    live = nx.Graph()
+    live.add_nodes_from(int(k) for k in np.flatnonzero(present))
+    live.add_edges_from((u, v) for (u, v), up in zip(network.graph.edges, edge_up) if up and present[u] and present[v])
+    return [set(group) for group in nx.connected_components(live)]
 
 
 def _bool_array(name: str, value) -> np.ndarray:
@@ -89,6 +153,8 @@ def with_faults(method: NetworkMethod, network: Network | None, faults: Faults) 
     if not faults.any:
         return method
     per_node_state = method.node_step is not None
+    partitions = faults.partition or ()
+    cuts = [jnp.asarray(_cut_edges(network, p)) for p in partitions]
 
     def init(key: Array, nodes: int) -> FaultState:
         return FaultState(method.init(key, nodes), jnp.zeros((), jnp.int32))
@@ -107,6 +173,9 @@ def with_faults(method: NetworkMethod, network: Network | None, faults: Faults) 
                 edge_up &= jax.random.uniform(key_links, edge_up.shape) >= faults.link_failure
             if faults.link_schedule is not None:
                 edge_up &= _row(faults.link_schedule, state.step)
+            for partition, cut in zip(partitions, cuts):
+                during = (state.step >= partition.start) & (state.step < partition.stop)
+                edge_up &= ~(cut & during)
             links = live_links(network, edge_up, present)
         data = data._replace(observed=data.observed & present)
         inner, info = method.step(key, state.inner, data, links)

@@ -1,16 +1,18 @@
 """The distributed Gaussian-sum particle filter (``dgspf``): diffusion per component, exact
 consensus on the component weights.
 
-Every node holds C components, each an EKF (:mod:`bayeslstm.kernels.gaussian_sum`). Each
-step each component adapts on the live neighbours' raw examples, as the DEKF does, and then
-its mean becomes the combination of the neighbours' means of the same component
-(adapt then combine, component by component). The component weights are the network's: each
-node scores every component on its own example (the component's predictive density, before
-the update), the nodes average those C log densities by L rounds of consensus, K times the
-average is the centralized increment, and the nodes then take their leader's weights (see
-:mod:`bayeslstm.network.agreement`) so that every node holds the same weights, decides the
-same re-spawns and predicts with the same mixture weights. With C = 1 it is the DEKF (with
-low-rank components, diffusion LoFi).
+Every node holds C components, each an EKF (:mod:`bayeslstm.kernels.gaussian_sum`), and
+component c starts as the same draw at every node, so that it is one hypothesis across the
+network. Each step each component adapts on the live neighbours' raw examples, as the DEKF
+does, and then its mean becomes the combination of the neighbours' means of the same
+component (adapt then combine, component by component). The component weights are the
+network's: each node scores every component on its own example (the component's predictive
+density, before the update), and each live group of nodes agrees on the sum of those C log
+densities (:mod:`bayeslstm.network.agreement`: exactly over a spanning tree of the group by
+default, or by L rounds of average consensus), so that every member holds the same weights,
+decides the same re-spawns and predicts with the same mixture weights, every present label
+counted once. When groups meet again the weights that have absorbed the most labels are kept.
+With C = 1 it is the DEKF (with low-rank components, diffusion LoFi).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ..errors import number
 from ..kernels.gaussian_sum import (
     DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW, GaussianSumState, check_mixture_options, component_filter, initial_mixture,
     mixture_moments, posterior, respawn, reweight_components,
@@ -29,35 +30,34 @@ from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
 from ..kernels.resampling import effective_sample_size
 from ..model.statespace import StateSpace
-from .agreement import average_consensus, diameter, elect_leaders, from_leader
-from .graph import Network, require_doubly_stochastic
+from .agreement import agree_on_total, digest, find_groups, from_leader, plan
+from .graph import Network
 from .method import NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, live_degree, node_keys, node_map, traffic
 from .mixing import Links, combine
 
 
 def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: int = DEFAULT_COMPONENTS,
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
-                           consensus_iters: int = 20, flood_rounds: int | None = None,
+                           consensus: str = "exact", consensus_iters: int = 20, flood_rounds: int | None = None,
                            rank: int = DEFAULT_RANK) -> NetworkMethod:
     """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
     ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
-    Traffic per live neighbour and step: the raw example and the C component means (the
-    DEKF's with C means), L C numbers of consensus, and per flood round the leader's id, its
-    C weights and its evidence increment.
+    ``consensus``, ``consensus_iters`` and ``flood_rounds`` as the consensus DPF's. Traffic per
+    node and step: to each live neighbour the raw example and the C component means (the
+    DEKF's with C means); the groups' flood; C + 1 numbers up and down the group's tree (or L C
+    per live neighbour with average consensus); C + 2 more when a node takes its leader's weights.
     """
     count = check_mixture_options(num_components, respawn_below)
-    require_doubly_stochastic(network, "the distributed Gaussian-sum filter")
-    iters = number("consensus_iters", consensus_iters, int, 0)
-    rounds = diameter(network) if flood_rounds is None else number("flood_rounds", flood_rounds, int, 0)
+    agreement = plan(network, "the distributed Gaussian-sum filter", consensus, consensus_iters, flood_rounds)
     component = component_filter(ssm, covariance, init, rank)
-    table = jnp.asarray(network.neighbors)
+    table = agreement.table
     own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
 
     def init_fn(key: Array, nodes: int) -> GaussianSumState:
         check_nodes(network, nodes)
-        mixtures = jax.vmap(lambda k: initial_mixture(component, k, count))(node_keys(key, nodes))
-        return mixtures._replace(age=jnp.zeros((nodes,), jnp.int32))
+        shared = initial_mixture(component, key, count)._replace(labels_seen=jnp.zeros((), jnp.int32))
+        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
         components = component.state(state.means, state.covs, state.noise)
@@ -66,6 +66,10 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
     def node_step(key: Array, state: GaussianSumState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         neighbours = table[rows]
+        groups = find_groups(links, rows, table, axis, state.labels_seen, agreement.rounds)
+        shared = (state.log_weights, state.log_evidence, state.labels_seen)
+        log_weights, log_evidence, labels_seen = from_leader(shared, groups.leader, axis)  # unless groups merged
+        stale = jnp.any(log_weights != state.log_weights, axis=1)
         everyone = axis.gather(data)
         valid = links.live[rows] & everyone.observed[neighbours]
         batch = Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
@@ -73,16 +77,15 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         own = own_slot[rows][:, None, None]
         pick = lambda value: jnp.take_along_axis(value, own, axis=-1)[..., 0]  # noqa: E731  (K_here, C)
         prediction, pred_var, log_pred = jax.vmap(mixture_moments)(
-            state.log_weights, pick(info.prediction)[..., None], pick(info.predictive_var)[..., None],
+            log_weights, pick(info.prediction)[..., None], pick(info.predictive_var)[..., None],
             pick(info.log_pred_density)[..., None])
         local = jnp.where(data.observed[:, None], pick(info.log_pred_density), 0.0)
-        average = average_consensus(local, links, rows, table, axis, iters)
-        log_w, increment = jax.vmap(reweight_components)(state.log_weights, axis.nodes * average)
-        leaders = elect_leaders(links, rows, table, axis, rounds, state.age)
-        log_w, increment = from_leader((log_w, increment), leaders, axis)
+        agreed = agree_on_total(agreement, groups, local, data.observed, links, rows, axis)
+        log_w, increment = jax.vmap(reweight_components)(log_weights, agreed.total)
+        log_w, increment = from_leader((log_w, increment), groups.leader, axis)
         means, covs = component.parts(updated)
         means = combine(links.weights[rows], neighbours, axis.gather(means))
-        new = GaussianSumState(means, covs, log_w, state.log_evidence + increment, updated.noise, state.age + 1)
+        new = GaussianSumState(means, covs, log_w, log_evidence + increment, updated.noise, labels_seen + agreed.labels)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)
@@ -90,10 +93,12 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
             respawned = jnp.zeros(rows.shape, jnp.int32)
         degree = live_degree(links, rows)
         example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        floats = degree * (example + count * ssm.dim + iters * count + rounds * (count + 3))
+        floats = degree * (example + count * ssm.dim) + agreed.floats + stale * (count + 2)
         out = {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0],
-               "log_evidence_increment": increment, "ess": ess, "respawned": respawned}
-        out.update(traffic(degree * (2 + iters + 2 * rounds), floats))
+               "log_evidence_increment": increment, "ess": ess, "respawned": respawned,
+               "leader": groups.leader.astype(jnp.float32),
+               "digest": digest((new.log_weights, new.log_evidence, new.labels_seen))}
+        out.update(traffic(2 * degree + agreed.messages + stale, floats))
         return new, out
 
     return graph_method(network, init_fn, node_step, "dgspf", posterior)

@@ -1,11 +1,13 @@
 """The Markov-chain distributed particle filter (``dpf``), after Lee & West (2009).
 
-After propagation every particle takes S random-walk steps on the graph with the doubly
-stochastic combination matrix (whose stationary law is uniform) and, at each node j it
-visits, adds (K / S) log p(d_j | theta) to its log weight: over the walk this tends to the
-sum of all nodes' log-likelihoods, the centralized weight. Each node then resamples N
-particles among those that ended with it. Particles that cross an edge are the
-communication (S * N per node and step).
+After propagation every particle takes S random-walk steps over the live links with the
+doubly stochastic combination matrix (whose stationary law is uniform on the live group C the
+walk runs in; a walk never leaves its group) and, at each node j it visits, adds
+(|C| / S) log p(d_j | theta) to its log weight: over the walk this tends to the sum of the
+group's log-likelihoods, the centralized weight over its labels, every present label counted
+once. Each node then resamples N particles among those that ended with it. Particles that
+cross an edge are the communication (S * N per node and step); the nodes learn |C| each step
+by a flood and a count up and down the group's tree (:mod:`bayeslstm.network.agreement`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..kernels.particle_filter import (
 )
 from ..kernels.resampling import effective_sample_size, get_scheme
 from ..model.statespace import StateSpace
+from .agreement import FLOOD_INTS, find_groups, group_sum, tree_traffic
 from .graph import Network, require_doubly_stochastic
 from .method import (
     NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_keys, node_map, own_batch, own_prediction,
@@ -39,9 +42,9 @@ def markov_chain_particle_filter(
     discount: float = DEFAULT_DISCOUNT,
 ) -> NetworkMethod:
     """Markov-chain DPF (after Lee & West, 2009). After propagation every particle takes S
-    random-walk steps on G with the doubly stochastic C (uniform stationary law) and at each
-    node j it visits adds (K / S) log p(d_j | theta): over the walk this tends to the sum of
-    all nodes' log-likelihoods, the centralized weight. Each node then resamples N particles
+    random-walk steps over the live links with the doubly stochastic C (uniform stationary law
+    on its live group C) and at each node j it visits adds (|C| / S) log p(d_j | theta): over
+    the walk this tends to the sum of the group's log-likelihoods, the centralized weight. Each node then resamples N particles
     among those that ended with it; a node left with none keeps its own propagated set and
     reports ``empty``; ``move="liu-west"`` then rejuvenates each node's resampled set.
     Particles that cross an edge are the communication (S*N per node)."""
@@ -77,11 +80,14 @@ def markov_chain_particle_filter(
             nxt = table[where, slot]
             sent = sent.at[where.ravel()].add((nxt != where).ravel().astype(sent.dtype))
             ll = node_map(jax.vmap(loglik_at), particles, nxt)
-            return (nxt, log_w + (K / S) * ll, sent), None
+            return (nxt, log_w + ll, sent), None
 
+        groups = find_groups(links, rows, table, axis, jnp.zeros(rows.shape, jnp.int32))
+        size = group_sum(jnp.ones(rows.shape, particles.dtype), groups, rows, table, axis)
         start = jnp.broadcast_to(rows[:, None], (rows.shape[0], n)).astype(table.dtype)
         init_walk = (start, jnp.zeros((rows.shape[0], n), particles.dtype), jnp.zeros(K, jnp.float32))
         (where, log_w, sent), _ = jax.lax.scan(walk, init_walk, jax.random.split(key_walk, S))
+        log_w = (size[:, None] / S) * log_w  # a walk stays in the group of the node it started from
         sent = axis.total(sent)[rows]
         pool = axis.gather_all(particles).reshape(K * n, -1)
         where, log_w = axis.gather_all(where).reshape(-1), axis.gather_all(log_w).reshape(-1)
@@ -103,7 +109,8 @@ def markov_chain_particle_filter(
             node_keys(jax.random.fold_in(key, MOVE_SALT), rows), state, empty)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(ess=ess, occupancy=occupancy.astype(jnp.float32), empty=empty)
-        out.update(traffic(sent, sent * ssm.dim))
+        tree, tree_floats = tree_traffic(groups, 1)
+        out.update(traffic(sent + groups.messages + tree, sent * ssm.dim + FLOOD_INTS * groups.messages + tree_floats))
         return state, out
 
     return graph_method(network, init_fn, node_step, "dpf", posterior)

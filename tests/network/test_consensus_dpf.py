@@ -1,5 +1,6 @@
 """The likelihood-consensus distributed particle filter (bayeslstm.network.consensus_dpf): its
-weights converge to the centralized particle filter's as the consensus rounds grow."""
+weights are the centralized particle filter's with exact sums, and converge to them as the
+rounds of average consensus grow."""
 
 import numpy as np
 import pytest
@@ -16,12 +17,14 @@ def _one_step_weights(stream, method, **options):
     return np.asarray(res.final_state.log_weights)
 
 
-def test_consensus_dpf_weights_converge_to_centralized_pf():
+def test_consensus_dpf_weights_are_the_centralized_pfs_exactly_or_in_the_limit_of_averaging():
     stream = linear_gaussian_stream(1, nodes=6, seed=7)
     central = _one_step_weights(stream, "pf", fusion="centralized")
+    exact = _one_step_weights(stream, "dpf-consensus", graph="ring")
+    np.testing.assert_allclose(exact, np.broadcast_to(central, exact.shape), rtol=0, atol=2e-5)  # float32 sums
     errors = []
     for iters in (1, 4, 16, 400):
-        w = _one_step_weights(stream, "dpf-consensus", graph="ring", consensus_iters=iters)
+        w = _one_step_weights(stream, "dpf-consensus", graph="ring", consensus="average", consensus_iters=iters)
         errors.append(np.abs(np.exp(w) - np.exp(central)[None]).sum(axis=1).max())  # total variation x2
     assert errors[-1] < 1e-4, errors
     assert errors[0] > errors[1] > errors[2] > errors[3], errors
@@ -34,16 +37,16 @@ def _identical_to_node_zero(state) -> float:
 
 
 def test_every_node_holds_node_zeros_particles_bit_for_bit_over_300_steps():
-    """Before the nodes agreed on their leader's weights, 64% of the node rows differed from
-    node 0's after 60 steps of this kind (6-node ring, the default 20 rounds): each node
-    resampled from its own, slightly different consensus weights. Every node also adds the
-    leader's evidence increment, so the log evidence is the same at every node, and no node
-    ever has to take its leader's particles: the traffic is the consensus and the flood's
-    alone at every step, 2 neighbours x (20 rounds x 64 + 3 flood rounds x (64 + 3)) = 2962
-    numbers. Nodes that resampled from their own weights would differ from their leader now
-    and then and be resynchronised at the next step (measured with that bug: 256 of the 1800
-    node-steps carried 64 x 42 more numbers), and their evidence would differ (in the second
-    decimal place after 300 steps)."""
+    """With average consensus and no agreement after it, 64% of the node rows differed from
+    node 0's after 60 steps of this kind (6-node ring, 20 rounds): each node resampled from
+    its own, slightly different weights. Every node also adds the leader's evidence
+    increment, so the log evidence is the same at every node, and no node ever has to take
+    its leader's particles: the traffic is the flood's and the tree's alone at every step. On
+    the 6-ring (leader 0; depths 0, 1, 2, 3, 2, 1; node 3's parent is 2, node 4's is 5) a node
+    sends its triple to its 2 neighbours at the start and on every change (0, 1, 2, 3, 2, 1
+    changes), and 64 + 1 numbers to its parent and to each child: 3 x 2 x (1 + changes) +
+    65 x (up + children). A node that resampled from other weights would differ from its
+    leader now and then and pay for its leader's particles at the next step."""
     stream, _ = bl.teacher_stream(steps=300, nodes=6, features=2, max_len=5, seed=1)
     res = bl.run(stream, "dpf-consensus", graph="ring", num_particles=64, ess_threshold=0.9,
                  model_options=dict(hidden=2), chunk_size=50, checkpoint=None)
@@ -52,7 +55,8 @@ def test_every_node_holds_node_zeros_particles_bit_for_bit_over_300_steps():
     assert (res.diagnostics["leader"].values == 0).all()
     evidence = np.asarray(res.final_state.log_evidence)
     np.testing.assert_array_equal(evidence, evidence[0])
-    np.testing.assert_array_equal(res.diagnostics["floats"].values, 2 * (20 * 64 + 3 * (64 + 3)))
+    np.testing.assert_array_equal(res.diagnostics["floats"].values[-1], [136, 142, 148, 89, 83, 142])
+    assert (res.diagnostics["floats"].values == res.diagnostics["floats"].values[-1]).all()
 
 
 def test_a_node_that_was_away_takes_its_leaders_particles_when_it_rejoins():
@@ -85,35 +89,27 @@ def test_with_many_rounds_the_tae_is_the_centralized_pfs_within_monte_carlo_erro
     assert local.mean() > 2 * se, taes
 
 
-def test_under_random_dropout_the_present_nodes_follow_the_oldest_smallest_present_id():
-    """30% of the nodes of a complete graph away at random at each step: the nodes present form
-    one component, so each elects as its leader the smallest id among the present nodes that
-    have taken part in the most steps (a node's age: its leader's age, plus one per step present;
-    an absent node's stays where it was); after the last step
-    every node present holds the same particles and weights, bit for bit; and on top of the
-    consensus and the one flood round it exchanges with each live neighbour, a node pays for
-    no more than its leader's particles (16 x 42 numbers), which nodes coming back to a leader
-    other than themselves do."""
+def test_under_random_dropout_the_present_nodes_follow_the_one_that_absorbed_most_labels():
+    """30% of the nodes of a complete graph away at random at each step: the present nodes form
+    one live group, whose leader is the present node whose state has absorbed the most labels
+    (then the smallest id); after the step every present node holds the leader's count plus the
+    group's labels, and the same particles and weights, bit for bit."""
     stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=4, seed=6)
     res = bl.run(stream, "dpf-consensus", graph="complete", num_particles=16, ess_threshold=0.9, node_dropout=0.3,
                  model_options=dict(hidden=2))
     present = res.diagnostics["present"].values
     assert (~present).sum() > 20 and present.all(axis=0).sum() == 0  # every node is away at some step
     leaders = res.diagnostics["leader"].values.astype(int)
-    age = np.zeros(5, int)
+    seen = np.zeros(5, int)
     for t in range(30):
         if present[t].any():
-            leader = np.flatnonzero(present[t] & (age == age[present[t]].max())).min()
+            leader = np.flatnonzero(present[t] & (seen == seen[present[t]].max())).min()
             np.testing.assert_array_equal(leaders[t, present[t]], leader)
-            age[present[t]] = age[leader] + 1
+            seen[present[t]] = seen[leader] + present[t].sum()
+    np.testing.assert_array_equal(np.asarray(res.final_state.inner.labels_seen), seen)
     last = np.flatnonzero(present[-1])
     P, W = np.asarray(res.final_state.inner.particles), np.asarray(res.final_state.inner.log_weights)
     assert all((P[k] == P[last[0]]).all() and (W[k] == W[last[0]]).all() for k in last)
-    extra = res.diagnostics["floats"].values - res.diagnostics["live_links"].values * (20 * 16 + 1 * (16 + 3))
-    assert set(np.unique(extra[present])) <= {0.0, 16 * 42.0}
-    back = present & np.vstack([np.zeros((1, 5), bool), ~present[:-1]])  # present now, away the step before
-    back &= leaders != np.arange(5)[None, :]
-    assert back.sum() > 5 and (extra[back] == 16 * 42.0).mean() > 0.5  # not all: one away with its leader has its particles
     assert np.isfinite(res.predictions).all()
 
 
@@ -124,8 +120,8 @@ def test_a_node_that_comes_back_does_not_undo_what_the_others_learnt():
     is elected leader and every node takes its particles, weights and evidence, frozen at step
     5: node 1's evidence would drop from -84.7 (the sum) to -37.6, and the particles the
     network learnt from 20 steps of labels would be replaced by ones that never saw them.
-    Leaders are the smallest ids among the nodes that have taken part in the most steps, so
-    the others keep theirs and the returning node takes them."""
+    The group keeps the state that has absorbed the most labels, so the others keep theirs and
+    the returning node takes them."""
     stream, _ = bl.teacher_stream(steps=30, nodes=6, features=2, max_len=5, seed=2)
     away = np.ones((30, 6), bool)
     away[5:25, 0] = False

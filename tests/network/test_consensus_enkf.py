@@ -11,17 +11,18 @@ SMALL = dict(model_options=dict(hidden=2))
 
 
 @pytest.mark.parametrize("update", ["sqrt", "stochastic"])
-def test_with_many_rounds_one_step_is_the_centralized_enkf(update):
+def test_exact_sums_and_many_rounds_of_averaging_give_the_centralized_enkf(update):
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=1, nodes=6, features=2, max_len=6, seed=1)
-        network = bl.run(stream, "denkf-consensus", graph="ring", num_members=16, consensus_iters=400, update=update,
-                         **SMALL)
         central = bl.run(stream, "enkf", fusion="centralized", num_members=16, update=update, **SMALL)
-        members = np.asarray(network.final_state.members)
-        for k in range(6):
-            np.testing.assert_allclose(members[k], np.asarray(central.final_state.members), rtol=0, atol=1e-10)
-        np.testing.assert_allclose(network.predictions, central.predictions, rtol=1e-12)
-        few = bl.run(stream, "denkf-consensus", graph="ring", num_members=16, consensus_iters=2, update=update, **SMALL)
+        for options in (dict(), dict(consensus="average", consensus_iters=400)):
+            network = bl.run(stream, "denkf-consensus", graph="ring", num_members=16, update=update, **options, **SMALL)
+            members = np.asarray(network.final_state.members)
+            for k in range(6):
+                np.testing.assert_allclose(members[k], np.asarray(central.final_state.members), rtol=0, atol=1e-10)
+            np.testing.assert_allclose(network.predictions, central.predictions, rtol=1e-12)
+        few = bl.run(stream, "denkf-consensus", graph="ring", num_members=16, consensus="average", consensus_iters=2,
+                     update=update, **SMALL)
         assert np.abs(np.asarray(few.final_state.members)[0] - np.asarray(central.final_state.members)).max() > 1e-6
 
 

@@ -1,18 +1,31 @@
 """The distributed Gaussian-sum filter (bayeslstm.network.gaussian_sum_diffusion): one component
-is the DEKF; the component weights are identical at every node."""
+is the DEKF started from one shared draw; the component weights are identical at every node."""
 
 import jax
 import numpy as np
 
 import bayeslstm as bl
+from bayeslstm.engine.assembly import assemble
+from bayeslstm.engine.runner import run_method
+from bayeslstm.kernels.ekf import extended_kalman_filter
+from bayeslstm.kernels.lofi import low_rank_filter
 
 SMALL = dict(model_options=dict(hidden=2), graph="ring")
+
+
+def _shared_start(stream, name, seed, **options):
+    """``name`` (dekf or dlofi) with every node started from the same draw, as dgspf's components
+    start: the component filter's own start from the run's initial key."""
+    built = assemble(stream, name, seed=seed, **SMALL, **options)[0]
+    kernel = (low_rank_filter(built.ssm, options["rank"]) if name == "dlofi" else extended_kalman_filter(built.ssm))
+    init = lambda key, nodes: jax.vmap(lambda _: kernel.init(key))(np.arange(nodes))  # noqa: E731
+    return run_method(built.method._replace(init=init), stream, seed=seed)
 
 
 def test_one_component_is_the_dekf():
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
-        dekf = bl.run(stream, "dekf", seed=2, **SMALL)
+        dekf = _shared_start(stream, "dekf", seed=2)
         dgspf = bl.run(stream, "dgspf", num_components=1, seed=2, **SMALL)
         np.testing.assert_allclose(dgspf.predictions, dekf.predictions, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dekf.final_state.mean),
@@ -24,7 +37,7 @@ def test_one_component_is_the_dekf():
 def test_one_low_rank_component_is_diffusion_lofi():
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
-        dlofi = bl.run(stream, "dlofi", rank=3, seed=2, **SMALL)
+        dlofi = _shared_start(stream, "dlofi", seed=2, rank=3)
         dgspf = bl.run(stream, "dgspf", covariance="low-rank", rank=3, num_components=1, seed=2, **SMALL)
         np.testing.assert_allclose(dgspf.predictions, dlofi.predictions, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dlofi.final_state.mean),
@@ -38,7 +51,7 @@ def test_one_low_rank_component_is_diffusion_lofi():
 def test_component_zero_is_the_dekf_whatever_the_other_components_do():
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=20, nodes=5, features=2, max_len=5, seed=4)
-        dekf = bl.run(stream, "dekf", seed=2, **SMALL)
+        dekf = _shared_start(stream, "dekf", seed=2)
         dgspf = bl.run(stream, "dgspf", num_components=3, seed=2, **SMALL)
         np.testing.assert_allclose(np.asarray(dgspf.final_state.means)[:, 0], np.asarray(dekf.final_state.mean),
                                    rtol=1e-12, atol=1e-14)

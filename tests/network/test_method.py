@@ -79,12 +79,17 @@ def test_distributed_methods_report_traffic_and_occupancy():
     """On a 4-ring with Metropolis weights a walking particle stays put with probability 1/3 at
     each of its S = 3 steps, so a node sends N S 2/3 = 100 particles a step on average
     (measured: 99.9 over the 24 node-steps; counting the steps a particle stays would give
-    150), each carrying its dim = 42 weights. With every link down nothing is sent and every
-    node ends each step with exactly its own N particles."""
+    150), each carrying its dim = 42 weights. On top of the walks the nodes learn their live
+    group's size: a flood (leader 0; node 2 hears of it after two changes, nodes 1 and 3 after
+    one; 3 numbers to each neighbour at the start and on every change) and a count up and down
+    the tree (node 0 has children 1 and 3, node 1 has child 2): [4, 6, 7, 5] messages and
+    [8, 14, 19, 13] numbers a step. With every link down nothing is sent and every node ends
+    each step with exactly its own N particles."""
     stream, _ = bl.teacher_stream(steps=6, nodes=4, features=2, max_len=4, seed=0)
     small = dict(model_options=dict(hidden=2))
     dpf = bl.run(stream, "dpf", graph="ring", num_particles=50, walk_steps=3, **small)
-    messages, floats = dpf.diagnostics["messages"].values, dpf.diagnostics["floats"].values
+    messages = dpf.diagnostics["messages"].values - [4, 6, 7, 5]
+    floats = dpf.diagnostics["floats"].values - [8, 14, 19, 13]
     assert abs(messages.mean() - 100.0) < 10.0, messages
     np.testing.assert_array_equal(floats, 42 * messages)
     assert np.any(dpf.diagnostics["occupancy"].values != 50.0)  # particles do change nodes
@@ -92,8 +97,14 @@ def test_distributed_methods_report_traffic_and_occupancy():
                  **small)
     np.testing.assert_array_equal(cut.diagnostics["occupancy"].values, 50.0)
     np.testing.assert_array_equal(cut.diagnostics["messages"].values, 0.0)
-    cons = bl.run(stream, "dpf-consensus", graph="ring", num_particles=50, consensus_iters=3, **small)
-    # 2 neighbours x (L iterations x N + D flood rounds x (N weights, an age, a leader id, an increment)); a 4-ring's D is 2
-    assert cons.diagnostics["floats"].values[0, 0] == 2 * (3 * 50 + 2 * (50 + 3))
+    # on a 4-path (leader 0, depths 0-3) the flood's triples change 0, 1, 2, 3 times; each node
+    # sends 3 numbers to each neighbour at the start and on every change, and N + 1 up and down the tree
+    path = bl.run(stream, "dpf-consensus", graph="path", num_particles=50, **small)
+    np.testing.assert_array_equal(path.diagnostics["floats"].values[0], [3 * 1 + 51, 3 * 4 + 102, 3 * 6 + 102, 3 * 4 + 51])
+    average = bl.run(stream, "dpf-consensus", graph="path", num_particles=50, consensus="average", consensus_iters=3,
+                     **small)
+    # L rounds of N numbers to each neighbour, the size and label count up, the leader's N + 1 down
+    np.testing.assert_array_equal(average.diagnostics["floats"].values[0],
+                                  [3 * 1 + 3 * 50 + 51, 3 * 4 + 6 * 50 + 2 + 51, 3 * 6 + 6 * 50 + 2 + 51, 3 * 4 + 3 * 50 + 2])
     sgd = bl.run(stream, "dsgd", graph="ring", **small)
     assert sgd.diagnostics["messages"].values[0, 0] == 2

@@ -1,0 +1,283 @@
+"""The fault soak: every distributed method on sparse and random graphs under link failures,
+node dropout and a partition that heals.
+
+    python benchmarks/faults.py                    # the whole grid (hours on 2 CPU cores)
+    python benchmarks/faults.py --quick            # the grid docs/faults.md shows (about 40 minutes)
+
+Graphs with K = 10 nodes: ring, path, grid, small-world and Erdos-Renyi. Faults: link failure
+0, 0.1, 0.3, 0.5 crossed with node dropout 0, 0.1, 0.3, drawn as schedules here (so the live
+groups of every step are known), and a partition that cuts the graph into nodes 0-4 and 5-9
+for 100 steps from the first third on, then heals. Per run it records:
+
+* ``disagreements``: steps at which two members of one live group (networkx's connected
+  components of the present nodes and up links) hold different states, from the exact
+  methods' ``digest`` diagnostic (the target is 0);
+* ``heal_steps``: after the partition heals, steps until the whole graph agrees again;
+* ``tae_ratio``: final TAE over the same method's fault-free run on the same graph and seed;
+* ``floats``: numbers sent per node and step.
+
+A separate float64 pass (``--exactness``) replays the consensus DPF step by step and compares
+its log-weights, at every step at which it did not resample, with the centralized particle
+filter's update of its live group on the same particles and the same present labels: the
+group's state before the step is the member state that absorbed the most labels (the merge
+rule), the increments are the present members' log-likelihoods computed here, and the groups
+come from networkx. ``largest_gap`` is the largest difference over nodes, particles and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from common import machine  # noqa: E402
+
+GRAPHS = ("ring", "path", "grid", "small-world:k=4,p=0.2", "erdos-renyi:p=0.3")
+LINKS = (0.0, 0.1, 0.3, 0.5)
+DROPS = (0.0, 0.1, 0.3)
+METHODS = {
+    "dpf": dict(num_particles=64, walk_steps=5),
+    "dpf-consensus": dict(num_particles=64),
+    "denkf-consensus": dict(num_members=16),
+    "dgspf": {},
+    "dekf": {},
+    "dlofi": dict(rank=3),
+    "dsgd": {},
+}
+NODES, FEATURES, HIDDEN, MIN_LEN, MAX_LEN, NOISE_VAR = 10, 2, 2, 2, 8, 0.01
+PARTITION_STEPS = 100
+
+
+def stream_for(steps: int, seed: int):
+    import bayeslstm as bl
+    from bayeslstm.models import lstm_regression
+
+    teacher = lstm_regression(features=FEATURES, hidden=HIDDEN, prior_scale=2.0)
+    return bl.teacher_stream(steps=steps, nodes=NODES, features=FEATURES, min_len=MIN_LEN, max_len=MAX_LEN,
+                             noise_var=NOISE_VAR, seed=seed, model=teacher)[0]
+
+
+def network_for(graph: str, seed: int):
+    from bayeslstm.engine.assembly import prepare_network
+
+    return prepare_network(graph, NODES, seed)
+
+
+def schedules(network, steps: int, link_failure: float, dropout: float, seed: int) -> dict:
+    """The fault options of one setting, as schedules drawn here (``partition`` for the split)."""
+    rng = np.random.default_rng(seed + 7919)
+    links = rng.random((steps, network.graph.number_of_edges())) >= link_failure
+    nodes = rng.random((steps, NODES)) >= dropout
+    return dict(link_schedule=links, node_schedule=nodes)
+
+
+def partition_for(steps: int) -> tuple[int, int, list[int]]:
+    start = steps // 3
+    return (start, start + PARTITION_STEPS, list(range(NODES // 2)))
+
+
+def live_at(network, faults: dict, t: int) -> list[set[int]]:
+    """The live groups of step t (networkx), from the schedules and the partition."""
+    from bayeslstm.network.faults import live_groups
+
+    up = faults["link_schedule"][t].copy() if "link_schedule" in faults else np.ones(network.graph.number_of_edges(), bool)
+    present = faults["node_schedule"][t] if "node_schedule" in faults else None
+    if "partition" in faults:
+        start, stop, side = faults["partition"]
+        if start <= t < stop:
+            cut = np.array([(u in side) != (v in side) for u, v in network.graph.edges])
+            up &= ~cut
+    return live_groups(network, up, present)
+
+
+def disagreements(result, network, faults: dict) -> tuple[int, int | None]:
+    """Steps with two members of a live group in different states; steps after the partition
+    heals until every node agrees (None without a partition)."""
+    digests = result.diagnostics["digest"].values
+    count = 0
+    for t in range(digests.shape[0]):
+        count += any(len({digests[t, k] for k in group}) > 1 for group in live_at(network, faults, t))
+    heal = None
+    if "partition" in faults:
+        stop = faults["partition"][1]
+        agreed = [t for t in range(stop, digests.shape[0]) if len(set(digests[t])) == 1]
+        heal = (agreed[0] - stop + 1) if agreed else None
+    return count, heal
+
+
+def one_run(stream, network, method: str, seed: int, faults: dict):
+    import bayeslstm as bl
+
+    return bl.run(stream, method, graph=network, seed=seed, model_options=dict(hidden=HIDDEN, prior_scale=1.0),
+                  **METHODS[method], **faults)
+
+
+def soak(args) -> list[dict]:
+    rows = []
+    settings = [(lf, dr) for lf in args.links for dr in args.drops] + ([("partition", None)] if args.partition else [])
+    total = len(args.graphs) * len(args.seeds) * len(settings) * len(args.methods)
+    done = 0
+    for graph in args.graphs:
+        for seed in args.seeds:
+            network, stream = network_for(graph, seed), stream_for(args.steps, seed)
+            clean = {}
+            for setting in settings:
+                if setting[0] == "partition":
+                    faults = dict(partition=partition_for(args.steps))
+                elif setting == (0.0, 0.0):
+                    faults = {}
+                else:
+                    faults = schedules(network, args.steps, setting[0], setting[1], seed)
+                for method in args.methods:
+                    started = time.perf_counter()
+                    result = one_run(stream, network, method, seed, faults)
+                    if not faults:
+                        clean[method] = result.final_tae
+                    row = dict(graph=graph, seed=seed, method=method,
+                               link_failure=None if setting[0] == "partition" else setting[0],
+                               dropout=setting[1], partition=setting[0] == "partition", final_tae=result.final_tae,
+                               floats=float(np.nanmean(result.diagnostics["floats"].values)),
+                               seconds=time.perf_counter() - started)
+                    if "digest" in result.diagnostics:
+                        row["disagreements"], row["heal_steps"] = disagreements(result, network, faults)
+                    rows.append(row)
+                    done += 1
+                    print(f"[{done}/{total}] {graph} seed {seed} {setting} {method}: TAE {result.final_tae:.4f}"
+                          f" disagreements {row.get('disagreements', '-')} ({row['seconds']:.1f} s)", flush=True)
+            for row in rows:
+                if row["graph"] == graph and row["seed"] == seed and row["method"] in clean:
+                    row["tae_ratio"] = row["final_tae"] / clean[row["method"]]
+    return rows
+
+
+def exactness(args) -> list[dict]:
+    """The float64 replay of the consensus DPF against each live group's centralized update."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    from bayeslstm.engine.assembly import assemble
+    from bayeslstm.kernels.particle_filter import LOGLIK_FLOOR
+    from bayeslstm.network.method import StepData
+
+    out = []
+    for graph in args.graphs:
+        seed = args.seeds[0]
+        network, stream = network_for(graph, seed), stream_for(args.exact_steps, seed)
+        for setting in ((0.3, 0.1), (0.5, 0.3), "partition"):
+            faults = (dict(partition=partition_for(args.exact_steps)) if setting == "partition"
+                      else schedules(network, args.exact_steps, *setting, seed))
+            built = assemble(stream, "dpf-consensus", graph=network, seed=seed, num_particles=64,
+                             model_options=dict(hidden=HIDDEN, prior_scale=1.0), **faults)[0]
+            method, ssm = built.method, built.ssm
+            step = jax.jit(method.step)
+
+            @jax.jit
+            def logliks(particles, X, mask, d):  # (K data, N) for one node's particles
+                per = lambda x, m, y: jax.vmap(lambda th: ssm.observation(th, x, m).log_prob(y))(particles)  # noqa: E731
+                return jnp.maximum(jnp.nan_to_num(jax.vmap(per)(X, mask, d), nan=LOGLIK_FLOOR), LOGLIK_FLOOR)
+
+            key = jax.random.key(seed)
+            state = jax.jit(method.init, static_argnums=1)(jax.random.fold_in(key, 0), NODES)
+            step_key = jax.random.fold_in(key, 1)
+            gap, checked = 0.0, 0
+            for t in range(stream.steps):
+                mask = np.arange(stream.max_len)[None, :] < stream.lengths[t][:, None]
+                data = StepData(jnp.asarray(stream.X[t]), jnp.asarray(mask), jnp.asarray(stream.d[t]),
+                                jnp.asarray(stream.observed[t]))
+                new, info = step(jax.random.fold_in(step_key, t), state, data)
+                old_seen = np.asarray(state.inner.labels_seen)
+                present = np.asarray(info["present"])
+                for group in live_at(network, faults, t):
+                    members = sorted(group)
+                    best = max(old_seen[k] for k in members)
+                    source = min(k for k in members if old_seen[k] == best)  # the merge rule, from the counts
+                    if bool(np.asarray(info["resampled"])[members[0]]):
+                        continue
+                    particles = new.inner.particles[members[0]]
+                    ll = np.asarray(logliks(particles, data.X, data.mask, data.d))
+                    use = np.zeros(NODES, bool)
+                    use[members] = True
+                    use &= present & np.asarray(stream.observed[t])
+                    reference = np.asarray(state.inner.log_weights[source]) + ll[use].sum(axis=0)
+                    reference -= np.logaddexp.reduce(reference)
+                    weights = np.asarray(new.inner.log_weights)[members]
+                    gap = max(gap, float(np.abs(weights - reference[None]).max()))
+                    checked += 1
+                state = new
+            out.append(dict(graph=graph, setting=str(setting), steps=stream.steps, groups_checked=checked,
+                            largest_gap=gap))
+            print(f"exactness {graph} {setting}: largest gap {gap:.2e} over {checked} group-steps", flush=True)
+    return out
+
+
+def plot(rows: list[dict], path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    graph = "small-world:k=4,p=0.2" if any(r["graph"].startswith("small") for r in rows) else rows[0]["graph"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for ax, dropout in zip(axes, (0.0, 0.1)):
+            points = sorted((r["link_failure"], np.mean([s["tae_ratio"] for s in rows if s["graph"] == graph
+                                                          and s["method"] == method and s["dropout"] == dropout
+                                                          and s["link_failure"] == r["link_failure"]]))
+                            for r in rows if r["graph"] == graph and r["method"] == method and r["dropout"] == dropout
+                            and not r["partition"] and "tae_ratio" in r)
+            points = sorted(set(points))
+            if points:
+                ax.plot(*zip(*points), marker="o", label=method)
+            ax.set_title(f"{graph.split(':')[0]} graph, node dropout {dropout}")
+            ax.set_xlabel("link failure probability")
+    axes[0].set_ylabel("final TAE / fault-free TAE")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.axhline(1.15, color="grey", linestyle=":", linewidth=1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--graphs", nargs="+", default=list(GRAPHS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--links", type=float, nargs="+", default=list(LINKS))
+    parser.add_argument("--drops", type=float, nargs="+", default=list(DROPS))
+    parser.add_argument("--no-partition", dest="partition", action="store_false")
+    parser.add_argument("--exact-steps", type=int, default=300, help="steps of the float64 exactness replay (0: skip)")
+    parser.add_argument("--quick", action="store_true",
+                        help="500 steps, seed 0, link failure 0/0.3/0.5 x dropout 0/0.1/0.3 on every graph")
+    parser.add_argument("--out", default="benchmarks/results/faults")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.seeds, args.links, args.drops = 500, [0], [0.0, 0.3, 0.5], [0.0, 0.1, 0.3]
+    started = time.perf_counter()
+    exact = exactness(args) if args.exact_steps else []
+    import jax
+
+    jax.config.update("jax_enable_x64", False)
+    rows = soak(args)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = dict(machine=machine(), settings=dict(vars(args)), wall_seconds=time.perf_counter() - started,
+                  soak=rows, exactness=exact)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
+    plot(rows, out.with_suffix(".png"))
+    exact_rows = [r for r in rows if "disagreements" in r]
+    print(f"steps in disagreement inside a live group, exact methods: {sum(r['disagreements'] for r in exact_rows)} "
+          f"over {len(exact_rows)} runs; largest float64 log-weight gap: {max((e['largest_gap'] for e in exact), default=0):.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
