@@ -6,6 +6,11 @@ reverse-mode gradient, s = H P H^T + r, K = P H^T / s, theta += K (d - f),
 P = (I - K H) P (I - K H)^T + r K K^T (Joseph form, expanded as rank-one terms so the cost is
 O(dim^2) and the result is symmetric by construction). A diagonal covariance is offered for
 large models (the Joseph form's diagonal, exact for a diagonal P).
+
+The evidence increment of a label is its predictive density before it is seen,
+log N(d; f, H P H^T + r), with theta and P after the batch's earlier entries. When r is
+learnt (:mod:`bayeslstm.kernels.label_noise`) that r is its estimate before the label: the
+variational update's own innovation variance has already seen the label's residual.
 """
 
 from __future__ import annotations
@@ -63,14 +68,20 @@ def require_gaussian(ssm: StateSpace) -> bool:
 
 def vb_update(mean: Array, cov: Array, H: Array, residual: Array, noise: NoiseState) -> tuple:
     """The variational-Bayes joint update of the weights and the label variance (Sarkka &
-    Nummenmaa 2009) for one label: (mean, cov, innovation variance, noise)."""
+    Nummenmaa 2009) for one label: (mean, cov, predictive variance, noise).
+
+    The predictive variance is H P H^T + r with r the estimate before this label,
+    ``estimate(noise)``: the variance of the label before it is seen, so that the evidence
+    N(d; f, s) is a predictive density. (The fixed-point iterations' own innovation variances
+    use r already updated with the label's residual; they serve the weight update only.)"""
     shape = noise.shape + 0.5
     rate = noise.rate
     for _ in range(VB_ITERATIONS):
-        new_mean, new_cov, s = joseph_update(mean, cov, H, residual, rate / shape)
+        new_mean, new_cov, _ = joseph_update(mean, cov, H, residual, rate / shape)
         posterior_residual = residual - H @ (new_mean - mean)
         rate = noise.rate + 0.5 * (posterior_residual**2 + H @ _project(new_cov, H))
-    return new_mean, new_cov, s, NoiseState(shape, rate)
+    predictive_var = H @ _project(cov, H) + estimate(noise)
+    return new_mean, new_cov, predictive_var, NoiseState(shape, rate)
 
 
 def value_and_jacobian(ssm: StateSpace, theta: Array, X: Array, mask: Array) -> tuple[Array, Array]:

@@ -5,7 +5,8 @@ C components, each an extended Kalman filter with its own mean and covariance, s
 C draws of the prior (the first one the EKF's own). Every step each component predicts and updates exactly as the EKF
 does (:mod:`bayeslstm.kernels.ekf`), and its weight is multiplied by its own predictive
 density of the batch, prod_b N(d_b; f(m_c, X_b), H P_c H^T + r) taken in the EKF's sequential
-order. Those densities are far flatter than a particle's point likelihood, so the weights do
+order, each label scored before it is seen (a learnt r is the component's estimate before
+that label). Those densities are far flatter than a particle's point likelihood, so the weights do
 not collapse the way a bootstrap filter's do; a component whose weight still falls below
 ``respawn_below`` (off by default) is re-spawned from a component drawn by weight: its mean
 is that component's mean plus Gaussian noise of 0.1 times its marginal standard deviations,

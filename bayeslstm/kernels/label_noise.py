@@ -7,6 +7,9 @@ inverse-gamma posterior IG(alpha, beta) that starts as the moment match of the s
 and is updated in closed form with every label. The Kalman filters use the variational
 Bayes update of Sarkka & Nummenmaa (2009): a few fixed-point iterations between the weight
 update (with r = beta / alpha) and beta = beta_prior + (residual^2 + H P_post H^T) / 2.
+Those iterations' r has seen the label, so the filters' evidence of a label does not use it:
+it is the label's predictive density before it is seen, N(d; f, H P H^T + r) with r the
+estimate before this label, :func:`estimate` of the posterior it starts from.
 Particle filters need none of this: each particle carries its own value of the site.
 
 :func:`check_sites` refuses, with the site and the method named, the sites a Gaussian filter

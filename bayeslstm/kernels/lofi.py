@@ -15,6 +15,9 @@ Lambda = diag(u) + W W^T with W (d, R), never as a d x d matrix:
   discarded one's mass is added to the diagonal, so the precision's diagonal stays exact.
 
 Cost per label O(d R^2), memory O(d R). With R >= d and q = 0 it is the EKF.
+
+The evidence increment of a label is, as the EKF's, its predictive density before it is
+seen, log N(d; f, h^T Sigma h + r), with r (when learnt) its estimate before the label.
 """
 
 from __future__ import annotations
@@ -125,10 +128,14 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
                     posterior_residual = d - f - H @ (new[0] - mean)
                     rate = noise.rate + 0.5 * (posterior_residual**2 + new[4])
                 new_noise = jax.tree_util.tree_map(lambda a, b: jnp.where(valid, a, b), NoiseState(shape, rate), noise)
+                # the evidence is the label's density before it is seen: r as estimated before
+                # it, not the iterations' r that has already seen its residual
+                s = H @ covariance_times(diag, factor, H) + estimate(noise)
             else:
                 new, new_noise = update(mean, diag, factor, H, d - f, r), noise
+                s = new[3]
             keep = lambda a, b: jnp.where(valid, a, b)  # noqa: E731
-            increment = increment + jnp.where(valid, gaussian_log_density(d, f, new[3]), 0.0)
+            increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
             return (keep(new[0], mean), keep(new[1], diag), keep(new[2], factor), increment, new_noise), None
 
         entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
