@@ -46,6 +46,7 @@ from .kernels.resampling import SCHEMES
 from .data.datasets import DATASETS
 from .data.tables import ASSIGNS, NAN_RULES
 from .network.graph import RULES
+from .network.agreement import CONSENSUS
 from .network.sharding import EXCHANGES
 from .engine.assembly import DEFAULT_GRAPH
 from .engine.encoding import json_default
@@ -69,6 +70,7 @@ KERNEL_FLAGS = {
     "ekf_init": "init",
     "learning_rate": "learning_rate",
     "walk_steps": "walk_steps",
+    "consensus": "consensus",
     "consensus_iters": "consensus_iters",
     "flood_rounds": "flood_rounds",
     "move": "move",
@@ -83,8 +85,8 @@ KERNEL_FLAGS = {
 # the library's parameter names -> the flags that set them, for messages
 PARAMETER_FLAGS = {
     **{option: "--" + flag.replace("_", "-") for flag, option in KERNEL_FLAGS.items()},
-    "link_failure": "--link-failure", "node_dropout": "--node-dropout", "mesh": "--devices", "exchange": "--exchange",
-    "num_draws": "--draws", "predictive_draws": "--predictive-draws", "checkpoint_every": "--checkpoint-every",
+    "link_failure": "--link-failure", "node_dropout": "--node-dropout", "partition": "--partition",
+    "mesh": "--devices", "exchange": "--exchange", "num_draws": "--draws", "predictive_draws": "--predictive-draws", "checkpoint_every": "--checkpoint-every",
     "max_steps": "--max-steps", "noise_var": "--noise-var", "teacher_scale": "--teacher-scale",
     "min_len": "--min-len", "max_len": "--max-len", "record": "--record", "steps": "--steps", "nodes": "--nodes",
     "features": "--features", "horizon": "--horizon", "window": "--window", "nan": "--nan", "assign": "--assign",
@@ -128,6 +130,23 @@ written, the failure is marked in summary.json and report.md); 2 bad arguments o
 
 
 # --------------------------------------------------------------------------- values
+
+
+def _partition(text: str) -> tuple[int, int, list[int]]:
+    """An argparse type: START:STOP:NODES, NODES a comma list of ids and ranges (0-4,7)."""
+    try:
+        start, stop, spec = text.split(":")
+        nodes = []
+        for part in spec.split(","):
+            low, dash, high = part.partition("-")
+            nodes.extend(range(int(low), int(high) + 1) if dash else [int(low)])
+        return int(start), int(stop), nodes
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:STOP:NODES such as 100:200:0-4 or 100:200:0,2,5; got {text!r}"
+                                         ) from None
+
+
+_partition.__name__ = "START:STOP:NODES"
 
 
 def _count(low: int):
@@ -281,11 +300,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     kern.add_argument("--ekf-init", choices=EKF_INITS, help="the EKF's starting mean (ekf, dekf, gspf, dgspf, lofi, dlofi)")
     kern.add_argument("--learning-rate", type=float, help="step size (sgd 0.05, adam 0.01 by default)")
     kern.add_argument("--walk-steps", type=_count(1), help="random-walk steps S per time step (dpf; default 10)")
+    kern.add_argument("--consensus", choices=CONSENSUS,
+                      help="how each live group agrees on its sums: exact (over a spanning tree of the group) or average "
+                           "(the paper's --consensus-iters rounds of average consensus) (dpf-consensus, dgspf, "
+                           "denkf-consensus; default exact)")
     kern.add_argument("--consensus-iters", type=_count(0),
-                      help="consensus iterations L per time step (dpf-consensus, dgspf, denkf-consensus; default 20)")
+                      help="average-consensus rounds L per time step with --consensus average (default 20)")
     kern.add_argument("--flood-rounds", type=_count(0),
-                      help="flooding rounds that make consensus exact (dpf-consensus, dgspf, denkf-consensus; "
-                           "default: the graph's diameter)")
+                      help="flooding rounds that find each live group and its leader (dpf-consensus, dgspf, "
+                           "denkf-consensus; default: until nothing changes)")
     kern.add_argument("--members", type=_count(2), help=f"ensemble members (enkf, denkf, denkf-consensus; default {DEFAULT_MEMBERS})")
     kern.add_argument("--ensemble-update", choices=UPDATES, help="sqrt (ETKF) or stochastic (perturbed observations) "
                                                                  "(enkf, denkf, denkf-consensus; default sqrt)")
@@ -321,6 +344,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (distributed methods; see docs/faults.md)")
     faults.add_argument("--link-failure", type=float, default=0.0, help="probability that each edge is down at each step")
     faults.add_argument("--node-dropout", type=float, default=0.0, help="probability that each node is away at each step")
+    faults.add_argument("--partition", type=_partition, action="append", metavar="START:STOP:NODES",
+                        help="cut NODES (e.g. 0-4 or 0,2,5) off the other nodes at steps START to STOP-1; repeatable")
     scale = parser.add_argument_group("devices and hosts (see docs/sharding.md)")
     scale.add_argument("--devices", type=_count(1), help="shard the nodes over this many devices (on a CPU: virtual devices)")
     scale.add_argument("--exchange", choices=EXCHANGES, default="auto", help="neighbour exchange when sharded (default auto)")
@@ -736,6 +761,10 @@ def _run_extras(args: argparse.Namespace, fusions: list[str]) -> dict[str, Any]:
         extras["link_failure"] = args.link_failure
     if args.node_dropout:
         extras["node_dropout"] = args.node_dropout
+    if args.partition:
+        if "distributed" not in fusions:
+            raise OptionError(f"--partition needs a distributed method ({', '.join(DISTRIBUTED)}); {which}")
+        extras["partition"] = args.partition
     if args.devices is not None:
         extras.update(mesh=args.devices, exchange=args.exchange)
     return extras

@@ -84,6 +84,11 @@ def test_run_with_user_model_and_fusion(tmp_path):
         (["compare", "--methods", "ekf,pf", "--walk-steps", "3"], "takes --walk-steps"),
         (["compare", "--methods", "ekf,pf", "--link-failure", "0.1"], "none of --methods is one"),
         (["run", "--record", "0"], "--record must be full, summary or a positive integer"),
+        (["run", "--method", "dpf-consensus", "--partition", "5:10:0-99"], "--partition must name nodes of the graph"),
+        (["run", "--method", "dpf-consensus", "--partition", "9:5:0"], "--partition must end after it starts"),
+        (["run", "--method", "ekf", "--partition", "5:10:0"], "--partition needs a distributed method"),
+        (["run", "--method", "dpf-consensus", "--partition", "5-10"], "argument --partition: expected START:STOP:NODES"),
+        (["run", "--method", "dgspf", "--consensus", "median"], "argument --consensus: invalid choice: 'median'"),
     ],
 )
 def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
@@ -189,10 +194,12 @@ def test_version_and_help_text(capsys):
 def test_the_particle_method_flags_reach_their_methods(tmp_path):
     args = ["compare", *TINY, "--methods", "dgspf,enkf@local,pf", "--graph", "ring",
             "--components", "3", "--members", "6", "--inflation", "1.02", "--ensemble-update", "stochastic",
-            "--move", "liu-west", "--discount", "0.9", "--out", str(tmp_path)]
+            "--move", "liu-west", "--discount", "0.9", "--consensus", "average", "--partition", "10:20:0",
+            "--out", str(tmp_path)]
     assert main(args) == 0
     methods = json.loads((tmp_path / "summary.json").read_text())["methods"]
-    assert methods["dgspf"]["options"]["num_components"] == 3
+    assert methods["dgspf"]["options"]["num_components"] == 3 and methods["dgspf"]["options"]["consensus"] == "average"
+    assert json.loads((tmp_path / "summary.json").read_text())["config"]["partition"] == [[10, 20, [0]]]
     assert methods["enkf@local"]["options"]["num_members"] == 6 and methods["enkf@local"]["options"]["inflation"] == 1.02
     assert methods["enkf@local"]["options"]["update"] == "stochastic"
     assert methods["pf"]["options"]["move"] == "liu-west" and methods["pf"]["options"]["discount"] == 0.9

@@ -105,12 +105,13 @@ def _partitions(value, nodes: int) -> tuple[Partition, ...]:
             start, stop, side = entry
         except (TypeError, ValueError):
             raise OptionError(f"partition must be (start, stop, nodes) or a list of them; got {entry!r}") from None
-        start = number("partition start", start, int, 0)
-        stop = number("partition stop", stop, int, start + 1)
+        start, stop = number("partition", start, int, 0), number("partition", stop, int, 0)
+        if stop <= start:
+            raise OptionError(f"partition must end after it starts (start < stop); got start {start}, stop {stop}")
         side = [side] if isinstance(side, (int, np.integer)) or not hasattr(side, "__iter__") else list(side)
         bad = [k for k in side if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < nodes]
         if bad:
-            raise OptionError(f"partition names node(s) {bad} that the graph does not have (nodes 0 to {nodes - 1})")
+            raise OptionError(f"partition must name nodes of the graph (0 to {nodes - 1}); got {bad}")
         if not side or len(set(side)) == nodes:
             raise OptionError(f"partition must cut off some of the {nodes} nodes, not none or all; got {sorted(set(side))}")
         checked.append(Partition(start, stop, tuple(sorted(set(int(k) for k in side)))))

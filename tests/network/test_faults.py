@@ -221,8 +221,8 @@ def test_an_isolated_markov_chain_dpf_node_weights_its_own_label_once():
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(partition=(5, 10, [0, 9])), "node"),
-    (dict(partition=(10, 5, [0])), "partition stop"),
+    (dict(partition=(5, 10, [0, 9])), "nodes of the graph"),
+    (dict(partition=(10, 5, [0])), "end after it starts"),
     (dict(partition=(0, 5, list(range(4)))), "not none or all"),
     (dict(partition="0:5:1"), "partition"),
     (dict(node_dropout=1.0), "node_dropout"),
