@@ -250,6 +250,63 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def markdown(report: dict) -> str:
+    """The tables docs/faults.md shows, from a report this script wrote."""
+    rows, targets, exact = report["soak"], report["targets"], report["exactness"]
+    lines = []
+    exact_rows = [r for r in rows + targets if "disagreements" in r]
+    lines.append(f"Steps with two members of one live group in different states, exact methods: "
+                 f"**{sum(r['disagreements'] for r in exact_rows)}** over {len(exact_rows)} runs "
+                 f"({sum(r['steps'] for r in exact_rows)} run-steps). After the partition healed, every node agreed "
+                 f"within {max((r['heal_steps'] for r in exact_rows if r.get('heal_steps') is not None), default=0)} step(s).")
+    lines.append("")
+    lines.append(f"Largest gap between the consensus DPF's log-weights and its live group's centralized update (float64, "
+                 f"{sum(e['groups_checked'] for e in exact)} group-steps without resampling): "
+                 f"**{max(e['largest_gap'] for e in exact):.1e}**.")
+    lines.append("")
+    settings = list(dict.fromkeys((r["link_failure"], r["dropout"]) for r in rows if not r["partition"]))
+    header = ["method"] + [f"links {lf}, nodes {dr}" for lf, dr in settings if (lf, dr) != (0.0, 0.0)] + ["partition"]
+    lines.append("Final TAE over the fault-free run's, mean over the graphs (largest in brackets):")
+    lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = [f"`{method}`"]
+        for setting in [s for s in settings if s != (0.0, 0.0)] + ["partition"]:
+            pick = [r["tae_ratio"] for r in rows if r["method"] == method and "tae_ratio" in r and (
+                r["partition"] if setting == "partition" else (not r["partition"] and (r["link_failure"], r["dropout"]) == setting))]
+            cells.append(f"{np.mean(pick):.2f} ({max(pick):.2f})" if pick else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Numbers sent per node and step, mean over the graphs:")
+    lines.append("")
+    lines.append("| method | fault-free | links 0.5, nodes 0.3 |")
+    lines.append("|---|---:|---:|")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        free = [r["floats"] for r in rows if r["method"] == method and not r["partition"] and r["link_failure"] == 0.0
+                and r["dropout"] == 0.0]
+        worst = [r["floats"] for r in rows if r["method"] == method and r["link_failure"] == 0.5 and r["dropout"] == 0.3]
+        lines.append(f"| `{method}` | {np.mean(free):.0f} | {np.mean(worst):.0f} |" if free and worst else f"| `{method}` | - | - |")
+    lines.append("")
+    lines.append(f"The targets' setting ({TARGET_GRAPH}, 1000 steps, seeds 0-2, link failure {TARGET_SETTING[0]} and "
+                 f"node dropout {TARGET_SETTING[1]}; target: within 15% of the fault-free TAE):")
+    lines.append("")
+    lines.append("| method | fault-free TAE | faulty TAE | ratio (per seed) | holds |")
+    lines.append("|---|---:|---:|---|---|")
+    for method in TARGET_METHODS:
+        free = [r["final_tae"] for r in targets if r["method"] == method and r["link_failure"] == 0.0]
+        faulty = [r for r in targets if r["method"] == method and r["link_failure"] == TARGET_SETTING[0]]
+        ratios = [r["tae_ratio"] for r in faulty]
+        lines.append(f"| `{method}` | {np.mean(free):.4f} | {np.mean([r['final_tae'] for r in faulty]):.4f} | "
+                     f"{np.mean(ratios):.3f} ({', '.join(f'{x:.3f}' for x in ratios)}) | "
+                     f"{'yes' if np.mean(ratios) < 1.15 else 'no'} |")
+    m = report["machine"]
+    lines.append("")
+    lines.append(f"Measured on {m['cpu']} ({m['cores']} cores, shared), jax {m['jax']}, in {report['wall_seconds'] / 60:.0f} "
+                 f"minutes: `{' '.join(['python benchmarks/faults.py'] + (['--quick'] if report['settings'].get('quick') else []))}`.")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1000)
@@ -263,7 +320,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="300 steps, seed 0, (link failure, dropout) in " + str(QUICK_SETTINGS) + " and the partition")
     parser.add_argument("--out", default="benchmarks/results/faults")
+    parser.add_argument("--table", metavar="JSON", help="print the markdown tables of a report written before, run nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(pathlib.Path(args.table).read_text())))
+        return 0
     settings = [(lf, dr) for lf in args.links for dr in args.drops]
     if args.quick:
         args.steps, args.seeds, settings = 300, [0], list(QUICK_SETTINGS)
@@ -282,6 +343,7 @@ def main(argv=None) -> int:
                   soak=rows, targets=targets, exactness=exact)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
     plot(rows, out.with_suffix(".png"))
+    out.with_suffix(".md").write_text(markdown(report) + "\n")
     exact_rows = [r for r in rows if "disagreements" in r]
     print(f"steps in disagreement inside a live group, exact methods: {sum(r['disagreements'] for r in exact_rows)} "
           f"over {len(exact_rows)} runs; largest float64 log-weight gap: {max((e['largest_gap'] for e in exact), default=0):.2e}")

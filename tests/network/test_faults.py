@@ -146,10 +146,11 @@ def test_random_link_and_node_schedules_on_a_ring_leave_no_live_group_in_disagre
     assert _disagreements(res, network, links, nodes) == 0
 
 
-def test_with_half_the_nodes_away_the_weights_are_the_centralized_pfs_on_the_present_labels():
+@pytest.mark.parametrize("consensus", [dict(), dict(consensus="average", consensus_iters=400)])
+def test_with_half_the_nodes_away_the_weights_are_the_centralized_pfs_on_the_present_labels(consensus):
     """Three of six nodes away on a ring: the other three are one live group (a path), which
-    counts each of its three labels once; dividing by the group's size and multiplying by K (as
-    before) doubled every log-likelihood."""
+    counts each of its three labels once, by exact sums or by averaging times the group's size;
+    multiplying the average by K (as before) doubled every log-likelihood."""
     from reference import linear_gaussian_stream
 
     with jax.enable_x64(True):
@@ -158,7 +159,7 @@ def test_with_half_the_nodes_away_the_weights_are_the_centralized_pfs_on_the_pre
         away[:, 3:] = False
         lg = dict(model="linear-gaussian", model_options=dict(q=1e-3, r=0.1, prior_scale=1.0), seed=4,
                   ess_threshold=1e-9, num_particles=64)
-        dpf = bl.run(stream, "dpf-consensus", graph="ring", node_schedule=away, **lg)
+        dpf = bl.run(stream, "dpf-consensus", graph="ring", node_schedule=away, **consensus, **lg)
         masked = bl.make_stream(stream.X, stream.lengths, stream.d, away)
         central = bl.run(masked, "pf", fusion="centralized", **lg)
         weights = np.asarray(dpf.final_state.inner.log_weights)
