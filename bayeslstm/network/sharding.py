@@ -18,7 +18,9 @@ one (up to the order of floating-point sums).
 
 Several devices on one CPU: ``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts.
 Several hosts: every process calls :func:`initialize` (``jax.distributed`` with gloo
-collectives on CPU, NCCL on GPU) and runs the same program; see ``docs/sharding.md``.
+collectives on CPU, NCCL on GPU) and runs the same program; see ``docs/sharding.md``. A run's
+final state is gathered to every process where the run ends (:func:`addressable`), so results
+read the same on every process as in one.
 """
 
 from __future__ import annotations
@@ -169,3 +171,33 @@ def initialize(coordinator: str, processes: int, process_id: int, bind_address: 
         coordinator_address=coordinator, num_processes=processes, process_id=process_id,
         coordinator_bind_address=bind_address, local_device_ids=local_devices,
     )
+
+
+def _identity(tree):  # one function, so that each gather of the same shapes compiles once
+    return tree
+
+
+def addressable(tree):
+    """``tree`` with every array that spans devices of other processes gathered whole to every
+    process (each process then holds its own copy, on its first local device).
+
+    Collective: under ``jax.distributed`` every process must call it at the same point of the
+    program, or they wait for each other forever. Arrays this process can read whole (one
+    process, however many devices) are returned as they are, with their sharding.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    far = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable]
+    if not far:
+        return tree
+    named = [i for i in far if isinstance(leaves[i].sharding, NamedSharding)]
+    if named:  # one program gathers them all (replicated output = an all-gather per sharded leaf)
+        everywhere = [NamedSharding(leaves[i].sharding.mesh, P()) for i in named]
+        gathered = jax.jit(_identity, out_shardings=everywhere)([leaves[i] for i in named])
+        for i, value in zip(named, gathered):
+            leaves[i] = value.addressable_data(0)
+    for i in far:  # other shardings (not made by this package): JAX's own gather, leaf by leaf
+        if i not in named:
+            from jax.experimental import multihost_utils
+
+            leaves[i] = jnp.asarray(multihost_utils.process_allgather(leaves[i], tiled=True))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
