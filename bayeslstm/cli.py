@@ -47,7 +47,7 @@ from .data.datasets import DATASETS
 from .data.tables import ASSIGNS, NAN_RULES
 from .network.graph import RULES
 from .network.agreement import CONSENSUS
-from .network.sharding import EXCHANGES
+from .network.sharding import EXCHANGES, agree, joined, leave
 from .engine.assembly import DEFAULT_GRAPH
 from .engine.encoding import json_default
 from .version import __version__
@@ -467,10 +467,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, where)
     except BayesLSTMError as exc:
         print(f"bayeslstm: error: {flag_names(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        return leave(EXIT_USAGE)  # multi-host: see leave
     except KeyboardInterrupt:
         print(where.message(), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return leave(EXIT_INTERRUPTED)
+    except BaseException:
+        if joined():  # multi-host: this process ends now (its peers, waiting for it, then fail too)
+            traceback.print_exc()
+            leave(EXIT_FAILED)
+        raise
 
 
 def _start_jax(args: argparse.Namespace) -> None:
@@ -549,6 +554,7 @@ def _main(args: argparse.Namespace, where: Where) -> int:
                      allow_disconnected=args.allow_disconnected, seed=args.seed, strict=False,
                      describe={"noise_var": noise_var, "stream": stream_config}, **flags, **extras)
     writer = args.process_id in (None, 0)
+    several = args.num_processes not in (None, 1)  # every process meets a NumericalError alike (replicated outputs)
     config = _config(args, built, stream, table, stream_config, model_options, distributed)
     if args.checkpoint and writer:
         _save_command(args)
@@ -564,10 +570,14 @@ def _main(args: argparse.Namespace, where: Where) -> int:
                                         config=assembled.config, record=record, units=units,
                                         **(checkpoints.get(label) or {}))
         except (NumericalError, MemoryError) as exc:  # this method failed; the others go on
+            if several and not isinstance(exc, NumericalError):
+                raise  # multi-host: what one process met alone, the others cannot go on without
             failures[label] = f"{type(exc).__name__}: {exc}"
         except BayesLSTMError:  # a refused checkpoint or input: the command's own mistake
             raise
         except Exception as exc:  # noqa: BLE001  (a crash of one method must not lose the others)
+            if several:
+                raise
             traceback.print_exc()
             failures[label] = f"{type(exc).__name__}: {exc}"
         if label in failures:
@@ -577,17 +587,19 @@ def _main(args: argparse.Namespace, where: Where) -> int:
         print(f"{label:>20s}  final TAE {result.network_tae[-1]:.5g}{_unit_squared(table)}  ({result.seconds:.1f} s "
               f"running, {result.compile_seconds:.1f} s compiling)", flush=True)
     where.label = None
-    if not writer:
-        print(f"process {args.process_id}: done; process 0 writes the outputs")
-        return EXIT_FAILED if failures else EXIT_OK
+    code = EXIT_FAILED if failures else EXIT_OK
+    if not writer:  # waits until process 0 has written the outputs, and ends as it does
+        code = agree(code)
+        print(f"process {args.process_id}: done; process 0 wrote the outputs" if code == EXIT_OK else
+              f"process {args.process_id}: done; the run failed (exit {code}): see process 0's messages")
+        return code
     files = _write_outputs(args, out, config, built, results, failures)
     print(f"wrote {out}: summary.json, {files.report.name}, {len(files.figures)} figures and "
           f"{len(files.netcdf)} netCDF files")
     if failures:
         print(f"bayeslstm: {len(failures)} of {len(built)} methods failed: {', '.join(failures)} "
               f"(see {files.report})", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return agree(code)
 
 
 def _unit_squared(table) -> str:

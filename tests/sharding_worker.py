@@ -114,11 +114,20 @@ def refusals() -> dict:
 
 
 def distributed_run() -> dict:
+    """bl.run on every process: its predictions, final state and posterior draws (the state is
+    gathered from both processes when the run ends, so each process reads all of it)."""
+    from bayeslstm.report.inference_data import to_inference_data
+
     stream = bl.teacher_stream(steps=2, nodes=4, features=2, max_len=4, seed=2)[0]
     out = {"devices": len(jax.devices()), "process": jax.process_index()}
     for method, options in (("dekf", {}), ("dpf", {"num_particles": 8})):
         result = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, mesh=len(jax.devices()), **options)
-        out[method] = np.asarray(result.predictions).tolist()
+        posterior = to_inference_data(result, num_draws=10, seed=1).posterior
+        out[method] = {
+            "predictions": np.asarray(result.predictions).tolist(),
+            "final_state": [np.asarray(leaf).tolist() for leaf in jax.tree_util.tree_leaves(result.final_state)],
+            "draws": {name: posterior[name].values.tolist() for name in posterior.data_vars},
+        }
     return out
 
 

@@ -21,6 +21,7 @@ import os
 import pathlib
 import tempfile
 import warnings
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -210,18 +211,38 @@ def check_identity(saved: Checkpoint, identity: dict, folder: str | os.PathLike)
                       "uninterrupted run", RuntimeWarning, stacklevel=3)
 
 
+def _saved_form(leaf) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype ``leaf`` is saved with (PRNG keys as their key data), without reading it."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.eval_shape(jax.random.key_data, leaf)
+    return tuple(leaf.shape), np.dtype(leaf.dtype)
+
+
+def _placed(value: np.ndarray, leaf) -> Any:
+    """``value`` (read by this process) as a state leaf like ``leaf``: a local array, or under
+    multi-host, where every process has read the same checkpoint, a global array laid out like
+    ``leaf`` whose rows each process fills from its own copy."""
+    key = jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+    if getattr(leaf, "is_fully_addressable", True):
+        return jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf)) if key else jnp.asarray(value)
+    data = jax.make_array_from_callback(value.shape, leaf.sharding, lambda index: value[index])
+    if not key:
+        return data
+    return jax.jit(partial(jax.random.wrap_key_data, impl=jax.random.key_impl(leaf)), out_shardings=leaf.sharding)(data)
+
+
 def restore_state(saved: Checkpoint, like: Any, folder: str | os.PathLike) -> Any:
-    """The saved filter state in the structure of ``like`` (a freshly initialised state)."""
+    """The saved filter state in the structure (and layout over devices) of ``like``, a freshly
+    initialised state."""
     leaves, treedef = jax.tree_util.tree_flatten(like)
     if len(leaves) != len(saved.state):
         raise CheckpointError(f"the checkpoint in {folder} holds {len(saved.state)} state arrays but the method's "
                               f"state has {len(leaves)}: it was written by another method or version")
     restored = []
     for i, (leaf, value) in enumerate(zip(leaves, saved.state)):
-        key = jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-        expected = _host(leaf)
-        if value.shape != expected.shape or value.dtype != expected.dtype:
+        shape, dtype = _saved_form(leaf)
+        if value.shape != shape or value.dtype != dtype:
             raise CheckpointError(f"state array {i} of the checkpoint in {folder} is {value.dtype}{value.shape} but "
-                                  f"the method needs {expected.dtype}{expected.shape}: it was written by another run")
-        restored.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf)) if key else jnp.asarray(value))
+                                  f"the method needs {dtype}{shape}: it was written by another run")
+        restored.append(_placed(value, leaf))
     return jax.tree_util.tree_unflatten(treedef, restored)

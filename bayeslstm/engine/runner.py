@@ -32,6 +32,7 @@ from ..errors import NumericalError, OptionError
 from ..kernels.protocol import PosteriorFn, no_posterior
 from ..model.layout import ParamLayout
 from ..network.method import NetworkMethod, StepData
+from ..network.sharding import addressable
 from . import checkpoint as ckpt
 from .assembly import assemble
 from .metrics import Units, accumulate_tae, late_mse, to_units
@@ -322,12 +323,19 @@ def run_method(
             check_state(state, t0 + n, shown, method.node_step is not None)
             trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T, units)
             if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
-                ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, state, trace.merged(),
-                                                      {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
+                whole = addressable(state)  # multi-host: every process gathers; process 0 writes
+                if jax.process_index() == 0:
+                    ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, whole, trace.merged(),
+                                                          {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
             bar.update(n)
             bar.set_postfix_str(running_tae(trace))  # shown after every chunk, however fast
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start
+    if not all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(state)):
+        # multi-host: each process holds its own nodes' rows; the result holds all of them, on
+        # every process (all reach this point together), so that reading it needs no peer
+        state = addressable(state)
+        check_state(state, T, shown, method.node_step is not None)
     return _result(method, stream, trace.merged(), state, seconds, counter[0], run_config, layout, compile_seconds)
 
 

@@ -18,11 +18,16 @@ one (up to the order of floating-point sums).
 
 Several devices on one CPU: ``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts.
 Several hosts: every process calls :func:`initialize` (``jax.distributed`` with gloo
-collectives on CPU, NCCL on GPU) and runs the same program; see ``docs/sharding.md``.
+collectives on CPU, NCCL on GPU) and runs the same program; see ``docs/sharding.md``. A run's
+final state is gathered to every process where the run ends (:func:`addressable`), so results
+read the same on every process as in one; :func:`agree` and :func:`leave` make a failure in any
+process fail them all.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Sequence
 
 import jax
@@ -161,11 +166,88 @@ def shard(method: NetworkMethod, mesh, network: Network | None = None, exchange:
     return NetworkMethod(init, step, method.name, method.node_step, method.posterior)
 
 
-def initialize(coordinator: str, processes: int, process_id: int, bind_address: str | None = None, local_devices=None) -> None:
+# jax.distributed's own defaults, in seconds: how long a process waits for all to join, after how
+# long without a heartbeat a process counts as dead (then every process is ended), and how long
+# a process ending normally waits for the others at the shutdown barrier
+INITIALIZATION_TIMEOUT, HEARTBEAT_TIMEOUT, SHUTDOWN_TIMEOUT = 300, 100, 300
+
+
+def initialize(coordinator: str, processes: int, process_id: int, bind_address: str | None = None, local_devices=None,
+               *, initialization_timeout: int = INITIALIZATION_TIMEOUT, heartbeat_timeout: int = HEARTBEAT_TIMEOUT,
+               shutdown_timeout: int = SHUTDOWN_TIMEOUT) -> None:
     """Join a multi-host run: ``jax.distributed.initialize``, with gloo for the CPU's
-    collectives (GPUs use NCCL, JAX's default there). Call before anything else uses JAX."""
+    collectives (GPUs use NCCL, JAX's default there). Call before anything else uses JAX.
+
+    The timeouts are in seconds (see :data:`INITIALIZATION_TIMEOUT` and the docs' "When a
+    process fails")."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(
         coordinator_address=coordinator, num_processes=processes, process_id=process_id,
         coordinator_bind_address=bind_address, local_device_ids=local_devices,
+        initialization_timeout=initialization_timeout, heartbeat_timeout_seconds=heartbeat_timeout,
+        shutdown_timeout_seconds=shutdown_timeout,
     )
+    # Every process publishes its devices when JAX's backend starts, and waits for all the
+    # others' there, with no timeout short of the heartbeat's; start it now, while all are
+    # here, so that a process that fails later leaves the others no such wait.
+    jax.devices()
+
+
+def joined() -> bool:
+    """Whether this process has joined a multi-host run (:func:`initialize`); starts nothing."""
+    return "jax" in sys.modules and jax.distributed.is_initialized()
+
+
+def _identity(tree):  # one function, so that each gather of the same shapes compiles once
+    return tree
+
+
+def addressable(tree):
+    """``tree`` with every array that spans devices of other processes gathered whole to every
+    process (each process then holds its own copy, on its first local device).
+
+    Collective: under ``jax.distributed`` every process must call it at the same point of the
+    program, or they wait for each other forever. Arrays this process can read whole (one
+    process, however many devices) are returned as they are, with their sharding.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    far = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable]
+    if not far:
+        return tree
+    named = [i for i in far if isinstance(leaves[i].sharding, NamedSharding)]
+    if named:  # one program gathers them all (replicated output = an all-gather per sharded leaf)
+        everywhere = [NamedSharding(leaves[i].sharding.mesh, P()) for i in named]
+        gathered = jax.jit(_identity, out_shardings=everywhere)([leaves[i] for i in named])
+        for i, value in zip(named, gathered):
+            leaves[i] = value.addressable_data(0)
+    for i in far:  # other shardings (not made by this package): JAX's own gather, leaf by leaf
+        if i not in named:
+            from jax.experimental import multihost_utils
+
+            leaves[i] = jnp.asarray(multihost_utils.process_allgather(leaves[i], tiled=True))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def agree(code: int) -> int:
+    """Multi-host: the exit code of the whole run, known to every process once process 0 has
+    written the outputs (process 0's code unless this process's own is already a failure).
+    Collective: every process calls it once, at the end. One process: ``code``."""
+    if not joined() or jax.process_count() == 1:
+        return code
+    from jax.experimental import multihost_utils
+
+    writer = int(multihost_utils.broadcast_one_to_all(np.asarray(code, np.int32)))
+    return code or writer
+
+
+def leave(code: int) -> int:
+    """Multi-host: end this process now with ``code`` when it fails on its own (its peers
+    cannot finish without it). A normal exit would wait at ``jax.distributed``'s shutdown
+    barrier for peers that are themselves waiting for this process, until a timeout; ending it
+    closes its connections, so a peer's next exchange fails at once and it ends too. Outside a
+    multi-host run, or with ``code`` 0: returns ``code``."""
+    if not joined() or code == 0:
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

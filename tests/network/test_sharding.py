@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -83,11 +84,24 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
             f.close()
     reports = [json.loads(o.read_text()) for o in outs]
     assert [r["process"] for r in reports] == [0, 1] and all(r["devices"] == 2 for r in reports)
+    from bayeslstm.report.inference_data import to_inference_data
+
     stream = bl.teacher_stream(steps=2, nodes=4, features=2, max_len=4, seed=2)[0]
     for method, options in (("dekf", {}), ("dpf", {"num_particles": 8})):
-        single = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, **options).predictions
-        for r in reports:
-            np.testing.assert_allclose(np.asarray(r[method]), single, rtol=0, atol=1e-5)
+        single = bl.run(stream, method, graph="ring", model_options={"hidden": 2}, **options)
+        posterior = to_inference_data(single, num_draws=10, seed=1).posterior
+        for r in reports:  # every process holds the whole result, as one process does
+            np.testing.assert_allclose(np.asarray(r[method]["predictions"]), single.predictions, rtol=0, atol=1e-5)
+            leaves = jax.tree_util.tree_leaves(single.final_state)
+            assert len(r[method]["final_state"]) == len(leaves)
+            for got, want in zip(r[method]["final_state"], leaves):
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+            assert sorted(r[method]["draws"]) == sorted(posterior.data_vars)
+            for name, draws in r[method]["draws"].items():
+                assert np.shape(draws) == posterior[name].shape
+                if method == "dpf":  # resampled particles: the same draws. A Gaussian's draws go through
+                    # its covariance's eigenvectors, which after two steps are not unique (eigenvalues near-tied)
+                    np.testing.assert_allclose(np.asarray(draws), posterior[name].values, rtol=0, atol=1e-6, err_msg=name)
 
 
 def test_halo_offsets_are_the_block_offsets_some_edge_crosses():
