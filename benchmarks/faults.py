@@ -222,30 +222,41 @@ def exactness(args) -> list[dict]:
     return out
 
 
+def _settings(rows: list[dict]) -> list:
+    """The faulty settings of the soak, in order: (link failure, dropout) pairs, then "partition"."""
+    pairs = dict.fromkeys((r["link_failure"], r["dropout"]) for r in rows if not r["partition"])
+    return [pair for pair in pairs if pair != (0.0, 0.0)] + (["partition"] if any(r["partition"] for r in rows) else [])
+
+
+def _ratios(rows: list[dict], method: str, setting) -> list[float]:
+    return [r["tae_ratio"] for r in rows if r["method"] == method and "tae_ratio" in r and (
+        r["partition"] if setting == "partition" else (not r["partition"] and (r["link_failure"], r["dropout"]) == setting))]
+
+
 def plot(rows: list[dict], path: pathlib.Path) -> None:
+    """Each method's final TAE over its fault-free run's per fault setting: the mean over the
+    graphs (bars) and the largest (ticks)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    graph = "small-world:k=4,p=0.2" if any(r["graph"].startswith("small") for r in rows) else rows[0]["graph"]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        for ax, dropout in zip(axes, (0.0, 0.1)):
-            points = sorted((r["link_failure"], np.mean([s["tae_ratio"] for s in rows if s["graph"] == graph
-                                                          and s["method"] == method and s["dropout"] == dropout
-                                                          and s["link_failure"] == r["link_failure"]]))
-                            for r in rows if r["graph"] == graph and r["method"] == method and r["dropout"] == dropout
-                            and not r["partition"] and "tae_ratio" in r)
-            points = sorted(set(points))
-            if points:
-                ax.plot(*zip(*points), marker="o", label=method)
-            ax.set_title(f"{graph.split(':')[0]} graph, node dropout {dropout}")
-            ax.set_xlabel("link failure probability")
-    axes[0].set_ylabel("final TAE / fault-free TAE")
-    axes[1].legend(fontsize=8)
-    for ax in axes:
-        ax.axhline(1.15, color="grey", linestyle=":", linewidth=1)
+    methods, settings = list(dict.fromkeys(r["method"] for r in rows)), _settings(rows)
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    width = 0.8 / len(settings)
+    for j, setting in enumerate(settings):
+        label = "partition, healed" if setting == "partition" else f"links {setting[0]}, nodes {setting[1]}"
+        x = np.arange(len(methods)) + (j - (len(settings) - 1) / 2) * width
+        means = [np.mean(_ratios(rows, m, setting)) for m in methods]
+        worst = [max(_ratios(rows, m, setting)) for m in methods]
+        bars = ax.bar(x, means, width, label=label)
+        ax.scatter(x, worst, marker="_", color=bars.patches[0].get_facecolor(), s=60)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(1.15, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(np.arange(len(methods)), methods)
+    ax.set_ylabel("final TAE / fault-free TAE")
+    ax.set_title("Fault soak: mean over 5 graphs (bars), largest (ticks); dotted: 1.15")
+    ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
@@ -264,17 +275,16 @@ def markdown(report: dict) -> str:
                  f"{sum(e['groups_checked'] for e in exact)} group-steps without resampling): "
                  f"**{max(e['largest_gap'] for e in exact):.1e}**.")
     lines.append("")
-    settings = list(dict.fromkeys((r["link_failure"], r["dropout"]) for r in rows if not r["partition"]))
-    header = ["method"] + [f"links {lf}, nodes {dr}" for lf, dr in settings if (lf, dr) != (0.0, 0.0)] + ["partition"]
+    settings = _settings(rows)
+    header = ["method"] + [s if s == "partition" else f"links {s[0]}, nodes {s[1]}" for s in settings]
     lines.append("Final TAE over the fault-free run's, mean over the graphs (largest in brackets):")
     lines.append("")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for method in dict.fromkeys(r["method"] for r in rows):
         cells = [f"`{method}`"]
-        for setting in [s for s in settings if s != (0.0, 0.0)] + ["partition"]:
-            pick = [r["tae_ratio"] for r in rows if r["method"] == method and "tae_ratio" in r and (
-                r["partition"] if setting == "partition" else (not r["partition"] and (r["link_failure"], r["dropout"]) == setting))]
+        for setting in settings:
+            pick = _ratios(rows, method, setting)
             cells.append(f"{np.mean(pick):.2f} ({max(pick):.2f})" if pick else "-")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -320,10 +330,13 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="300 steps, seed 0, (link failure, dropout) in " + str(QUICK_SETTINGS) + " and the partition")
     parser.add_argument("--out", default="benchmarks/results/faults")
-    parser.add_argument("--table", metavar="JSON", help="print the markdown tables of a report written before, run nothing")
+    parser.add_argument("--table", metavar="JSON", help="print the markdown tables of a report written before and "
+                                                        "redraw its figure beside it; run nothing")
     args = parser.parse_args(argv)
     if args.table:
-        print(markdown(json.loads(pathlib.Path(args.table).read_text())))
+        report = json.loads(pathlib.Path(args.table).read_text())
+        plot(report["soak"], pathlib.Path(args.table).with_suffix(".png"))
+        print(markdown(report))
         return 0
     settings = [(lf, dr) for lf in args.links for dr in args.drops]
     if args.quick:

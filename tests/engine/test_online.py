@@ -33,9 +33,10 @@ def test_streaming_equals_batch(stream, method, options):
     bit: the same keys at the same steps, the same compiled step. The local EKF alone is
     compared to 1e-6: at the suite's XLA optimisation level 0 (tests/conftest.py) its one-step
     and four-step programs round a few products differently in the last bit (measured: 3e-8
-    apart; bit-identical at the default level)."""
+    apart; bit-identical at the default level). So, with jax 0.10.2, is the diffusion EnKF's
+    (one value of its final state 1e-7 apart, relative)."""
     same = np.testing.assert_array_equal
-    if method == "ekf":
+    if method in ("ekf", "denkf"):
         same = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7)
     batch = bl.run(stream, method, seed=3, chunk_size=4, **SMALL, **options)  # 3 chunks, the last padded
     learner = online.online_learner(method, nodes=3, features=1, max_len=stream.max_len, seed=3, **SMALL, **options)

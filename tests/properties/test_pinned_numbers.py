@@ -22,7 +22,11 @@ PINNED = {
     "ekf": (0.016297818395264434, 0.036973001031399624, 0.018584989756269828, 0.0),
     "dekf": (0.012912689930154148, 0.03697300060832916, 0.013805565129871147, 741.093994140625),
     "dsgd": (0.03636744580619138, 0.036973001031399624, 0.03926840524732271, 592.0),
-    "dpf": (0.01472834913025623, 0.054748029414588395, 0.015396425735083801, 312910.96875),
+    # re-pinned when the Markov-chain DPF learnt its live group's size: it scales a walk's summed
+    # log-likelihoods by |C| / S once, after the walk (K / S per visit before: the same value
+    # without faults, rounded differently, so resampling follows other ancestors after a few
+    # steps), and its traffic counts the flood and the tree count that give |C|
+    "dpf": (0.014960009090317541, 0.05474802858903345, 0.015578319526676121, 312945.21875),
 }
 
 
