@@ -397,7 +397,7 @@ def run(
     ``checkpoint_every``, ``resume`` and ``compiler_options``: see :func:`run_method`.
     ``options`` go to the kernel
     (for example ``num_particles=500``), or are fault options (``link_failure``,
-    ``node_dropout``, ``link_schedule``, ``node_schedule``) or sharding (``mesh``,
+    ``node_dropout``, ``link_schedule``, ``node_schedule``, ``partition``) or sharding (``mesh``,
     ``exchange``). A :class:`~bayeslstm.tables.TableStream` (real data) runs on its
     standardised stream and reports predictions and TAE in the label's original units.
     Everything is checked before anything is computed; the method is built by
