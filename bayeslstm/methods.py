@@ -1,88 +1,232 @@
-"""The registry of inference methods: names -> network-level methods.
+"""The registry of inference methods: one record per method, read by every entry point.
 
-Every node-level kernel (``pf``, ``ekf``, ``sgd``, ``adam``) exists in three cooperation
-modes: ``local`` (each node alone), ``centralized`` (one filter sees every node's data) and
-``distributed`` (its graph scheme: ``dpf``, ``dekf``, ``dsgd``, ``dadam``; the
-likelihood-consensus ``dpf-consensus`` is a second distributed particle filter). The trivial
-baselines run ``local`` or ``centralized``. :data:`FAMILY` is the one map from a method to
-its kernel family; :func:`build_method` checks the name, the mode and the options before
-anything is computed. Methods are built from names through :mod:`bayeslstm.engine.assembly`.
+A :class:`Method` names its builder, its family, its cooperation modes, its options with their
+defaults and its posterior form; an :class:`Option` says what an option does and which
+command-line flag sets it. The command line's flags and help, the option checks of
+``bl.run`` and ``compare``, and the method lists of the docs are all read from here, so a
+method is added by writing its builder and one record (see ``docs/adding-a-method.md``).
+
+Every node-level kernel runs ``local`` (each node alone) or ``centralized`` (one filter sees
+every node's data); a method marked ``distributed`` is a graph scheme built on a kernel of its
+``family`` (``dpf`` on ``pf``), and the first distributed method of a family is what
+``NAME@distributed`` means. This module imports nothing heavy: builders are named as
+``"module:function"`` and imported only when a method is built.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable, Sequence
+import importlib
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from .errors import OptionError, choose
-from .kernels.baselines import baseline
-from .kernels.ekf import extended_kalman_filter
-from .kernels.enkf import ensemble_kalman_filter
-from .kernels.gaussian_sum import gaussian_sum_filter
-from .kernels.lofi import low_rank_filter
-from .kernels.gradient import gradient_descent
-from .kernels.particle_filter import particle_filter
-from .model.statespace import StateSpace
-from .network.consensus_dpf import consensus_particle_filter
-from .network.consensus_enkf import consensus_enkf
-from .network.diffusion import diffusion_ekf, diffusion_enkf, diffusion_gradient, diffusion_lofi
-from .network.faults import Faults, with_faults
-from .network.gaussian_sum_diffusion import diffusion_gaussian_sum
-from .network.graph import Network
-from .network.markov_chain_dpf import markov_chain_particle_filter
-from .network.method import NetworkMethod
-from .network.references import centralized, local
 
-KERNELS: dict[str, Callable] = {
-    "pf": particle_filter,
-    "ekf": extended_kalman_filter,
-    "enkf": ensemble_kalman_filter,
-    "gspf": gaussian_sum_filter,
-    "lofi": low_rank_filter,
-    "sgd": lambda ssm, learning_rate=None: gradient_descent(ssm, "sgd", learning_rate),
-    "adam": lambda ssm, learning_rate=None: gradient_descent(ssm, "adam", learning_rate),
-    "baseline-last": lambda ssm, target_feature=None: baseline("last", ssm, target_feature),
-    "baseline-mean": lambda ssm: baseline("mean", ssm),
-}
-DISTRIBUTED: dict[str, Callable] = {
-    "dpf": markov_chain_particle_filter,
-    "dpf-consensus": consensus_particle_filter,
-    "dekf": diffusion_ekf,
-    "denkf": diffusion_enkf,
-    "denkf-consensus": consensus_enkf,
-    "dgspf": diffusion_gaussian_sum,
-    "dlofi": diffusion_lofi,
-    "dsgd": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "sgd", learning_rate),
-    "dadam": lambda ssm, network, learning_rate=None: diffusion_gradient(ssm, network, "adam", learning_rate),
-}
-# every distributed method's kernel family; the first of a family is its kernel's distributed form
-FAMILY: dict[str, str] = {"dpf": "pf", "dpf-consensus": "pf", "dekf": "ekf", "denkf": "enkf", "denkf-consensus": "enkf", "dgspf": "gspf", "dlofi": "lofi",
-                          "dsgd": "sgd", "dadam": "adam"}
-DISTRIBUTED_OF: dict[str, str] = {kind: method for method, kind in reversed(FAMILY.items())}
-METHODS = tuple(KERNELS) + tuple(DISTRIBUTED)
 FUSIONS = ("local", "centralized", "distributed")
-# options every method takes, handled here rather than by the kernel
-RUN_OPTIONS = ("mesh", "exchange") + Faults._fields
+
+
+class Option(NamedTuple):
+    """A method option: its keyword ``name``, the command-line ``flag`` that sets it ("" when
+    the command line sets it itself), what it does, and how a flag's text is read: ``type``
+    (int, float or str), ``minimum`` for whole numbers, ``choices`` for names, and what a
+    default of None means (``none_means``)."""
+
+    name: str
+    flag: str
+    help: str
+    type: type = str
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    none_means: str = ""
+
+
+class Method(NamedTuple):
+    """One inference method. ``builder`` is a callable or ``"module:function"``, called as
+    ``builder(ssm=..., [network=...,] **bind, **options)``; ``options`` maps each option it
+    takes to its default; ``family`` is the kernel a distributed method builds on (a kernel is
+    its own); ``posterior`` is the form its state holds about the weights."""
+
+    name: str
+    summary: str
+    builder: str | Callable[..., Any]
+    options: Mapping[str, Any] = {}
+    family: str = ""
+    distributed: bool = False
+    posterior: str = "none"
+    bind: Mapping[str, Any] = {}
+
+    @property
+    def kind(self) -> str:
+        """The kernel family (the method itself for a kernel)."""
+        return self.family or self.name
+
+    @property
+    def fusions(self) -> tuple[str, ...]:
+        return ("distributed",) if self.distributed else ("local", "centralized")
+
+
+PARTICLE_OPTIONS = ("num_particles", "resampling", "ess_threshold", "move", "discount")
+CONSENSUS_OPTIONS = {"consensus": "exact", "consensus_iters": 20, "flood_rounds": None}
+
+OPTIONS: dict[str, Option] = {option.name: option for option in (
+    Option("num_particles", "--particles", "particles per filter", int, 1),
+    Option("resampling", "--resampling", "resampling scheme",
+           choices=("systematic", "stratified", "multinomial", "residual")),
+    Option("ess_threshold", "--ess-threshold", "resample when the effective sample size is below this times N", float),
+    Option("move", "--move", "rejuvenate the particles after resampling (auto: Liu-West on learnt noise sites only)",
+           choices=("auto", "none", "liu-west")),
+    Option("discount", "--discount", "Liu-West discount delta in (0, 1), with --move liu-west", float),
+    Option("walk_steps", "--walk-steps", "random-walk steps S per time step", int, 1),
+    Option("consensus", "--consensus", "how each live group agrees on its sums: exact (over a spanning tree of the "
+                                       "group) or average (--consensus-iters rounds of average consensus)",
+           choices=("exact", "average")),
+    Option("consensus_iters", "--consensus-iters", "average-consensus rounds L per time step with --consensus average",
+           int, 0),
+    Option("flood_rounds", "--flood-rounds", "flooding rounds that find each live group and its leader", int, 0,
+           none_means="until nothing changes"),
+    Option("covariance", "--covariance", "the covariance kept: full or diagonal, or for the Gaussian sums also "
+                                         "low-rank (LoFi components of --rank)",
+           choices=("full", "diagonal", "low-rank")),
+    Option("init", "--ekf-init", "the starting mean: a draw from the prior, or the prior's mean",
+           choices=("sample", "prior-mean")),
+    Option("rank", "--rank", "rank of the low-rank precision", int, 1),
+    Option("num_members", "--members", "ensemble members", int, 2),
+    Option("update", "--ensemble-update", "sqrt (ETKF) or stochastic (perturbed observations)",
+           choices=("sqrt", "stochastic")),
+    Option("inflation", "--inflation", "multiplies the ensemble's spread each step, >= 1", float),
+    Option("num_components", "--components", "Gaussian components, each an EKF", int, 1),
+    Option("respawn_below", "--respawn-below", "re-spawn components whose weight falls below this (0 turns it off)",
+           float),
+    Option("learning_rate", "--learning-rate", "step size", float),
+    Option("target_feature", "", "the input column whose last value is the forecast (set from a table's target)", int),
+)}
+
+_PF = {"num_particles": 300, "resampling": "systematic", "ess_threshold": 0.5, "move": "auto", "discount": 0.98}
+_EKF = {"covariance": "full", "init": "sample"}
+_ENKF = {"num_members": 64, "update": "sqrt", "inflation": 1.0}
+_GSPF = {"num_components": 2, "covariance": "full", "init": "sample", "respawn_below": 0.0, "rank": 10}
+_LOFI = {"rank": 10, "init": "sample"}
+_DPF = {k: v for k, v in _PF.items() if k != "ess_threshold"}
+
+REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method, *options: Option) -> Method:
+    """Add ``method`` (and any new ``options`` it takes) to the registry; every entry point
+    then knows it. A name already taken is refused."""
+    if method.name in REGISTRY:
+        raise OptionError(f"a method named {method.name!r} is already registered")
+    for option in options:
+        if option.name in OPTIONS and OPTIONS[option.name] != option:
+            raise OptionError(f"option {option.name!r} is already registered with another meaning")
+    unknown = sorted(set(method.options) - set(OPTIONS) - {o.name for o in options})
+    if unknown:
+        raise OptionError(f"method {method.name!r} takes options that are not registered: {unknown}")
+    if method.family and method.family not in REGISTRY:
+        raise OptionError(f"method {method.name!r} builds on {method.family!r}, which is not registered")
+    OPTIONS.update({option.name: option for option in options})
+    REGISTRY[method.name] = method
+    return method
+
+
+def unregister(name: str) -> None:
+    """Remove the method ``name`` (options it brought stay: other methods may take them)."""
+    REGISTRY.pop(name, None)
+
+
+for _method in (
+    Method("pf", "bootstrap particle filter (SMC)", "bayeslstm.kernels.particle_filter:particle_filter", _PF,
+           posterior="weighted sample"),
+    Method("ekf", "extended Kalman filter, Joseph-form updates", "bayeslstm.kernels.ekf:extended_kalman_filter", _EKF,
+           posterior="Gaussian"),
+    Method("enkf", "ensemble Kalman filter (ETKF or perturbed observations)",
+           "bayeslstm.kernels.enkf:ensemble_kalman_filter", _ENKF, posterior="equally weighted sample"),
+    Method("gspf", "Gaussian-sum filter: a weighted mixture of EKFs", "bayeslstm.kernels.gaussian_sum:gaussian_sum_filter",
+           _GSPF, posterior="Gaussian mixture"),
+    Method("lofi", "low-rank EKF (LoFi): diagonal plus low-rank precision", "bayeslstm.kernels.lofi:low_rank_filter",
+           _LOFI, posterior="low-rank Gaussian"),
+    Method("sgd", "online stochastic gradient descent (optax)", "bayeslstm.kernels.gradient:gradient_descent",
+           {"learning_rate": 0.05}, posterior="point estimate", bind={"optimizer": "sgd"}),
+    Method("adam", "online Adam (optax)", "bayeslstm.kernels.gradient:gradient_descent", {"learning_rate": 0.01},
+           posterior="point estimate", bind={"optimizer": "adam"}),
+    Method("baseline-last", "naive forecast: the last label (or the target's last value when it is an input)",
+           "bayeslstm.kernels.baselines:baseline", {"target_feature": None}, bind={"kind": "last"}),
+    Method("baseline-mean", "naive forecast: the running mean of the labels", "bayeslstm.kernels.baselines:baseline",
+           bind={"kind": "mean"}),
+    Method("dpf", "Markov-chain distributed particle filter (random walks of the likelihood)",
+           "bayeslstm.network.markov_chain_dpf:markov_chain_particle_filter", {**_DPF, "walk_steps": 10}, "pf", True,
+           "weighted sample"),
+    Method("dpf-consensus", "likelihood-consensus distributed particle filter",
+           "bayeslstm.network.consensus_dpf:consensus_particle_filter", {**_PF, **CONSENSUS_OPTIONS}, "pf", True,
+           "weighted sample"),
+    Method("dekf", "diffusion EKF (adapt then combine)", "bayeslstm.network.diffusion:diffusion_ekf", _EKF, "ekf", True,
+           "Gaussian"),
+    Method("denkf", "diffusion ensemble Kalman filter", "bayeslstm.network.diffusion:diffusion_enkf", _ENKF, "enkf",
+           True, "equally weighted sample"),
+    Method("denkf-consensus", "ensemble Kalman filter with exact or average consensus on its sums",
+           "bayeslstm.network.consensus_enkf:consensus_enkf", {**_ENKF, **CONSENSUS_OPTIONS}, "enkf", True,
+           "equally weighted sample"),
+    Method("dgspf", "diffusion Gaussian-sum filter, component weights by consensus",
+           "bayeslstm.network.gaussian_sum_diffusion:diffusion_gaussian_sum", {**_GSPF, **CONSENSUS_OPTIONS}, "gspf",
+           True, "Gaussian mixture"),
+    Method("dlofi", "diffusion low-rank EKF", "bayeslstm.network.diffusion:diffusion_lofi", _LOFI, "lofi", True,
+           "low-rank Gaussian"),
+    Method("dsgd", "diffusion SGD", "bayeslstm.network.diffusion:diffusion_gradient", {"learning_rate": 0.05}, "sgd",
+           True, "point estimate", {"optimizer": "sgd"}),
+    Method("dadam", "diffusion Adam", "bayeslstm.network.diffusion:diffusion_gradient", {"learning_rate": 0.01}, "adam",
+           True, "point estimate", {"optimizer": "adam"}),
+):
+    register(_method)
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method's name: the kernels first, then the distributed methods."""
+    return tuple(sorted(REGISTRY, key=lambda name: REGISTRY[name].distributed))
+
+
+def kernel_names() -> tuple[str, ...]:
+    return tuple(name for name in method_names() if not REGISTRY[name].distributed)
+
+
+def distributed_names() -> tuple[str, ...]:
+    return tuple(name for name in method_names() if REGISTRY[name].distributed)
+
+
+def baseline_names() -> tuple[str, ...]:
+    return tuple(name for name in kernel_names() if name.startswith("baseline-"))
+
+
+def distributed_form(kernel: str) -> str | None:
+    """The distributed method ``NAME@distributed`` means: the first registered on ``kernel``."""
+    return next((name for name in distributed_names() if REGISTRY[name].kind == kernel), None)
+
+
+def lookup(method: str) -> Method:
+    """The record of ``method``, or an OptionError listing the registered names."""
+    choose("method", method, method_names())
+    return REGISTRY[method]
 
 
 def family(method: str) -> str:
     """The kernel family of a method: ``dpf`` -> ``pf``; a kernel is its own family."""
-    return FAMILY.get(method, method)
+    return lookup(method).kind
 
 
 def resolve(method: str, fusion: str | None = None) -> tuple[str, str]:
     """(method, fusion) after defaults: ``pf`` + distributed -> ``dpf``; ``dpf`` is distributed."""
-    choose("method", method, METHODS)
+    record = lookup(method)
     if fusion is not None:
         choose("fusion", fusion, FUSIONS)
-    if method in DISTRIBUTED:
+    if record.distributed:
         if fusion not in (None, "distributed"):
-            raise OptionError(f"{method!r} is a distributed method; for fusion {fusion!r} use one of {sorted(KERNELS)}")
+            raise OptionError(f"{method!r} is a distributed method; for fusion {fusion!r} use one of "
+                              f"{sorted(kernel_names())}")
         return method, "distributed"
     fusion = fusion or "local"
-    if fusion == "distributed" and method not in DISTRIBUTED_OF:
+    if fusion != "distributed":
+        return method, fusion
+    distributed = distributed_form(method)
+    if distributed is None:
         raise OptionError(f"{method!r} has no distributed form; use fusion 'local' or 'centralized'")
-    return (DISTRIBUTED_OF[method], fusion) if fusion == "distributed" else (method, fusion)
+    return distributed, fusion
 
 
 def method_specs(names: str | Sequence[str], default_fusion: str | None = None) -> list[tuple[str, str, str]]:
@@ -107,53 +251,62 @@ def needs_graph(method: str, fusion: str | None = None) -> bool:
     return resolve(method, fusion)[1] == "distributed"
 
 
-def _builder(method: str, fusion: str | None) -> Callable:
-    name, mode = resolve(method, fusion)
-    return DISTRIBUTED[name] if mode == "distributed" else KERNELS[name]
-
-
 def method_options(method: str, fusion: str | None = None) -> list[str]:
-    """Option names the method's kernel accepts (besides :data:`RUN_OPTIONS`)."""
-    return [p for p in inspect.signature(_builder(method, fusion)).parameters if p not in ("ssm", "network")]
+    """Option names the method takes (besides the run options: faults and sharding)."""
+    return list(REGISTRY[resolve(method, fusion)[0]].options)
 
 
 def method_defaults(method: str, fusion: str | None = None) -> dict[str, Any]:
-    """The method's kernel options with their default values."""
-    parameters = inspect.signature(_builder(method, fusion)).parameters
-    return {name: p.default for name, p in parameters.items()
-            if name not in ("ssm", "network") and p.default is not inspect.Parameter.empty}
+    """The method's options with their default values."""
+    return dict(REGISTRY[resolve(method, fusion)[0]].options)
 
 
-def build_method(
-    method: str,
-    ssm: StateSpace,
-    fusion: str | None = None,
-    network: Network | None = None,
-    mesh=None,
-    exchange: str = "auto",
-    **options: Any,
-) -> NetworkMethod:
-    """Method ``method`` with ``options`` in cooperation mode ``fusion``.
+def builder(method: str) -> Callable[..., Any]:
+    """The registered builder of ``method``, imported on first use."""
+    target = lookup(method).builder
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
-    ``mesh`` (a :class:`jax.sharding.Mesh` or a device count) shards the node axis (see
-    :mod:`bayeslstm.network.sharding`); ``link_failure``, ``node_dropout``, ``link_schedule``
-    and ``node_schedule`` inject faults (see :mod:`bayeslstm.network.faults`).
-    """
-    name, mode = resolve(method, fusion)
-    faults = Faults(**{k: options.pop(k) for k in Faults._fields if k in options})
-    accepted = method_options(name, mode)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise OptionError(f"method {name!r} has no option(s) {unknown}; it accepts {accepted + list(RUN_OPTIONS)}")
-    if mode == "distributed":
-        if network is None:
-            raise OptionError(f"method {name!r} needs a graph (graph=... / --graph)")
-        built = DISTRIBUTED[name](ssm, network, **options)
-    else:
-        kernel = KERNELS[name](ssm, **options)
-        built = local(kernel) if mode == "local" else centralized(kernel)
-    if mesh is not None:
-        from .network.sharding import shard  # jax.sharding only when asked for
 
-        built = shard(built, mesh, network if mode == "distributed" else None, exchange)
-    return with_faults(built, network if mode == "distributed" else None, faults)
+def takers(option: str) -> tuple[str, ...]:
+    """The methods that take ``option``."""
+    return tuple(name for name in method_names() if option in REGISTRY[name].options)
+
+
+def default_text(option: str) -> str:
+    """An option's default as help and docs say it: one value, or the value of each method."""
+    values = {name: REGISTRY[name].options[option] for name in takers(option)}
+    shown = {name: OPTIONS[option].none_means if value is None else value for name, value in values.items()}
+    if len(set(map(repr, shown.values()))) == 1:
+        return str(next(iter(shown.values()), ""))
+    by_value: dict[str, list[str]] = {}
+    for name, value in shown.items():
+        by_value.setdefault(str(value), []).append(name)
+    return "; ".join(f"{value} for {', '.join(names)}" for value, names in by_value.items())
+
+
+def describe_option(option: str) -> str:
+    """The option's help with the methods that take it and its default."""
+    text = f"{OPTIONS[option].help} ({', '.join(takers(option))}; default {default_text(option)})"
+    return text.replace("default ;", "default:")
+
+
+def method_table() -> str:
+    """The registered methods as a Markdown table (the docs' lists are this table)."""
+    rows = ["| method | modes | what it is | posterior | options |", "|---|---|---|---|---|"]
+    for name in method_names():
+        record = REGISTRY[name]
+        modes = "distributed" + (f" (on `{record.family}`)" if record.family else "") if record.distributed \
+            else "local, centralized" + (f", distributed (`{distributed_form(name)}`)" if distributed_form(name) else "")
+        options = ", ".join(f"`{option}`" for option in record.options) or "none"
+        rows.append(f"| `{name}` | {modes} | {record.summary} | {record.posterior} | {options} |")
+    return "\n".join(rows)
+
+
+def methods_sentence() -> str:
+    """The methods in one sentence, for docstrings and help."""
+    kernels = ", ".join(kernel_names())
+    return (f"a kernel ({kernels}; with fusion local, centralized, or distributed where it has a distributed "
+            f"form) or a distributed method ({', '.join(distributed_names())})")

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import bayeslstm as bl  # noqa: E402
 from bayeslstm.errors import BayesLSTMError  # noqa: E402
 from bayeslstm.network.method import StepData  # noqa: E402
-from bayeslstm.methods import build_method  # noqa: E402
+from bayeslstm.engine.assembly import build_method  # noqa: E402
 from bayeslstm.engine.assembly import prepare_model, prepare_network  # noqa: E402
 
 # every distributed construction (dsgd/dadam share the DEKF's adapt-then-combine), both

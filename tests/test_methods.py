@@ -5,9 +5,10 @@ import pytest
 
 from bayeslstm.errors import OptionError
 from bayeslstm.kernels.particle_filter import DEFAULT_PARTICLES
+from bayeslstm.engine.assembly import build_method
 from bayeslstm.methods import (
-    DISTRIBUTED, DISTRIBUTED_OF, KERNELS, METHODS, build_method, family, method_defaults, method_options,
-    method_specs, needs_graph, resolve,
+    REGISTRY, distributed_form, distributed_names, family, kernel_names, method_defaults, method_names,
+    method_options, method_specs, needs_graph, resolve,
 )
 
 
@@ -26,10 +27,11 @@ def test_every_method_has_a_family_and_every_distributed_one_a_kernel():
     assert family("dpf") == "pf" and family("dpf-consensus") == "pf" and family("dekf") == "ekf"
     assert family("dsgd") == "sgd" and family("dadam") == "adam"
     assert family("pf") == "pf" and family("baseline-mean") == "baseline-mean"  # a kernel is its own family
-    assert set(METHODS) == set(KERNELS) | set(DISTRIBUTED)
-    for method in DISTRIBUTED:
-        assert family(method) in KERNELS, method
-    assert DISTRIBUTED_OF["pf"] == "dpf"  # the first of a family is its kernel's distributed form
+    assert set(method_names()) == set(kernel_names()) | set(distributed_names()) == set(REGISTRY)
+    for method in distributed_names():
+        assert family(method) in kernel_names(), method
+    assert distributed_form("pf") == "dpf"  # the first of a family is its kernel's distributed form
+    assert distributed_form("enkf") == "denkf" and distributed_form("baseline-mean") is None
 
 
 @pytest.mark.parametrize("method, fusion, expected", [
@@ -58,13 +60,14 @@ def test_resolve_refuses_what_does_not_exist(method, fusion, message):
         resolve(method, fusion)
 
 
-def test_options_and_defaults_come_from_the_kernel():
+def test_options_and_defaults_come_from_the_registry():
     assert method_options("ekf") == ["covariance", "init"]
     assert method_defaults("ekf", "distributed") == {"covariance": "full", "init": "sample"}
     dpf = method_defaults("dpf")
     assert dpf["num_particles"] == DEFAULT_PARTICLES and dpf["walk_steps"] == 10
     assert method_defaults("pf", "centralized")["num_particles"] == DEFAULT_PARTICLES
-    assert method_options("sgd") == ["learning_rate"] and method_defaults("dsgd") == {"learning_rate": None}
+    assert method_options("sgd") == ["learning_rate"] and method_defaults("dsgd") == {"learning_rate": 0.05}
+    assert method_defaults("adam") == {"learning_rate": 0.01}
 
 
 def test_build_method_refuses_unknown_options_and_a_missing_graph():

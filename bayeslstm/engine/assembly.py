@@ -18,11 +18,13 @@ import numpy as np
 from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
-from ..methods import DISTRIBUTED, RUN_OPTIONS, build_method, family, method_defaults, method_options, method_specs
+from ..methods import REGISTRY, builder, distributed_names, family, method_defaults, method_options, method_specs, resolve
 from ..model.declarations import build_model, load_declaration, model_options as factory_options
 from ..model.statespace import StateSpace, is_declaration, read_model
+from ..network.faults import Faults, with_faults
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
+from ..network.references import centralized, local
 from ..network.topology import parse_graph
 from .learnt import track_static_sites
 
@@ -33,6 +35,7 @@ DEFAULT_GRAPH = "small-world"
 TABLE_MODEL_DEFAULTS = {"learn_r": True, "pooling": "last"}
 GRAPH_ONLY = ("link_failure", "link_schedule", "partition")  # faults that need a graph
 NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
+RUN_OPTIONS = NODE_AXIS_ONLY + Faults._fields  # options every method takes, handled here rather than by its builder
 
 
 class Assembled(NamedTuple):
@@ -98,7 +101,7 @@ def _options_for(name: str, fusion: str, options: dict[str, Any], strict: bool, 
     if fusion != "distributed":
         skipped = [k for k in GRAPH_ONLY if k in extra]
         if strict and skipped:
-            raise OptionError(f"{skipped[0]} needs a graph: use a distributed method ({', '.join(DISTRIBUTED)})")
+            raise OptionError(f"{skipped[0]} needs a graph: use a distributed method ({', '.join(distributed_names())})")
         extra = {k: v for k, v in extra.items() if k not in GRAPH_ONLY}
     if fusion == "centralized":
         if strict and "mesh" in extra:
@@ -163,3 +166,40 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
         }
         built.append(Assembled(label, name, mode, method, kernel_options, config, ssm, network))
     return built
+
+
+def build_method(
+    method: str,
+    ssm: StateSpace,
+    fusion: str | None = None,
+    network: Network | None = None,
+    mesh=None,
+    exchange: str = "auto",
+    **options: Any,
+) -> NetworkMethod:
+    """Method ``method`` with ``options`` (the rest at their registered defaults) in
+    cooperation mode ``fusion``.
+
+    ``mesh`` (a :class:`jax.sharding.Mesh` or a device count) shards the node axis (see
+    :mod:`bayeslstm.network.sharding`); ``link_failure``, ``node_dropout``, ``link_schedule``,
+    ``node_schedule`` and ``partition`` inject faults (see :mod:`bayeslstm.network.faults`).
+    """
+    name, mode = resolve(method, fusion)
+    faults = Faults(**{k: options.pop(k) for k in Faults._fields if k in options})
+    record = REGISTRY[name]
+    unknown = sorted(set(options) - set(record.options))
+    if unknown:
+        raise OptionError(f"method {name!r} has no option(s) {unknown}; it accepts {list(record.options) + list(RUN_OPTIONS)}")
+    given = {**record.options, **options}
+    if mode == "distributed":
+        if network is None:
+            raise OptionError(f"method {name!r} needs a graph (graph=... / --graph)")
+        built = builder(name)(ssm=ssm, network=network, **record.bind, **given)
+    else:
+        kernel = builder(name)(ssm=ssm, **record.bind, **given)
+        built = local(kernel) if mode == "local" else centralized(kernel)
+    if mesh is not None:
+        from ..network.sharding import shard  # jax.sharding only when asked for
+
+        built = shard(built, mesh, network if mode == "distributed" else None, exchange)
+    return with_faults(built, network if mode == "distributed" else None, faults)

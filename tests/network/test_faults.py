@@ -42,7 +42,7 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
     assert np.all(np.isnan(away.tae.sel(node=0).values))  # never scored
     assert np.isfinite(away.final_tae)
     # node 0 never moved from its initial mean: compare with a fresh init
-    from bayeslstm.methods import build_method
+    from bayeslstm.engine.assembly import build_method
     from bayeslstm.engine.assembly import prepare_model, prepare_network
 
     method = build_method("dekf", prepare_model(ring_stream, None, {"hidden": 2}), None, prepare_network("ring", 4))

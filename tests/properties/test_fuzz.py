@@ -18,7 +18,8 @@ import bayeslstm as bl
 from bayeslstm.errors import BayesLSTMError, InputError
 from bayeslstm.network.graph import make_network
 from bayeslstm.network.topology import parse_graph
-from bayeslstm.methods import METHODS, RUN_OPTIONS, build_method, method_options, resolve
+from bayeslstm.engine.assembly import RUN_OPTIONS, build_method
+from bayeslstm.methods import method_names, method_options, resolve
 from bayeslstm.engine.assembly import prepare_model, prepare_network
 from bayeslstm.data.streams import make_stream
 from bayeslstm.data.tables import table_stream
@@ -71,7 +72,7 @@ def ring():
 
 
 @settings(FUZZ, max_examples=200)
-@given(data=st.data(), method=st.sampled_from(METHODS),
+@given(data=st.data(), method=st.sampled_from(method_names()),
        fusion=st.sampled_from([None, "local", "centralized", "distributed", "sideways"]))
 def test_odd_options_are_refused_with_our_error(ssm, ring, data, method, fusion):
     try:

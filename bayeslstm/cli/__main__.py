@@ -1,0 +1,5 @@
+"""``python -m bayeslstm.cli``: the command line."""
+
+from .main import main
+
+raise SystemExit(main())
