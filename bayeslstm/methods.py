@@ -128,8 +128,11 @@ def register(method: Method, *options: Option) -> Method:
 
 
 def unregister(name: str) -> None:
-    """Remove the method ``name`` (options it brought stay: other methods may take them)."""
+    """Remove the method ``name`` and the options no registered method takes any longer."""
     REGISTRY.pop(name, None)
+    taken = {option for method in REGISTRY.values() for option in method.options}
+    for option in [option for option in OPTIONS if option not in taken]:
+        del OPTIONS[option]
 
 
 for _method in (
