@@ -1,2 +1,3 @@
-"""Reports: runs as ArviZ InferenceData (``inference_data``), comparisons of methods
-(``comparison``), figures (``plots``) and report folders (``folder``)."""
+"""Reports: runs as ArviZ InferenceData (``inference_data`` builds it from ``draws`` and
+``names``; ``reading`` reads it back), one record per run (``summary``), comparisons of
+methods (``comparison``), figures (``plots``) and report folders (``folder``)."""

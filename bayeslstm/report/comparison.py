@@ -2,7 +2,7 @@
 
 :func:`compare_results` takes ``{label: run}`` where a run is a
 :class:`~bayeslstm.engine.runner.RunResult`, its ``InferenceData`` (see
-:mod:`bayeslstm.report.inference_data`), a :class:`RunSummary`, or a list of them
+:mod:`bayeslstm.report.inference_data`), a :class:`~bayeslstm.report.summary.RunSummary`, or a list of them
 (replicates, e.g. one per seed), and
 returns a :class:`Comparison`: an ``xarray.Dataset`` with dims (method, node, time) and a
 ``pandas.DataFrame`` ranked by final network-mean TAE (lower is better), one row per method
@@ -19,33 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..kernels.protocol import WeightedSample
-from ..engine.metrics import late_mse
-from .inference_data import (
-    mean_per_step, num_particles, per_step, predictive_arrays, prequential_log_score, run_config, tae_from_inference_data,
-)
-
-
-class RunSummary(NamedTuple):
-    """What a comparison needs from one run, whatever it was read from."""
-
-    tae: np.ndarray  # (node, time)
-    ess: np.ndarray | None  # (node, time)
-    seconds: float
-    messages_per_step: float
-    floats_per_step: float
-    log_score: float  # mean prequential log density per observed label
-    method: str  # method name: pf, dpf, dekf...
-    fusion: str  # local | centralized | distributed
-    num_particles: int | None
-    edges: list | None
-    family: str | None = None  # the kernel family (pf, ekf...), as the run recorded it
-    late_mse: float = float("nan")  # mean squared error over the last quarter of each node's labels
-    compile_seconds: float = float("nan")
-    steps: int | None = None  # steps run (the TAE may keep fewer: record=)
-    half_mse: float = float("nan")  # mean squared error over the last half of each node's labels
-    ess_threshold: float | None = None  # resample when ESS < this * N (particle filters that have one)
-    unit: str | None = None  # the label's unit (table streams)
+from .summary import RunSummary, replicates, summarize_run  # RunSummary and summarize_run: also imported from here
 
 
 class Comparison(NamedTuple):
@@ -58,78 +32,6 @@ class Comparison(NamedTuple):
     def rows(self) -> list[dict[str, Any]]:
         """The table as a list of dicts, best first, each with its ``method`` label."""
         return self.table.reset_index().to_dict("records")
-
-
-def _method_and_fusion(config: dict, fallback: str) -> tuple[str, str]:
-    name = config.get("method_name")
-    fusion = config.get("fusion")
-    if name is None or fusion is None:  # older configs: "pf-local", "pf-centralized", "dpf"
-        base, _, mode = fallback.partition("-")
-        if mode in ("local", "centralized"):
-            name, fusion = name or base, fusion or mode
-        else:
-            name, fusion = name or fallback, fusion or "distributed"
-    return name, fusion
-
-
-def _edges(config: dict) -> list | None:
-    graph = config.get("graph")
-    if isinstance(graph, dict) and graph.get("edges") is not None:
-        return graph["edges"]
-    return config.get("edges")
-
-
-def _ess_threshold(config: dict) -> float | None:
-    value = (config.get("options") or {}).get("ess_threshold")
-    return None if value is None else float(value)
-
-
-def summarize_run(run) -> RunSummary:
-    """A :class:`RunSummary` of a RunResult or an InferenceData (a RunSummary is returned as it is)."""
-    if isinstance(run, RunSummary):
-        return run
-    if hasattr(run, "diagnostics") and hasattr(run, "tae"):
-        diag = run.diagnostics
-        config = dict(run.config or {})
-        name, fusion = _method_and_fusion(config, run.method)
-        form = run.posterior(run.final_state)
-        particles = np.shape(form.values)[-2] if isinstance(form, WeightedSample) else None
-        return RunSummary(
-            tae=np.asarray(run.tae.transpose("node", "time").values, float),
-            ess=np.asarray(diag["ess"].values, float).T if "ess" in diag else None,
-            seconds=float(run.seconds),
-            messages_per_step=float(diag["messages"].mean()) if "messages" in diag else 0.0,
-            floats_per_step=float(diag["floats"].mean()) if "floats" in diag else 0.0,
-            log_score=float(prequential_log_score(run).mean()),
-            method=name, fusion=fusion, num_particles=particles, edges=_edges(config), family=config.get("family"),
-            late_mse=run.late_mse(), compile_seconds=float(run.compile_seconds), steps=int(run.tae["time"][-1]),
-            half_mse=run.late_mse(0.5), ess_threshold=_ess_threshold(config), unit=config.get("unit"),
-        )
-    if hasattr(run, "observed_data") and hasattr(run, "attrs"):  # baselines have no posterior group
-        config = run_config(run)
-        name, fusion = _method_and_fusion(config, str(run.attrs.get("method", "")))
-        ess = per_step(run, "ess")
-        return RunSummary(
-            tae=np.asarray(tae_from_inference_data(run).values, float),
-            ess=None if ess is None else np.asarray(ess.transpose("node", "time").values, float),
-            seconds=float(run.attrs.get("seconds", np.nan)),
-            messages_per_step=mean_per_step(run, "messages"),
-            floats_per_step=mean_per_step(run, "floats"),
-            log_score=float(prequential_log_score(run).mean()),
-            method=name, fusion=fusion, num_particles=num_particles(run), edges=_edges(config), family=config.get("family"),
-            late_mse=late_mse(*predictive_arrays(run)), compile_seconds=float(run.attrs.get("compile_seconds", np.nan)),
-            half_mse=late_mse(*predictive_arrays(run), fraction=0.5),
-            steps=int(run.observed_data["time"][-1]), ess_threshold=_ess_threshold(config), unit=config.get("unit"),
-        )
-    raise InputError(f"cannot compare a {type(run).__name__}; give RunResults or InferenceData (or lists of them)")
-
-
-def _as_list(runs) -> list:
-    if isinstance(runs, (list, tuple)) and not hasattr(runs, "_fields"):
-        if not runs:
-            raise InputError("an empty list of runs was given for a method")
-        return list(runs)
-    return [runs]
 
 
 def _sd(values: Sequence[float]) -> float:
@@ -158,10 +60,22 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     """
     if not results:
         raise InputError("compare_results needs at least one run")
-    summaries = {label: [summarize_run(r) for r in _as_list(runs)] for label, runs in results.items()}
+    summaries = {label: [summarize_run(r) for r in replicates(runs)] for label, runs in results.items()}
+    partial = [label for label, group in summaries.items() if any(s.tae is None for s in group)]
+    if partial:
+        raise InputError(f"the summaries of {partial} keep only the network-mean TAE; compare their InferenceData")
     shapes = {label: {s.tae.shape for s in group} for label, group in summaries.items()}
     if len(set().union(*shapes.values())) != 1:
         raise InputError(f"runs differ in (nodes, steps): {shapes}; compare runs on the same stream")
+    rows = [_row(label, group) for label, group in summaries.items()]
+    add_skill(rows, {label: group[0].family or group[0].method for label, group in summaries.items()})
+    order = sorted(range(len(rows)), key=lambda i: (np.isnan(rows[i]["final_tae"]), np.nan_to_num(rows[i]["final_tae"], nan=0.0), i))
+    table = pd.DataFrame([dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]).set_index("method")
+    return Comparison(_dataset(summaries), table)
+
+
+def _dataset(summaries: Mapping[str, list[RunSummary]]) -> xr.Dataset:
+    """The replicate means of every method's curves, with its family, fusion and particles."""
     labels = list(summaries)
     K, T = summaries[labels[0]][0].tae.shape
     tae = np.stack([np.mean([s.tae for s in summaries[m]], axis=0) for m in labels])
@@ -181,7 +95,7 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     }
     unit = next((s.unit for s in first.values() if s.unit), None)
     edges = next((s.edges for s in first.values() if s.edges is not None), None)
-    dataset = xr.Dataset(
+    return xr.Dataset(
         {
             "tae": (("method", "node", "time"), tae),
             "final_tae": (("method", "node"), tae[:, :, -1]),
@@ -192,32 +106,29 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
         attrs={"edges": "" if edges is None else json.dumps([[int(a), int(b)] for a, b, *_ in edges]), "unit": unit or ""},
     )
 
-    rows = []
-    for m in labels:
-        group = summaries[m]
-        finals = [float(np.mean(s.tae[:, -1])) for s in group]
-        lates = [s.late_mse for s in group]
-        rows.append({
-            "method": m,
-            "fusion": first[m].fusion,
-            "final_tae": float(np.mean(finals)),
-            "final_tae_sd_nodes": float(np.mean([np.std(s.tae[:, -1]) for s in group])),
-            "final_tae_sd_seeds": _sd(finals),
-            "late_mse": float(np.mean(lates)),
-            "late_mse_sd_seeds": _sd(lates),
-            "log_score": float(np.mean([s.log_score for s in group])),
-            "seconds": float(np.mean([s.seconds for s in group])),
-            "ms_per_step": 1e3 * float(np.mean([s.seconds / (s.steps or T) for s in group])),
-            "compile_seconds": float(np.mean([s.compile_seconds for s in group])),
-            "messages_per_step": float(np.mean([s.messages_per_step for s in group])),
-            "floats_per_step": float(np.mean([s.floats_per_step for s in group])),
-            "replicates": len(group),
-            "half_mse": float(np.mean([s.half_mse for s in group])),
-        })
-    add_skill(rows, {m: first[m].family or first[m].method for m in labels})
-    order = sorted(range(len(rows)), key=lambda i: (np.isnan(rows[i]["final_tae"]), np.nan_to_num(rows[i]["final_tae"], nan=0.0), i))
-    table = pd.DataFrame([dict(rank=rank, **rows[i]) for rank, i in enumerate(order, start=1)]).set_index("method")
-    return Comparison(dataset, table)
+
+def _row(label: str, group: list[RunSummary]) -> dict[str, Any]:
+    """One method's row of the table: means (and spreads) over its replicates."""
+    T = group[0].tae.shape[1]
+    finals = [float(np.mean(s.tae[:, -1])) for s in group]
+    lates = [s.late_mse for s in group]
+    return {
+        "method": label,
+        "fusion": group[0].fusion,
+        "final_tae": float(np.mean(finals)),
+        "final_tae_sd_nodes": float(np.mean([np.std(s.tae[:, -1]) for s in group])),
+        "final_tae_sd_seeds": _sd(finals),
+        "late_mse": float(np.mean(lates)),
+        "late_mse_sd_seeds": _sd(lates),
+        "log_score": float(np.mean([s.log_score for s in group])),
+        "seconds": float(np.mean([s.seconds for s in group])),
+        "ms_per_step": 1e3 * float(np.mean([s.seconds / (s.steps or T) for s in group])),
+        "compile_seconds": float(np.mean([s.compile_seconds for s in group])),
+        "messages_per_step": float(np.mean([s.messages_per_step for s in group])),
+        "floats_per_step": float(np.mean([s.floats_per_step for s in group])),
+        "replicates": len(group),
+        "half_mse": float(np.mean([s.half_mse for s in group])),
+    }
 
 
 BASELINES = {"last": "baseline-last", "mean": "baseline-mean"}

@@ -20,12 +20,14 @@ import shutil
 import tempfile
 from typing import Any, Mapping, NamedTuple
 
-import numpy as np
-
-from .comparison import RunSummary, compare_results, table_markdown
 from ..engine.encoding import json_default
+from ..engine.runner import RunResult
 from ..errors import InputError
-from .inference_data import netcdf_name, run_config, to_inference_data
+from .comparison import Comparison, compare_results, table_markdown
+from .inference_data import to_inference_data
+from .names import netcdf_name
+from .reading import is_inference_data
+from .summary import RunSummary, replicates, summarize_run
 
 FIGURES = {
     "tae": ("tae.png", "Network-mean TAE over time (log scale); lower is better."),
@@ -55,13 +57,16 @@ class FolderFiles(NamedTuple):
 
 
 def _idata(run) -> Any:
-    """The InferenceData of a run (None for a run without weights: a baseline, or a summary)."""
-    run = run[0] if isinstance(run, (list, tuple)) and not hasattr(run, "_fields") else run
-    if hasattr(run, "observed_data"):
-        return run
-    if isinstance(run, RunSummary) or run.posterior(run.final_state) is None:
+    """The InferenceData of a run, the first of replicates (None for a run without weights: a
+    baseline, or a summary)."""
+    run = replicates(run)[0]
+    if isinstance(run, RunSummary):
         return None
-    return to_inference_data(run)
+    if isinstance(run, RunResult):
+        return None if run.posterior(run.final_state) is None else to_inference_data(run)
+    if is_inference_data(run):
+        return run
+    raise InputError(f"cannot report a {type(run).__name__}; give RunResults, InferenceData or RunSummaries")
 
 
 def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
@@ -81,19 +86,6 @@ def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
-def _baseline_summary(label: str, entry: Mapping[str, Any], config: Mapping[str, Any]) -> RunSummary:
-    """A baseline's numbers as summary.json keeps them."""
-    name, fusion = entry.get("method", label.partition("@")[0]), entry.get("fusion", "local")
-    return RunSummary(
-        tae=np.asarray(entry["tae_per_node"], float), ess=None, seconds=float(entry.get("seconds", np.nan)),
-        messages_per_step=float(entry.get("messages_per_step", 0.0)), floats_per_step=float(entry.get("floats_per_step", 0.0)),
-        log_score=float(entry.get("log_score", np.nan)), method=name, fusion=fusion, num_particles=None, edges=None,
-        family=entry.get("family") or name, late_mse=float(entry.get("late_mse", np.nan)),
-        compile_seconds=float(entry.get("compile_seconds", np.nan)), steps=int(entry["time"][-1]) if entry.get("time") else None,
-        half_mse=float(entry.get("half_mse", np.nan)), unit=entry.get("unit") or config.get("unit"),
-    )
-
-
 def load_runs(out_dir) -> dict[str, Any]:
     """``{label: InferenceData}`` of the methods that finished in a folder written by ``bayeslstm
     run`` or ``compare``, in ``summary.json``'s order (a baseline: the :class:`RunSummary` that
@@ -107,7 +99,7 @@ def load_runs(out_dir) -> dict[str, Any]:
         if entry.get("status") == "failed":
             continue
         if "netcdf" not in entry and "tae_per_node" in entry:
-            runs[label] = _baseline_summary(label, entry, summary.get("config") or {})
+            runs[label] = RunSummary.from_json(entry, label, summary.get("config") or {})
             continue
         path = out / pathlib.Path(entry.get("netcdf", f"{netcdf_name(label)}.nc")).name
         if not path.is_file():
@@ -142,20 +134,7 @@ def _options(options: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={_number(v)}" for k, v in (options or {}).items() if v is not None) or "-"
 
 
-def _method_entries(runs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """What summary.json says of each method, read from the runs themselves."""
-    entries = {}
-    for label, run in runs.items():
-        run = run[0] if isinstance(run, (list, tuple)) and not hasattr(run, "_fields") else run
-        config = dict(getattr(run, "config", None) or {}) if not hasattr(run, "observed_data") else run_config(run)
-        if isinstance(run, RunSummary):
-            config = {"fusion": run.fusion, "method_name": run.method}
-        entries[label] = {"status": "ok", "fusion": config.get("fusion"), "options": config.get("options"),
-                          "method": config.get("method_name")}
-    return entries
-
-
-def _setup_lines(config: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _setup_lines(config: Mapping[str, Any], entries: Mapping[str, RunSummary]) -> list[str]:
     """The settings a reader needs to reproduce the runs: the data, the model and its settings,
     the graph (when a distributed method ran), faults, seed and precision, then each method's
     options in force."""
@@ -190,7 +169,7 @@ def _setup_lines(config: Mapping[str, Any], entries: Mapping[str, Mapping[str, A
         rows.append(("model settings", ", ".join(f"{k}={_number(v)}" for k, v in settings.items())))
     if config.get("parameters"):
         rows.append(("weights per model", config["parameters"]))
-    distributed = any(e.get("fusion") == "distributed" for e in entries.values())
+    distributed = any(e.fusion == "distributed" for e in entries.values())
     if distributed and config.get("graph"):
         edges = config.get("edges")
         rows.append(("graph", f"{config['graph']}" + (f", {len(edges)} edges" if edges else "")
@@ -205,13 +184,100 @@ def _setup_lines(config: Mapping[str, Any], entries: Mapping[str, Mapping[str, A
     lines = ["| setting | value |", "| --- | --- |"] + [f"| {name} | {value} |" for name, value in rows]
     if entries:
         lines += ["", "| method | fusion | options in force |", "| --- | --- | --- |"]
-        lines += [f"| {label} | {e.get('fusion') or ''} | {_options(e.get('options'))} |" for label, e in entries.items()]
+        lines += [f"| {label} | {e.fusion or ''} | {_options(e.options)} |" for label, e in entries.items()]
     return lines
 
 
-def _unit_of(config: Mapping[str, Any], comparison) -> str | None:
+def _unit_of(config: Mapping[str, Any], comparison: Comparison | None) -> str | None:
     unit = config.get("unit") or (comparison.dataset.attrs.get("unit") if comparison is not None else None)
     return unit or None
+
+
+def _heading_lines(title: str, comparison: Comparison | None, finished: int, failed: int) -> list[str]:
+    """The title and what ran: methods, nodes and steps, and how many failed."""
+    if comparison is None:
+        return [f"# {title}", "", "No method finished: every one failed (below).", ""]
+    ds = comparison.dataset
+    methods = f"{finished} method{'s' if finished != 1 else ''}"
+    return [f"# {title}", "", f"{methods}, {ds.sizes['node']} nodes, {ds.sizes['time']} steps kept"
+            + (f"; {failed} failed (below)." if failed else "."), ""]
+
+
+def _failed_lines(failed: Mapping[str, RunSummary]) -> list[str]:
+    """The methods that stopped with an error, and the error's first line."""
+    if not failed:
+        return []
+    lines = ["## Failed methods", "",
+             "These methods stopped with an error while running; the results of the others are complete.", "",
+             "| method | error |", "| --- | --- |"]
+    lines += [f"| {label} | {str(e.error or 'failed').replace('|', '/').splitlines()[0]} |" for label, e in failed.items()]
+    return lines + [""]
+
+
+def _ranking_lines(comparison: Comparison, unit: str | None, figures: Mapping[str, pathlib.Path]) -> list[str]:
+    """The ranked table, what its columns mean, and the figures."""
+    squared = f" in {unit}^2" if unit else ""
+    lines = [
+        "## Ranking", "",
+        table_markdown(comparison.table), "",
+        f"*final TAE*: network mean of the time-accumulated squared error at the last step{squared} (lower is "
+        f"better); *sd over nodes*: its spread across nodes; *late MSE*: mean squared error over the last "
+        f"quarter of each node's labels{squared}; *log score*: mean one-step predictive log density per label "
+        "(the prequential log score, higher is better); *seconds running*: the steps' wall time, compilation "
+        "excluded; *ms/step*: the same per step; *seconds compiling*: the one compilation of the method's "
+        "program; *messages/step*, *floats/step*: traffic per node and step.",
+        "",
+        "## Figures", "",
+    ]
+    for key, path in figures.items():
+        lines += [f"![{key}]({path.name})", "", FIGURES[key][1], ""]
+    return lines
+
+
+def _data_lines(written: list[str], finished: int, entries: Mapping[str, RunSummary]) -> list[str]:
+    """Where each method's InferenceData is, and where the baselines' numbers are."""
+    names = [f"`{(entries[label].netcdf if label in entries else None) or netcdf_name(label) + '.nc'}`"
+             for label in written]
+    data = []
+    if names:
+        data.append("Each method's run is an ArviZ InferenceData in " + ", ".join(names) + " (`arviz.from_netcdf`; "
+                    "see the ArviZ page of the documentation).")
+    if len(written) < finished:
+        data.append("The baselines learn no weights, so they have no InferenceData: their numbers are in "
+                    f"`{SUMMARY}`.")
+    data.append(f"`bayeslstm report DIR` redraws this page from `{SUMMARY}` and the netCDF files.")
+    return ["## Data", "", " ".join(data), ""]
+
+
+def _draw_figures(comparison: Comparison, idatas: Mapping[str, Any], edges, noise_floor: float | None,
+                  var_name: str, unit: str | None) -> dict[str, Any]:
+    """The report's figures, on figures that pyplot does not track (no backend is touched);
+    None for one with nothing to draw."""
+    from . import plots
+
+    return {
+        "tae": plots.plot_tae(comparison, noise_floor=noise_floor, unit=unit, detached=True),
+        "ess": plots.plot_ess(comparison, detached=True),
+        "weights": plots.plot_weights({k: v for k, v in idatas.items() if v is not None}, var_name=var_name,
+                                      detached=True),
+        "network": plots.plot_network(comparison, edges=edges, detached=True),
+    }
+
+
+def _save_figures(out: pathlib.Path, drawn: Mapping[str, Any]) -> dict[str, pathlib.Path]:
+    """Save every drawn figure as ``OUT/<name>.png``; remove an earlier report's that this one
+    does not draw."""
+    from .plots import save_figure
+
+    figures = {}
+    for key, fig in drawn.items():
+        if fig is not None:
+            figures[key] = out / FIGURES[key][0]
+            save_figure(fig, figures[key])
+    for key, (name, _) in FIGURES.items():
+        if key not in figures:
+            (out / name).unlink(missing_ok=True)
+    return figures
 
 
 def write_report(
@@ -229,82 +295,28 @@ def write_report(
     config's ``noise_var``; ``edges`` to the graph the runs stored; ``methods``: what
     summary.json says of every method (options, fusion, and ``status``/``error`` of those that
     failed), by default read from the runs. Figures of an earlier report that this one does
-    not draw are removed."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("Agg")
-    from . import plots
-
+    not draw are removed. Matplotlib's backend is left as it is."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = dict(config or {})
-    entries = dict(methods) if methods is not None else _method_entries(runs)
-    failed = {label: e for label, e in entries.items() if e.get("status") == "failed"}
-    comparison = compare_results(runs) if runs else None
+    summaries = {label: [summarize_run(r) for r in replicates(run)] for label, run in runs.items()}
+    entries = ({label: RunSummary.from_json(e, label, config) for label, e in methods.items()} if methods is not None
+               else {label: group[0] for label, group in summaries.items()})
+    failed = {label: e for label, e in entries.items() if e.status == "failed"}
+    comparison = compare_results(summaries) if summaries else None
     unit = _unit_of(config, comparison)
-    noise_floor = noise_floor if noise_floor is not None else config.get("noise_var")
-    drawn = {}
-    if comparison is not None:
-        idatas = {label: _idata(run) for label, run in runs.items()}
-        drawn = {
-            "tae": plots.plot_tae(comparison, noise_floor=noise_floor, unit=unit),
-            "ess": plots.plot_ess(comparison),
-            "weights": plots.plot_weights({k: v for k, v in idatas.items() if v is not None}, var_name=var_name),
-            "network": plots.plot_network(comparison, edges=edges if edges is not None else config.get("edges")),
-        }
-    figures = {}
-    for key, fig in drawn.items():
-        if fig is not None:
-            figures[key] = out / FIGURES[key][0]
-            plots.save_figure(fig, figures[key])
-    for key, (name, _) in FIGURES.items():
-        if key not in figures:
-            (out / name).unlink(missing_ok=True)  # an earlier report's, now stale
-
-    lines = [f"# {title}", ""]
-    if comparison is not None:
-        ds = comparison.dataset
-        finished = f"{len(runs)} method{'s' if len(runs) != 1 else ''}"
-        lines += [f"{finished}, {ds.sizes['node']} nodes, {ds.sizes['time']} steps kept"
-                  + (f"; {len(failed)} failed (below)." if failed else "."), ""]
-    else:
-        lines += ["No method finished: every one failed (below).", ""]
+    idatas = {label: _idata(run) for label, run in runs.items()}
+    drawn = {} if comparison is None else _draw_figures(
+        comparison, idatas, edges if edges is not None else config.get("edges"),
+        noise_floor if noise_floor is not None else config.get("noise_var"), var_name, unit)
+    figures = _save_figures(out, drawn)
+    lines = _heading_lines(title, comparison, len(runs), len(failed))
     if config or entries:
-        lines += ["## Setup", "", *_setup_lines(config, {k: e for k, e in entries.items()}), ""]
-    if failed:
-        lines += ["## Failed methods", "",
-                  "These methods stopped with an error while running; the results of the others are complete.", "",
-                  "| method | error |", "| --- | --- |"]
-        lines += [f"| {label} | {str(e.get('error', 'failed')).replace('|', '/').splitlines()[0]} |" for label, e in failed.items()]
-        lines += [""]
+        lines += ["## Setup", "", *_setup_lines(config, entries), ""]
+    lines += _failed_lines(failed)
     if comparison is not None:
-        squared = f" in {unit}^2" if unit else ""
-        lines += [
-            "## Ranking", "",
-            table_markdown(comparison.table), "",
-            f"*final TAE*: network mean of the time-accumulated squared error at the last step{squared} (lower is "
-            f"better); *sd over nodes*: its spread across nodes; *late MSE*: mean squared error over the last "
-            f"quarter of each node's labels{squared}; *log score*: mean one-step predictive log density per label "
-            "(the prequential log score, higher is better); *seconds running*: the steps' wall time, compilation "
-            "excluded; *ms/step*: the same per step; *seconds compiling*: the one compilation of the method's "
-            "program; *messages/step*, *floats/step*: traffic per node and step.",
-            "",
-            "## Figures", "",
-        ]
-        for key, path in figures.items():
-            lines += [f"![{key}]({path.name})", "", FIGURES[key][1], ""]
-    written = [label for label, run in runs.items() if _idata(run) is not None]
-    names = [f"`{(entries.get(label) or {}).get('netcdf') or netcdf_name(label) + '.nc'}`" for label in written]
-    data = []
-    if names:
-        data.append("Each method's run is an ArviZ InferenceData in " + ", ".join(names) + " (`arviz.from_netcdf`; "
-                    "see the ArviZ page of the documentation).")
-    if len(written) < len(runs):
-        data.append("The baselines learn no weights, so they have no InferenceData: their numbers are in "
-                    f"`{SUMMARY}`.")
-    data.append(f"`bayeslstm report DIR` redraws this page from `{SUMMARY}` and the netCDF files.")
-    lines += ["## Data", "", " ".join(data), ""]
+        lines += _ranking_lines(comparison, unit, figures)
+    lines += _data_lines([label for label, idata in idatas.items() if idata is not None], len(runs), entries)
     report = out / REPORT
     report.write_text("\n".join(lines))
     return ReportFiles(report, figures)

@@ -1,7 +1,9 @@
 """Figures of a comparison: TAE over time, ESS over time, output weights, the network.
 
-Every function draws with Matplotlib (the caller picks the backend; reports use Agg) and
-returns the Axes or Figure it drew on. Inputs are a :class:`~bayeslstm.comparison.Comparison`
+Every function draws with Matplotlib and returns the Axes or Figure it drew on: by default a
+new pyplot figure (shown as pyplot shows any, e.g. inline in Jupyter), or with
+``detached=True`` a :class:`matplotlib.figure.Figure` that pyplot does not track, so that no
+backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a :class:`~bayeslstm.comparison.Comparison`
 (or its dataset) and, for posteriors, ``{label: InferenceData}``; ArviZ draws the posteriors.
 """
 
@@ -11,6 +13,7 @@ import math
 import warnings
 from typing import Any, Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import xarray as xr
 
@@ -30,10 +33,17 @@ def _dataset(comparison: Comparison | xr.Dataset) -> xr.Dataset:
     raise InputError(f"expected a Comparison (from compare_results) or its dataset; got {type(comparison).__name__}")
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
+def _subplots(detached: bool, nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
+    """(Figure, Axes) of a new figure: a pyplot one, or, ``detached``, one that pyplot does not
+    track (drawing and saving it touch no backend)."""
+    if not detached:
+        import matplotlib.pyplot as plt
 
-    return plt
+        return plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", **kwargs)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def method_styles(dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
@@ -52,15 +62,16 @@ def method_styles(dataset: xr.Dataset) -> dict[str, dict[str, Any]]:
     return styles
 
 
-def plot_tae(comparison, ax=None, noise_floor: float | None = None, band: bool = False, unit: str | None = None):
+def plot_tae(comparison, ax=None, noise_floor: float | None = None, band: bool = False, unit: str | None = None,
+             detached: bool = False):
     """Network-mean TAE against time for every method, log y. ``noise_floor`` (the label
     noise variance, the best reachable TAE) is drawn as a grey line; ``band`` shades the
-    range over nodes; ``unit``: the label's unit, for the y axis (default: the comparison's)."""
+    range over nodes; ``unit``: the label's unit, for the y axis (default: the comparison's);
+    ``detached``: without ``ax``, draw on a figure that pyplot does not track."""
     ds = _dataset(comparison)
     unit = unit or ds.attrs.get("unit") or None
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
+        _, ax = _subplots(detached, figsize=(9.5, 4.5))
     styles = method_styles(ds)
     time = ds["time"].values
     for method in ds["method"].values:
@@ -91,16 +102,16 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def plot_ess(comparison, ax=None, window: int | None = None):
+def plot_ess(comparison, ax=None, window: int | None = None, detached: bool = False):
     """ESS / N (network mean) against time for the particle methods, smoothed by a moving
-    average over ``window`` steps (default T/50). Returns None if no method has an ESS."""
+    average over ``window`` steps (default T/50). Returns None if no method has an ESS.
+    ``detached``: without ``ax``, draw on a figure that pyplot does not track."""
     ds = _dataset(comparison)
     methods = [m for m in ds["method"].values if np.isfinite(ds["ess"].sel({"method": m})).any()]
     if not methods:
         return None
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(9.5, 4), layout="constrained")
+        _, ax = _subplots(detached, figsize=(9.5, 4))
     styles = method_styles(ds)
     T = ds.sizes["time"]
     window = max(1, T // 50) if window is None else int(window)
@@ -127,24 +138,24 @@ def _grid(n: int, ncols: int) -> tuple[int, int]:
     return math.ceil(n / ncols), ncols
 
 
-def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int = 3, hdi_prob: float = 0.94):
+def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int = 3, hdi_prob: float = 0.94,
+                 detached: bool = False):
     """One ArviZ forest plot per method of ``var_name``'s posterior, a colour per node (chain).
 
     Local nodes learn on their own and may settle on different (equally good, e.g. permuted)
     weights; cooperative methods should agree. Returns the Figure, or None if no run has
-    ``var_name``.
+    ``var_name``. ``detached``: draw on a figure that pyplot does not track.
     """
     import arviz as az
 
     runs = {label: idata for label, idata in idatas.items() if "posterior" in idata.groups() and var_name in idata.posterior}
     if not runs:
         return None
-    plt = _pyplot()
     rows_per_panel = max(idata.posterior[var_name].size // idata.posterior.sizes["draw"] for idata in runs.values())
     nrows, ncols = _grid(len(runs), ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.6 + nrows * (1.2 + 0.14 * rows_per_panel)),
-                             layout="constrained", squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = _subplots(detached, nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.6 + nrows * (1.2 + 0.14 * rows_per_panel)),
+                          squeeze=False)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (label, idata) in zip(axes.flat, runs.items()):
         chains = idata.posterior["chain"].values
         per_chain = [idata.sel(chain=[c], groups="posterior") for c in chains]
@@ -183,16 +194,18 @@ def _positions(nodes: int, edges: Sequence[tuple[int, int]] | None):
     return graph, layout
 
 
-def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, ncols: int = 3, cmap: str = "viridis"):
+def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, ncols: int = 3, cmap: str = "viridis",
+                 detached: bool = False):
     """The network once per method, each node coloured by its final TAE (one shared log
     scale). Edges are drawn for the distributed methods, which use them; ``edges`` defaults
-    to the graph stored in the comparison."""
+    to the graph stored in the comparison; ``detached``: draw on a figure that pyplot does not
+    track."""
     import networkx as nx
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm, Normalize
 
     ds = _dataset(comparison)
     edges = edges if edges is not None else edges_of(ds)
-    plt = _pyplot()
     methods = [str(m) for m in ds["method"].values]
     K = ds.sizes["node"]
     graph, pos = _positions(K, edges)
@@ -205,9 +218,9 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
         norm = Normalize(0.5 * low, 1.5 * low)
     nrows, ncols = _grid(len(methods), ncols)
     size = 3.2 if K <= 20 else 4.2
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.8, size * nrows), layout="constrained", squeeze=False)
+    fig, axes = _subplots(detached, nrows, ncols, figsize=(size * ncols + 0.8, size * nrows), squeeze=False)
     node_size = max(60, 500 - 12 * K)
-    colormap = plt.get_cmap(cmap)
+    colormap = matplotlib.colormaps[cmap]
     for ax, method in zip(axes.flat, methods):
         values = final.sel({"method": method}).values
         fusion = str(ds["fusion"].sel({"method": method}).values)
@@ -225,15 +238,19 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
         ax.margins(0.12)
     for ax in list(axes.flat)[len(methods):]:
         ax.set_visible(False)
-    mappable = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
+    mappable = ScalarMappable(norm=norm, cmap=colormap)
     fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8, label="final TAE of the node")
     fig.suptitle("Final TAE per node")
     return fig
 
 
 def save_figure(fig, path) -> None:
-    """Write ``fig`` (a Figure or an Axes' figure) as PNG and close it."""
-    plt = _pyplot()
-    figure = fig if hasattr(fig, "savefig") else fig.figure
+    """Write ``fig`` (a Figure, or an Axes of one) as PNG; a pyplot figure is then closed."""
+    from matplotlib.axes import Axes
+
+    figure = fig.figure if isinstance(fig, Axes) else fig
     figure.savefig(path, dpi=110)
-    plt.close(figure)
+    if figure.canvas.manager is not None:  # pyplot tracks it
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)

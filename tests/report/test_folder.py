@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from bayeslstm.cli import main
-from bayeslstm.report.inference_data import netcdf_name, run_config, tae_from_inference_data
+from bayeslstm.report.folder import write_report
+from bayeslstm.report.names import netcdf_name
+from bayeslstm.report.reading import run_config, tae_from_inference_data
+from bayeslstm.report.summary import RunSummary
 from tiny_runs import CLI_TINY, RUNS
 
 az = pytest.importorskip("arviz")
@@ -25,6 +28,7 @@ def test_compare_writes_a_report_that_report_rebuilds(tmp_path, capsys):
         idata = az.from_netcdf(str(out / entry["netcdf"]))
         np.testing.assert_allclose(tae_from_inference_data(idata).mean("node"), entry["tae"], rtol=1e-5)
         assert run_config(idata)["label"] == label
+        assert RunSummary.from_json(entry, label).to_json() == entry  # one schema, read and written
     assert (out / "pf_centralized.nc").is_file()
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["ess.png", "network.png", "tae.png", "weights.png"]
@@ -54,3 +58,20 @@ def test_report_needs_a_compare_folder(tmp_path, capsys):
     assert "pf.nc is missing" in capsys.readouterr().err
     assert main(["compare", "--draws", "0", "--out", str(tmp_path)]) == 2
     assert "--draws" in capsys.readouterr().err
+
+
+def test_a_report_leaves_matplotlib_s_backend_and_pyplot_alone(tmp_path, runs):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    matplotlib.use("template")  # a backend that a report must not replace (a notebook's, say)
+    try:
+        open_figures = plt.get_fignums()
+        files = write_report(tmp_path, runs, config={"noise_var": 0.01})
+        assert matplotlib.get_backend() == "template"
+        assert plt.get_fignums() == open_figures
+        assert sorted(files.figures) == ["ess", "network", "tae", "weights"]
+        assert all(path.stat().st_size > 5000 for path in files.figures.values())
+    finally:
+        matplotlib.use(before)

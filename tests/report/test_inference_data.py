@@ -20,7 +20,10 @@ from bayeslstm.kernels.ekf import EKFState  # noqa: E402
 from bayeslstm.kernels.gradient import GradientState, posterior as gradient_posterior  # noqa: E402
 from bayeslstm.kernels.particle_filter import ParticleState  # noqa: E402
 from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
-from bayeslstm.report.inference_data import loo, netcdf_name, parameter_dims, pit, prequential_log_score, run_config, tae_from_inference_data, to_inference_data  # noqa: E402
+from bayeslstm.report import draws, inference_data, names, reading  # noqa: E402
+from bayeslstm.report.inference_data import to_inference_data  # noqa: E402
+from bayeslstm.report.names import netcdf_name, parameter_dims  # noqa: E402
+from bayeslstm.report.reading import loo, pit, prequential_log_score, run_config, tae_from_inference_data  # noqa: E402
 from tiny_runs import RUNS  # noqa: E402
 
 az = pytest.importorskip("arviz")
@@ -208,3 +211,11 @@ def test_parameter_dims_fall_back_to_arviz_names():
     clash = ParamLayout(("W", "w_out"), ((3, 2), (4,)))  # hidden sizes disagree
     assert parameter_dims(clash) == {"W": ("W_dim_0", "W_dim_1"), "w_out": ("w_out_dim_0",)}
     assert netcdf_name("pf@centralized") == "pf_centralized" and netcdf_name("dpf-consensus") == "dpf-consensus"
+
+
+def test_every_name_still_imports_from_inference_data():
+    for module in (draws, names, reading):
+        for name in inference_data.__all__:
+            if hasattr(module, name) and not name.startswith("_"):
+                assert getattr(inference_data, name) is getattr(module, name), name
+    assert {"posterior_draws", "netcdf_name", "prequential_log_score", "to_inference_data"} <= set(inference_data.__all__)
