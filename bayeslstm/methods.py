@@ -303,7 +303,7 @@ def method_table() -> str:
         record = REGISTRY[name]
         modes = "distributed" + (f" (on `{record.family}`)" if record.family else "") if record.distributed \
             else "local, centralized" + (f", distributed (`{distributed_form(name)}`)" if distributed_form(name) else "")
-        options = ", ".join(f"`{option}`" for option in record.options) or "none"
+        options = ", ".join(f"`{option}={value!r}`" for option, value in record.options.items()) or "none"
         rows.append(f"| `{name}` | {modes} | {record.summary} | {record.posterior} | {options} |")
     return "\n".join(rows)
 

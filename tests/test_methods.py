@@ -1,14 +1,19 @@
 """The registry of inference methods (bayeslstm.methods): names, cooperation modes, kernel
 families, options and their defaults, all checked before anything is built."""
 
+import inspect
+import os
+import pathlib
+import re
+
 import pytest
 
 from bayeslstm.errors import OptionError
 from bayeslstm.kernels.particle_filter import DEFAULT_PARTICLES
 from bayeslstm.engine.assembly import build_method
 from bayeslstm.methods import (
-    REGISTRY, distributed_form, distributed_names, family, kernel_names, method_defaults, method_names,
-    method_options, method_specs, needs_graph, resolve,
+    OPTIONS, REGISTRY, builder, distributed_form, distributed_names, family, kernel_names, method_defaults, method_names,
+    method_options, method_specs, method_table, methods_sentence, needs_graph, resolve,
 )
 
 
@@ -75,3 +80,49 @@ def test_build_method_refuses_unknown_options_and_a_missing_graph():
         build_method("ekf", None, num_particles=10)
     with pytest.raises(OptionError, match="needs a graph"):
         build_method("dekf", None)
+
+
+BLOCK = re.compile(r"(<!-- registry:methods[^>]*-->\n)(.*?)(\n<!-- /registry:methods -->)", re.S)
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize("page", ["methods.md", "api.md"])
+def test_the_docs_method_tables_are_the_registry(page):
+    """The docs' method tables are generated: BAYESLSTM_WRITE_DOCS=1 rewrites them from the registry."""
+    path = DOCS / page
+    text = path.read_text()
+    found = BLOCK.findall(text)
+    assert found, f"{page} has no registry:methods block"
+    if os.environ.get("BAYESLSTM_WRITE_DOCS"):
+        path.write_text(BLOCK.sub(lambda m: m[1] + method_table() + m[3], text))
+    else:
+        assert all(body == method_table() for _, body, _ in found), \
+            f"docs/{page} lists other methods than the registry: run BAYESLSTM_WRITE_DOCS=1 pytest {__file__}"
+    assert page != "api.md" or methods_sentence() in " ".join(text.split())
+
+
+def test_every_builder_default_is_the_registered_default():
+    """The registry says each option's default; a builder's own keyword default must agree."""
+    for name in method_names():
+        record = REGISTRY[name]
+        parameters = inspect.signature(builder(name)).parameters
+        for option, default in record.options.items():
+            assert option in parameters, (name, option)
+            own = parameters[option].default
+            if own is not None or default is None:
+                assert own == default, (name, option, own, default)
+        for option in record.options:
+            assert OPTIONS[option].name == option
+
+
+def test_the_registered_choices_are_the_kernels_own():
+    from bayeslstm.kernels.ekf import INITS
+    from bayeslstm.kernels.enkf import UPDATES
+    from bayeslstm.kernels.gaussian_sum import MIXTURE_COVARIANCES
+    from bayeslstm.kernels.particle_filter import MOVES
+    from bayeslstm.kernels.resampling import SCHEMES
+    from bayeslstm.network.agreement import CONSENSUS
+
+    expected = {"init": INITS, "update": UPDATES, "covariance": MIXTURE_COVARIANCES, "move": MOVES,
+                "resampling": tuple(SCHEMES), "consensus": CONSENSUS}
+    assert {name: OPTIONS[name].choices for name in expected} == expected

@@ -70,40 +70,27 @@ def _model_settings(model: str | None, assembled) -> dict[str, Any]:
 
 def write_outputs(args, out: pathlib.Path, config: dict, built, results: dict, failures: dict):
     """summary.json, the netCDF files and the report, replacing the folder's previous outputs."""
-    import numpy as np
-
     from ..report.folder import write_folder
-    from ..report.inference_data import prequential_log_score, to_inference_data
+    from ..report.inference_data import to_inference_data
+    from ..report.summary import RunSummary
 
     methods: dict[str, dict[str, Any]] = {}
     idatas, runs = {}, {}
     for assembled in built:
         label = assembled.label
-        entry: dict[str, Any] = {"method": assembled.name, "fusion": assembled.fusion, "options": assembled.options}
         if label in failures:
-            methods[label] = {"status": "failed", **entry, "error": failures[label]}
+            methods[label] = RunSummary.failed(assembled.name, assembled.fusion, assembled.options,
+                                               failures[label]).to_json()
             continue
         result = results[label]
-        tae = result.network_tae
-        entry.update(
-            final_tae=float(tae[-1]),
-            tae=[float(v) for v in tae],
-            seconds=result.seconds,
-            compile_seconds=result.compile_seconds,
-            compilations=result.compilations,
-            messages_per_step=float(result.diagnostics["messages"].mean()) if "messages" in result.diagnostics else 0.0,
-            floats_per_step=float(result.diagnostics["floats"].mean()) if "floats" in result.diagnostics else 0.0,
-            log_score=float(prequential_log_score(result).mean()),
-            late_mse=result.late_mse(),
-        )
-        if result.posterior(result.final_state) is None:  # a baseline: no weights, so no InferenceData
-            entry.update(time=[int(t) for t in result.tae["time"].values],
-                         tae_per_node=np.asarray(result.tae.transpose("node", "time").values, float).tolist(),
-                         half_mse=result.late_mse(0.5), family=assembled.config.get("family"), unit=config.get("unit"))
-            runs[label] = result
-        else:
+        summary = RunSummary.from_result(result, method=assembled.name, fusion=assembled.fusion,
+                                         options=assembled.options, family=assembled.config.get("family"),
+                                         unit=config.get("unit"))
+        methods[label] = summary.to_json()
+        if summary.has_weights:
             idatas[label] = runs[label] = to_inference_data(result, num_draws=args.draws, seed=args.seed, label=label,
                                                             predictive_draws=args.predictive_draws)
-        methods[label] = {"status": "ok", **entry}
+        else:  # a baseline: no weights, so no InferenceData; summary.json keeps its per-node TAE
+            runs[label] = result
     title = f"bayeslstm run: {built[0].label}" if args.command == "run" else "bayeslstm comparison"
     return write_folder(out, {"config": config, "methods": methods}, idatas, runs, title=title)

@@ -51,7 +51,7 @@ class Where:
 def checkpoint_of(args: argparse.Namespace, label: str) -> dict[str, Any]:
     """run_method's checkpoint arguments for method ``label``: DIR for run, DIR/<label> for compare."""
     from ..engine.checkpoint import MANIFEST
-    from ..report.inference_data import netcdf_name
+    from ..report.names import netcdf_name
 
     folder = pathlib.Path(args.resume or args.checkpoint)
     resume = args.resume is not None

@@ -8,6 +8,7 @@ reader at the repository root, so that directory links the checkout's ``models/`
 not run: only for blocks that cannot run offline.
 """
 
+import contextlib
 import os
 import pathlib
 import re
@@ -36,15 +37,35 @@ def test_block_extraction():
 @pytest.mark.parametrize("path", [p for p in DOCS if python_blocks(p.read_text())], ids=lambda p: p.name)
 def test_python_blocks_run(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     (tmp_path / "models").symlink_to(ROOT / "models", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": f"docs_{path.stem}"}
     blocks = [(line, code) for line, code, skipped in python_blocks(path.read_text()) if not skipped]
     # blocks that checkpoint run twice in the same folder: a reader runs a snippet again
     again = [(line, code) for line, code in blocks if "checkpoint=" in code]
-    for line, code in blocks + again:
+    with registry_restored():
+        _run_blocks(path, blocks + again)
+    assert os.getcwd() == str(tmp_path)
+
+
+@contextlib.contextmanager
+def registry_restored():
+    """A page that registers a method (adding-a-method.md) leaves the registry as it found it."""
+    from bayeslstm.methods import OPTIONS, REGISTRY
+
+    saved = dict(REGISTRY), dict(OPTIONS)
+    try:
+        yield
+    finally:
+        for table, before in zip((REGISTRY, OPTIONS), saved):
+            table.clear()
+            table.update(before)
+
+
+def _run_blocks(path: pathlib.Path, blocks: list[tuple[int, str]]) -> None:
+    import matplotlib.pyplot as plt
+
+    namespace = {"__name__": f"docs_{path.stem}"}
+    for line, code in blocks:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
@@ -54,4 +75,3 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
             raise AssertionError(f"{path.relative_to(ROOT)}, block at line {line} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             plt.close("all")
-    assert os.getcwd() == str(tmp_path)
