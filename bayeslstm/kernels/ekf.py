@@ -11,11 +11,16 @@ The evidence increment of a label is its predictive density before it is seen,
 log N(d; f, H P H^T + r), with theta and P after the batch's earlier entries. When r is
 learnt (:mod:`bayeslstm.kernels.label_noise`) that r is its estimate before the label: the
 variational update's own innovation variance has already seen the label's residual.
+
+The pass over a batch's labels, :func:`sequential_update`, serves LoFi
+(:mod:`bayeslstm.kernels.lofi`) as well: a :class:`ScalarUpdate` says how a covariance, full,
+diagonal or a low-rank precision, takes in one label.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import partial
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +28,7 @@ from jax import Array
 
 from ..errors import ModelError, choose
 from ..model.statespace import StateSpace
-from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise
+from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise, label_variance
 from .protocol import Batch, Gaussian, Kernel, gaussian_log_density
 
 COVARIANCES = ("full", "diagonal")
@@ -46,7 +51,7 @@ class EKFInfo(NamedTuple):
 
 def posterior(state: EKFState) -> Gaussian:
     """The filter's Gaussian over theta."""
-    return Gaussian(state.mean, state.cov, state.log_evidence, None if state.noise is None else estimate(state.noise))
+    return Gaussian(state.mean, state.cov, state.log_evidence, label_variance(state.noise))
 
 
 def require_gaussian(ssm: StateSpace) -> bool:
@@ -66,29 +71,13 @@ def require_gaussian(ssm: StateSpace) -> bool:
     return check_sites(ssm, "EKF")
 
 
-def vb_update(mean: Array, cov: Array, H: Array, residual: Array, noise: NoiseState) -> tuple:
-    """The variational-Bayes joint update of the weights and the label variance (Sarkka &
-    Nummenmaa 2009) for one label: (mean, cov, predictive variance, noise).
-
-    The predictive variance is H P H^T + r with r the estimate before this label,
-    ``estimate(noise)``: the variance of the label before it is seen, so that the evidence
-    N(d; f, s) is a predictive density. (The fixed-point iterations' own innovation variances
-    use r already updated with the label's residual; they serve the weight update only.)"""
-    shape = noise.shape + 0.5
-    rate = noise.rate
-    for _ in range(VB_ITERATIONS):
-        new_mean, new_cov, _ = joseph_update(mean, cov, H, residual, rate / shape)
-        posterior_residual = residual - H @ (new_mean - mean)
-        rate = noise.rate + 0.5 * (posterior_residual**2 + H @ _project(new_cov, H))
-    predictive_var = H @ _project(cov, H) + estimate(noise)
-    return new_mean, new_cov, predictive_var, NoiseState(shape, rate)
-
-
 def value_and_jacobian(ssm: StateSpace, theta: Array, X: Array, mask: Array) -> tuple[Array, Array]:
+    """The label's mean f(theta, X) and its gradient in theta (one reverse-mode pass)."""
     return jax.value_and_grad(lambda t: ssm.mean(t, X, mask))(theta)
 
 
 def _project(cov: Array, H: Array) -> Array:
+    """P H^T for a full or a diagonal P."""
     return cov @ H if cov.ndim == 2 else cov * H
 
 
@@ -106,6 +95,80 @@ def joseph_update(mean: Array, cov: Array, H: Array, residual: Array, r: Array) 
     return mean, cov, s
 
 
+class ScalarUpdate(NamedTuple):
+    """How a Gaussian filter's covariance, in whatever form it keeps it, meets one scalar label."""
+
+    times: Callable[[Any, Array], Array]  # (cov, h) -> Sigma h
+    update: Callable[..., tuple]  # (mean, cov, h, residual, r) -> (mean, cov, s, h^T Sigma_post h)
+
+
+def joseph_label_update(mean: Array, cov: Array, H: Array, residual: Array, r: Array) -> tuple:
+    """:func:`joseph_update` in the form :class:`ScalarUpdate` asks for:
+    (mean, cov, innovation variance s, H P_post H^T)."""
+    mean, cov, s = joseph_update(mean, cov, H, residual, r)
+    return mean, cov, s, H @ _project(cov, H)
+
+
+JOSEPH = ScalarUpdate(_project, joseph_label_update)
+
+
+def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseState,
+              form: ScalarUpdate = JOSEPH) -> tuple:
+    """The variational-Bayes joint update of the weights and the label variance (Sarkka &
+    Nummenmaa 2009) for one label: (mean, cov, predictive variance, noise).
+
+    ``form`` says how the covariance is kept and updated (the EKF's Joseph form by default).
+    The predictive variance is H P H^T + r with r the estimate before this label,
+    ``estimate(noise)``: the variance of the label before it is seen, so that the evidence
+    N(d; f, s) is a predictive density. (The fixed-point iterations' own innovation variances
+    use r already updated with the label's residual; they serve the weight update only.)"""
+    shape = noise.shape + 0.5
+    rate = noise.rate
+    for _ in range(VB_ITERATIONS):
+        new_mean, new_cov, _, posterior_spread = form.update(mean, cov, H, residual, rate / shape)
+        posterior_residual = residual - H @ (new_mean - mean)
+        rate = noise.rate + 0.5 * (posterior_residual**2 + posterior_spread)
+    predictive_var = H @ form.times(cov, H) + estimate(noise)
+    return new_mean, new_cov, predictive_var, NoiseState(shape, rate)
+
+
+def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any, noise: NoiseState | None,
+                      batch: Batch, r: Array | None) -> tuple[Array, Any, NoiseState | None, EKFInfo]:
+    """Predict every entry of ``batch`` from the predicted ``mean`` and ``cov``, then take in
+    its valid labels one at a time, in order: (mean, cov, noise, info).
+
+    The label variance is ``r`` when ``noise`` is None, else learnt by :func:`vb_update`.
+    Each label's Jacobian is taken at the mean its earlier entries left."""
+    f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, mean, X, m))(batch.X, batch.mask)
+    r_now = r if noise is None else estimate(noise)
+    pred_var = jax.vmap(lambda h: h @ form.times(cov, h))(H0) + r_now
+    log_pred = gaussian_log_density(batch.d, f0, pred_var)
+
+    def one(carry, entry):
+        mean, cov, increment, noise = carry
+        index, X, mask, d, valid = entry
+        f, H = jax.lax.cond(index == 0, lambda: (f0[0], H0[0]), lambda: value_and_jacobian(ssm, mean, X, mask))
+        if noise is None:
+            new_mean, new_cov, s, _ = form.update(mean, cov, H, d - f, r)
+            new_noise = None
+        else:
+            new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form)
+        keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
+        increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
+        keep_all = partial(jax.tree_util.tree_map, keep)
+        return (keep(new_mean, mean), keep_all(new_cov, cov), increment, keep_all(new_noise, noise)), None
+
+    entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
+    zero = jnp.zeros((), mean.dtype)
+    (mean, cov, increment, noise), _ = jax.lax.scan(one, (mean, cov, zero, noise), entries)
+    return mean, cov, noise, EKFInfo(f0, pred_var, log_pred, increment)
+
+
+def initial_mean(ssm: StateSpace, key: Array, init: str) -> Array:
+    """Where a Gaussian filter's mean starts: one prior draw (``"sample"``) or the prior mean."""
+    return ssm.sample_prior(key) if init == "sample" else ssm.prior_mean
+
+
 def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample") -> Kernel:
     """EKF kernel. ``init="sample"`` starts the mean at one prior draw: for the LSTM a zero
     mean is a saddle point where every gradient vanishes; ``"prior-mean"`` starts at the
@@ -116,7 +179,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     q, r = ssm.transition_var, ssm.obs_var
 
     def init_fn(key: Array) -> EKFState:
-        mean = ssm.sample_prior(key) if init == "sample" else ssm.prior_mean
+        mean = initial_mean(ssm, key, init)
         var = ssm.prior_var.astype(mean.dtype)
         cov = jnp.diag(var) if covariance == "full" else var
         return EKFState(mean, cov, jnp.zeros((), mean.dtype), initial_noise(ssm, mean.dtype) if learns_noise else None)
@@ -124,33 +187,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     def step(key: Array, state: EKFState, batch: Batch) -> tuple[EKFState, EKFInfo]:
         del key  # deterministic
         cov = state.cov + (jnp.diag(q) if covariance == "full" else q).astype(state.cov.dtype)
-        f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, state.mean, X, m))(batch.X, batch.mask)
-        r_now = estimate(state.noise) if learns_noise else r
-        pred_var = jax.vmap(lambda h: h @ _project(cov, h))(H0) + r_now
-        log_pred = gaussian_log_density(batch.d, f0, pred_var)
-
-        def update(carry, entry):
-            mean, cov, increment, noise = carry
-            index, X, mask, d, valid = entry
-            f, H = jax.lax.cond(
-                index == 0,
-                lambda: (f0[0], H0[0]),
-                lambda: value_and_jacobian(ssm, mean, X, mask),
-            )
-            if learns_noise:
-                new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise)
-                noise = jax.tree_util.tree_map(lambda new, old: jnp.where(valid, new, old), new_noise, noise)
-            else:
-                new_mean, new_cov, s = joseph_update(mean, cov, H, d - f, r)
-            keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
-            increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
-            return (keep(new_mean, mean), keep(new_cov, cov), increment, noise), None
-
-        entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
-        zero = jnp.zeros((), state.mean.dtype)
-        (mean, cov, increment, noise), _ = jax.lax.scan(update, (state.mean, cov, zero, state.noise), entries)
-        new = EKFState(mean, cov, state.log_evidence + increment, noise)
-        return new, EKFInfo(f0, pred_var, log_pred, increment)
+        mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r)
+        return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise), info
 
     return Kernel(init_fn, step, "ekf", posterior)
-

@@ -29,7 +29,7 @@ from jax import Array
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
-from .label_noise import NoiseState, check_sites, estimate, initial_noise, observe_residuals
+from .label_noise import NoiseState, check_sites, estimate, initial_noise, label_variance, observe_residuals
 from .particle_filter import observe_all
 from .protocol import Batch, Kernel, WeightedSample, gaussian_log_density
 
@@ -56,7 +56,7 @@ def posterior(state: EnsembleState) -> WeightedSample:
     """The members, equally weighted."""
     n = state.members.shape[-2]
     log_w = jnp.full(state.members.shape[:-1], -jnp.log(n), state.members.dtype)
-    return WeightedSample(state.members, log_w, state.log_evidence, None if state.noise is None else estimate(state.noise))
+    return WeightedSample(state.members, log_w, state.log_evidence, label_variance(state.noise))
 
 
 def check_ensemble_options(num_members: int, update: str, inflation: float) -> int:

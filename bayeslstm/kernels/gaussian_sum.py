@@ -31,7 +31,7 @@ from jax.scipy.special import logsumexp
 from ..errors import choose, number
 from ..model.statespace import StateSpace
 from .ekf import COVARIANCES, EKFState, extended_kalman_filter
-from .label_noise import NoiseState, estimate
+from .label_noise import NoiseState, label_variance
 from .lofi import DEFAULT_RANK, LoFiState, low_rank_filter
 from .protocol import Batch, GaussianMixture, Kernel, LowRankPrecision
 from .resampling import effective_sample_size
@@ -64,7 +64,7 @@ class GaussianSumInfo(NamedTuple):
 def posterior(state: GaussianSumState) -> GaussianMixture:
     """The weighted components."""
     return GaussianMixture(state.means, state.covs, state.log_weights, state.log_evidence,
-                           None if state.noise is None else estimate(state.noise))
+                           label_variance(state.noise))
 
 
 class ComponentFilter(NamedTuple):

@@ -18,7 +18,7 @@ from jax import Array
 
 from ..errors import choose, number
 from ..model.statespace import StateSpace
-from .label_noise import NoiseState, check_sites, estimate, initial_noise, observe_residuals
+from .label_noise import NoiseState, check_sites, estimate, initial_noise, label_variance, observe_residuals
 from .protocol import Batch, Kernel, PointEstimate, gaussian_log_density
 
 OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
@@ -40,7 +40,7 @@ class GradientInfo(NamedTuple):
 
 def posterior(state: GradientState) -> PointEstimate:
     """The current weights."""
-    return PointEstimate(state.theta, None, None if state.noise is None else estimate(state.noise))
+    return PointEstimate(state.theta, None, label_variance(state.noise))
 
 
 def squared_loss(ssm: StateSpace, theta: Array, batch: Batch) -> tuple[Array, Array]:

@@ -76,3 +76,8 @@ def observe_residuals(noise: NoiseState, squared: Array, valid: Array) -> NoiseS
     once: shape += 1/2, rate += squared / 2 per label."""
     weight = valid.astype(noise.shape.dtype)
     return NoiseState(noise.shape + 0.5 * jnp.sum(weight), noise.rate + 0.5 * jnp.sum(weight * squared))
+
+
+def label_variance(noise: NoiseState | None) -> Array | None:
+    """The learnt label variance a posterior reports: :func:`estimate`, or None when r is fixed."""
+    return None if noise is None else estimate(noise)

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
-from .ekf import EKFInfo, INITS, require_gaussian, value_and_jacobian
-from .label_noise import VB_ITERATIONS, NoiseState, estimate, initial_noise
-from .protocol import Batch, Kernel, LowRankGaussian, gaussian_log_density
+from .ekf import INITS, EKFInfo, ScalarUpdate, initial_mean, require_gaussian, sequential_update
+from .label_noise import NoiseState, initial_noise, label_variance
+from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
 DEFAULT_RANK = 10
 
@@ -48,8 +47,7 @@ class LoFiState(NamedTuple):
 
 def posterior(state: LoFiState) -> LowRankGaussian:
     """The filter's Gaussian over theta, in precision form."""
-    return LowRankGaussian(state.mean, state.diag, state.factor, state.log_evidence,
-                           None if state.noise is None else estimate(state.noise))
+    return LowRankGaussian(state.mean, state.diag, state.factor, state.log_evidence, label_variance(state.noise))
 
 
 def covariance_times(diag: Array, factor: Array, v: Array) -> Array:
@@ -83,15 +81,24 @@ def truncate(diag: Array, wide: Array, rank: int) -> tuple[Array, Array]:
     return diag + jnp.sum(directions[:, rank:] ** 2, axis=1), directions[:, :rank]
 
 
-def update(mean: Array, diag: Array, factor: Array, h: Array, residual: Array, r: Array) -> tuple:
-    """One label: (mean, diag, factor, innovation variance s, h^T Sigma_post h)."""
+def update(mean: Array, precision: LowRankPrecision, h: Array, residual: Array, r: Array) -> tuple:
+    """One label: (mean, precision, innovation variance s, h^T Sigma_post h), where Sigma_post is
+    the exact rank R + 1 posterior, before the truncation back to rank R."""
+    diag, factor = precision
     prior_h = covariance_times(diag, factor, h)
     s = h @ prior_h + r
     wide = jnp.concatenate([factor, (h / jnp.sqrt(r))[:, None]], axis=1)
     post_h = covariance_times(diag, wide, h)
     mean = mean + post_h * residual / r
-    new_diag, new_factor = truncate(diag, wide, factor.shape[1])
-    return mean, new_diag, new_factor, s, h @ post_h
+    return mean, LowRankPrecision(*truncate(diag, wide, factor.shape[1])), s, h @ post_h
+
+
+def precision_times(precision: LowRankPrecision, v: Array) -> Array:
+    """Sigma v for the covariance Sigma of ``precision``."""
+    return covariance_times(precision.diag, precision.factor, v)
+
+
+LOW_RANK = ScalarUpdate(precision_times, update)
 
 
 def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample") -> Kernel:
@@ -104,43 +111,15 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
         raise ModelError("LoFi keeps a precision: every weight needs a prior variance above zero")
 
     def init_fn(key: Array) -> LoFiState:
-        mean = ssm.sample_prior(key) if init == "sample" else ssm.prior_mean
+        mean = initial_mean(ssm, key, init)
         diag = (1.0 / ssm.prior_var).astype(mean.dtype)
         return LoFiState(mean, diag, jnp.zeros((mean.shape[0], rank), mean.dtype), jnp.zeros((), mean.dtype),
                          initial_noise(ssm, mean.dtype) if learns_noise else None)
 
     def step(key: Array, state: LoFiState, batch: Batch) -> tuple[LoFiState, EKFInfo]:
         del key  # deterministic
-        diag, factor = predict(state.diag, state.factor, q.astype(state.diag.dtype))
-        f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, state.mean, X, m))(batch.X, batch.mask)
-        r_now = estimate(state.noise) if learns_noise else r
-        pred_var = jax.vmap(lambda h: h @ covariance_times(diag, factor, h))(H0) + r_now
-        log_pred = gaussian_log_density(batch.d, f0, pred_var)
-
-        def one(carry, entry):
-            mean, diag, factor, increment, noise = carry
-            index, X, mask, d, valid = entry
-            f, H = jax.lax.cond(index == 0, lambda: (f0[0], H0[0]), lambda: value_and_jacobian(ssm, mean, X, mask))
-            if learns_noise:
-                shape, rate = noise.shape + 0.5, noise.rate
-                for _ in range(VB_ITERATIONS):
-                    new = update(mean, diag, factor, H, d - f, rate / shape)
-                    posterior_residual = d - f - H @ (new[0] - mean)
-                    rate = noise.rate + 0.5 * (posterior_residual**2 + new[4])
-                new_noise = jax.tree_util.tree_map(lambda a, b: jnp.where(valid, a, b), NoiseState(shape, rate), noise)
-                # the evidence is the label's density before it is seen: r as estimated before
-                # it, not the iterations' r that has already seen its residual
-                s = H @ covariance_times(diag, factor, H) + estimate(noise)
-            else:
-                new, new_noise = update(mean, diag, factor, H, d - f, r), noise
-                s = new[3]
-            keep = lambda a, b: jnp.where(valid, a, b)  # noqa: E731
-            increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
-            return (keep(new[0], mean), keep(new[1], diag), keep(new[2], factor), increment, new_noise), None
-
-        entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
-        zero = jnp.zeros((), state.mean.dtype)
-        (mean, diag, factor, increment, noise), _ = jax.lax.scan(one, (state.mean, diag, factor, zero, state.noise), entries)
-        return LoFiState(mean, diag, factor, state.log_evidence + increment, noise), EKFInfo(f0, pred_var, log_pred, increment)
+        prior = LowRankPrecision(*predict(state.diag, state.factor, q.astype(state.diag.dtype)))
+        mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r)
+        return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise), info
 
     return Kernel(init_fn, step, "lofi", posterior)

@@ -55,11 +55,11 @@ class Gaussian(NamedTuple):
 
 
 class LowRankPrecision(NamedTuple):
-    """Precisions diag(``diag``) + ``factor`` ``factor``^T, one per component: the ``covs`` of
-    a :class:`GaussianMixture` whose components are low-rank filters."""
+    """Precisions diag(``diag``) + ``factor`` ``factor``^T: a low-rank filter's, or one per
+    component as the ``covs`` of a :class:`GaussianMixture` whose components are low-rank filters."""
 
-    diag: Array  # (C, dim)
-    factor: Array  # (C, dim, R)
+    diag: Array  # (dim,), or (C, dim)
+    factor: Array  # (dim, R), or (C, dim, R)
 
 
 class GaussianMixture(NamedTuple):

@@ -1,5 +1,6 @@
 """The low-rank EKF LoFi (bayeslstm.kernels.lofi): at full rank it is the EKF and, on a linear
-model, the exact Kalman filter; its predict step is exact; its truncation keeps the leading
+model, the exact Kalman filter; its variational update of the label variance is the EKF's;
+its predict step is exact; its truncation keeps the leading
 directions of the precision and moves the rest onto the diagonal."""
 
 import jax
@@ -10,7 +11,10 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
-from bayeslstm.kernels.lofi import covariance_times, predict, truncate
+from bayeslstm.kernels.ekf import vb_update
+from bayeslstm.kernels.label_noise import NoiseState
+from bayeslstm.kernels.lofi import LOW_RANK, covariance_times, predict, truncate
+from bayeslstm.kernels.protocol import LowRankPrecision
 from bayeslstm.network.graph import make_network
 from reference import kalman_filter, linear_gaussian_stream
 
@@ -38,6 +42,28 @@ def test_full_rank_is_the_exact_kalman_filter_on_a_linear_gaussian_model():
                       model_options=dict(q=q, r=r, prior_scale=s0))
         np.testing.assert_allclose(lofi.predictions[:, 0], exact["prediction"], rtol=0, atol=1e-8)
         np.testing.assert_allclose(np.asarray(lofi.final_state.mean[0]), exact["mean"], atol=1e-8)
+
+
+def test_the_variational_update_of_a_full_rank_precision_is_the_ekfs(rng):
+    """One label with a learnt label variance: a rank-d precision equal to the EKF's inverse
+    covariance gives the EKF's mean, covariance, predictive variance and noise posterior. Fails
+    if the shared update read the truncated posterior, or LoFi's quadratic form, wrongly."""
+    with jax.enable_x64(True):
+        B = rng.normal(size=(3, 3))
+        P = B @ B.T + 0.5 * np.eye(3)
+        precision = np.linalg.inv(P)
+        low = 0.5 * np.linalg.eigvalsh(precision).min()
+        factor = np.linalg.cholesky(precision - low * np.eye(3))
+        mean, h, noise = rng.normal(size=3), rng.normal(size=3), NoiseState(jnp.asarray(3.0), jnp.asarray(0.8))
+        ekf = vb_update(jnp.asarray(mean), jnp.asarray(P), jnp.asarray(h), 0.7, noise)
+        lofi = vb_update(jnp.asarray(mean), LowRankPrecision(jnp.full(3, low), jnp.asarray(factor)), jnp.asarray(h),
+                         0.7, noise, LOW_RANK)
+        np.testing.assert_allclose(lofi[0], ekf[0], rtol=1e-10)
+        cov = np.linalg.inv(np.diag(lofi[1].diag) + lofi[1].factor @ lofi[1].factor.T)
+        np.testing.assert_allclose(cov, ekf[1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lofi[2], ekf[2], rtol=1e-10)
+        np.testing.assert_allclose(lofi[3].rate, ekf[3].rate, rtol=1e-10)
+        assert float(lofi[3].shape) == float(ekf[3].shape) == 3.5
 
 
 def test_the_predict_step_is_exact(rng):
