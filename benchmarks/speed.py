@@ -195,7 +195,7 @@ def observation_slopes(n: int, p: int, rounds: int) -> dict:
 
 
 def torch_lstm_predict(torch, layout, thetas, X, mask):
-    """The LSTM of bayeslstm.lstm (fused gates, mean pooling) for N weight vectors, in PyTorch."""
+    """The LSTM of bayeslstm.model.lstm (fused gates, mean pooling) for N weight vectors, in PyTorch."""
     blocks = {}
     for name, shape, at in zip(layout.names, layout.shapes, layout.offsets):
         blocks[name] = thetas[..., at : at + math.prod(shape)].reshape(*thetas.shape[:-1], *shape)

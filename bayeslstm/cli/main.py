@@ -81,40 +81,6 @@ def _cpu_devices(count: int) -> None:
         pass
 
 
-def _start_jax(args: argparse.Namespace) -> None:
-    """Settings JAX reads once, at start: precision, virtual CPU devices, the multi-host cluster."""
-    import jax
-
-    if getattr(args, "x64", False):
-        jax.config.update("jax_enable_x64", True)
-    devices = getattr(args, "devices", None)
-    cluster = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
-    if any(v is not None for v in cluster):
-        if any(v is None for v in cluster):
-            raise OptionError("multi-host runs need all of --coordinator HOST:PORT, --num-processes N and --process-id I")
-        coordinator, processes, rank = cluster
-        if not 0 <= rank < processes:
-            raise OptionError(f"need 0 <= --process-id < --num-processes; got {rank} and {processes}")
-        if devices is not None and devices % processes == 0 and devices // processes > 1:
-            _cpu_devices(devices // processes)
-        from ..network.sharding import initialize
-
-        initialize(coordinator, processes, rank)
-    elif devices is not None and devices > 1:
-        _cpu_devices(devices)
-
-
-def _cpu_devices(count: int) -> None:
-    """Ask for ``count`` virtual CPU devices (GPUs are used as they are). Once JAX has started
-    (the CLI called from Python) the devices are what they are: the mesh then checks the count."""
-    import jax
-
-    try:
-        jax.config.update("jax_num_cpu_devices", count)
-    except RuntimeError:
-        pass
-
-
 class Plan(NamedTuple):
     """What a run or compare command will do, every argument checked."""
 

@@ -1,8 +1,8 @@
 """The one assembly path: from names and options to built network methods.
 
-``bl.run``, ``bl.compare``, ``bl.online_learner``, the command line and the benchmarks all
-build their methods here, so they share one set of defaults: the kernels' own (for example
-:data:`bayeslstm.kernels.particle_filter.DEFAULT_PARTICLES`), the default graph
+``bl.run``, ``bl.online_learner``, the command line (``bayeslstm run`` and ``compare``) and the
+benchmarks all build their methods here, so they share one set of defaults: the registered
+ones (:mod:`bayeslstm.methods`), the default graph
 :data:`DEFAULT_GRAPH`, and, for table streams whose target is among the features, the
 naive forecast's column for ``baseline-last``. Everything is checked before anything is
 computed.

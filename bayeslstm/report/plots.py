@@ -3,7 +3,7 @@
 Every function draws with Matplotlib and returns the Axes or Figure it drew on: by default a
 new pyplot figure (shown as pyplot shows any, e.g. inline in Jupyter), or with
 ``detached=True`` a :class:`matplotlib.figure.Figure` that pyplot does not track, so that no
-backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a :class:`~bayeslstm.comparison.Comparison`
+backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a :class:`~bayeslstm.report.comparison.Comparison`
 (or its dataset) and, for posteriors, ``{label: InferenceData}``; ArviZ draws the posteriors.
 """
 
