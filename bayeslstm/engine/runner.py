@@ -9,7 +9,8 @@ buckets some step needs are branches of that one program). Keys are ``fold_in(fo
 
 ``record`` bounds what a long run keeps: every step (``"full"``), every ``s``-th step (an
 integer) or about :data:`SUMMARY_ROWS` evenly spaced steps (``"summary"``); the TAE is exact
-at every kept step because running error sums are carried over all steps. ``checkpoint``
+at every kept step because running error sums are carried over all steps (see
+:mod:`bayeslstm.engine.records`). ``checkpoint``
 saves the complete run state to a folder on chunk boundaries (see :mod:`bayeslstm.checkpoint`)
 and ``resume`` continues from it with the same numbers as an uninterrupted run.
 """
@@ -35,10 +36,8 @@ from ..network.method import NetworkMethod, StepData
 from ..network.sharding import addressable
 from . import checkpoint as ckpt
 from .assembly import assemble
-from .metrics import Units, accumulate_tae, late_mse, to_units
-
-SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
-
+from .metrics import Units, late_mse
+from .records import SUMMARY_ROWS, Trace, keep, record_stride, running_tae
 
 class RunResult(NamedTuple):
     """Everything a run produced. Arrays are (time, node) over the kept steps (all by default)."""
@@ -71,60 +70,6 @@ class RunResult(NamedTuple):
     def network_tae(self) -> np.ndarray:
         """Network-mean TAE per kept step."""
         return self.tae.mean("node").values
-
-
-class Trace(NamedTuple):
-    """What a run keeps of its steps: the kept rows, chunk by chunk, and running error sums.
-
-    Each row dict holds every info field, ``step`` (1-based step numbers) and ``tae``;
-    ``sq_sum`` and ``count`` are the (K,) squared-error sum and label count over all steps
-    so far (None before the first step).
-    """
-
-    rows: tuple[dict[str, np.ndarray], ...] = ()
-    sq_sum: np.ndarray | None = None
-    count: np.ndarray | None = None
-
-    def merged(self) -> dict[str, np.ndarray]:
-        """The kept rows as one dict of arrays."""
-        return {name: np.concatenate([r[name] for r in self.rows]) for name in self.rows[0]} if self.rows else {}
-
-
-def running_tae(trace: Trace) -> str:
-    """The network-mean TAE so far, for the progress bar."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_node = np.where(trace.count > 0, trace.sq_sum / np.maximum(trace.count, 1), np.nan)
-    return f"TAE {np.nanmean(per_node):.4g}" if np.isfinite(per_node).any() else "TAE -"
-
-
-def record_stride(record: str | int, steps: int) -> int:
-    """Steps between kept rows for ``record`` = "full" | "summary" | a positive integer."""
-    if record == "full":
-        return 1
-    if record == "summary":
-        return max(1, -(-steps // SUMMARY_ROWS))
-    if isinstance(record, (int, np.integer)) and not isinstance(record, bool) and record >= 1:
-        return int(record)
-    raise OptionError(f"record must be 'full', 'summary' or a positive integer stride; got {record!r}")
-
-
-def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, stride: int, steps: int,
-         units: Units | None = None) -> Trace:
-    """Add steps t0+1.. (their infos, labels and flags) to ``trace``, keeping every ``stride``-th and the last.
-
-    A node reported absent (``present`` False, under faults) is not scored at that step;
-    with ``units``, everything is kept and scored in the labels' original units.
-    """
-    n = len(labels)
-    if units is not None:
-        infos, labels = to_units(infos, labels, units.offset[t0:t0 + n], units.scale[t0:t0 + n])
-    scored = observed & infos["present"] if "present" in infos else observed
-    sq_sum, count, tae = accumulate_tae(trace.sq_sum, trace.count, infos["prediction"], labels, scored)
-    numbers = np.arange(t0 + 1, t0 + n + 1)
-    kept = (numbers % stride == 0) | (numbers == steps)
-    extra = {"step": numbers[kept], "tae": tae[kept], "label": labels[kept], "scored": scored[kept]}
-    row = {name: value[kept] for name, value in infos.items()} | extra
-    return Trace(trace.rows + (row,), sq_sum, count)
 
 
 def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
@@ -232,6 +177,102 @@ def check_state(state, step: int, method: str, per_node: bool) -> None:
             )
 
 
+class RunPlan(NamedTuple):
+    """How a run goes through its stream: chunking, what it keeps, and the checkpoint it resumes."""
+
+    chunk_size: int
+    checkpoint_every: int | None
+    stride: int
+    buckets: tuple[int, ...]
+    dtype: Any
+    config: dict  # the run's description (RunResult.config)
+    saved: Any  # the checkpoint resumed, or None
+
+
+class Progress(NamedTuple):
+    """Where a run stands: the filter state, the kept rows and the steps done."""
+
+    state: Any
+    trace: Trace
+    done: int
+
+
+def plan_run(method: NetworkMethod, stream: Stream, seed: int, chunk_size: int, config: dict | None,
+             record: str | int, checkpoint, checkpoint_every: int | None, resume: bool) -> RunPlan:
+    """Check the run's options (loading the checkpoint to resume) and fix its chunking."""
+    T, K = stream.steps, stream.nodes
+    stride = record_stride(record, T)
+    if resume and checkpoint is None:
+        raise OptionError("resume=True needs the checkpoint folder: pass checkpoint=DIR")
+    saved = ckpt.load(checkpoint) if resume else None
+    if saved is not None and checkpoint_every is None:
+        checkpoint_every = saved.config["checkpoint_every"]
+    if checkpoint is not None and checkpoint_every is None:
+        checkpoint_every = min(chunk_size, T)
+    chunk_size = chunk_length(chunk_size, T, checkpoint_every if checkpoint is not None else None)
+    buckets = used_buckets(stream.lengths, stream.max_len)
+    run_config = dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets),
+                      record=record, stride=stride)
+    return RunPlan(chunk_size, checkpoint_every, stride, buckets, jnp.asarray(0.0).dtype, run_config, saved)
+
+
+def start_run(method: NetworkMethod, stream: Stream, seed_key, plan: RunPlan, checkpoint) -> tuple[Progress, Any]:
+    """The progress before the first chunk (fresh, or restored from the checkpoint) and the
+    checkpoint's identity (None without a checkpoint)."""
+    state = initial_state(method, seed_key, stream.nodes)
+    if checkpoint is None:
+        return Progress(state, Trace(), 0), None
+    identity = ckpt.run_identity(plan.config, stream, plan.dtype, plan.chunk_size, plan.checkpoint_every)
+    saved = plan.saved
+    if saved is None:
+        ckpt.refuse_existing(checkpoint)
+        return Progress(state, Trace(), 0), identity
+    ckpt.check_identity(saved, identity, checkpoint)
+    state = ckpt.restore_state(saved, state, checkpoint)
+    trace = Trace((saved.records,), saved.totals["sq_sum"], saved.totals["count"])
+    return Progress(state, trace, saved.step), identity
+
+
+def chunk_inputs(stream: Stream, plan: RunPlan, c: int) -> tuple:
+    """The scan inputs of chunk ``c``."""
+    size = plan.chunk_size
+    sl = slice(c * size, (c + 1) * size)
+    return step_inputs(c * size, size, stream.X[sl], stream.lengths[sl], stream.d[sl], stream.observed[sl],
+                       plan.buckets, plan.dtype)
+
+
+def save_checkpoint(checkpoint, progress: Progress, identity) -> None:
+    """Write the run's complete state (multi-host: every process gathers; process 0 writes)."""
+    whole = addressable(progress.state)
+    if jax.process_index() == 0:
+        totals = {"sq_sum": progress.trace.sq_sum, "count": progress.trace.count}
+        ckpt.save(checkpoint, ckpt.Checkpoint(progress.done, whole, progress.trace.merged(), totals, identity))
+
+
+def run_chunk(compiled, method: NetworkMethod, stream: Stream, plan: RunPlan, seed_key, c: int, progress: Progress,
+              units: Units | None, shown: str) -> Progress:
+    """Run chunk ``c``, check its outputs and state, and keep its rows."""
+    T = stream.steps
+    t0 = c * plan.chunk_size
+    n = min(plan.chunk_size, T - t0)
+    state, infos = compiled(progress.state, seed_key, chunk_inputs(stream, plan, c))
+    infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
+    check_finite(infos, t0, shown)
+    check_state(state, t0 + n, shown, method.node_step is not None)
+    trace = keep(progress.trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], plan.stride, T, units)
+    return Progress(state, trace, t0 + n)
+
+
+def gathered(state, steps: int, shown: str, per_node: bool):
+    """The final state, whole on every process (multi-host: each held its own nodes' rows; all
+    processes reach this point together), so that reading the result needs no peer."""
+    if all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(state)):
+        return state
+    state = addressable(state)
+    check_state(state, steps, shown, per_node)
+    return state
+
+
 def run_method(
     method: NetworkMethod,
     stream: Stream,
@@ -264,79 +305,41 @@ def run_method(
     steps, how far it has got and its running network-mean TAE.
     """
     stream = validate(stream)
-    T, K = stream.steps, stream.nodes
-    stride = record_stride(record, T)
-    if resume and checkpoint is None:
-        raise OptionError("resume=True needs the checkpoint folder: pass checkpoint=DIR")
-    saved = ckpt.load(checkpoint) if resume else None
-    if saved is not None and checkpoint_every is None:
-        checkpoint_every = saved.config["checkpoint_every"]
-    if checkpoint is not None and checkpoint_every is None:
-        checkpoint_every = min(chunk_size, T)
-    chunk_size = chunk_length(chunk_size, T, checkpoint_every if checkpoint is not None else None)
-    buckets = used_buckets(stream.lengths, stream.max_len)
-    n_chunks = -(-T // chunk_size)
-    dtype = jnp.asarray(0.0).dtype
-    run_config = dict(config or {}, method=method.name, seed=seed, steps=T, nodes=K, buckets=list(buckets),
-                      record=record, stride=stride)
-
+    T = stream.steps
+    plan = plan_run(method, stream, seed, chunk_size, config, record, checkpoint, checkpoint_every, resume)
     seed_key = jax.random.key(seed)
     counter = [0]
-    runner = chunk_program(method, buckets, counter)
-    state = initial_state(method, seed_key, K)
-    trace, done = Trace(), 0
-    if checkpoint is not None:
-        identity = ckpt.run_identity(run_config, stream, dtype, chunk_size, checkpoint_every)
-        if saved is None:
-            ckpt.refuse_existing(checkpoint)
-        else:
-            ckpt.check_identity(saved, identity, checkpoint)
-            state = ckpt.restore_state(saved, state, checkpoint)
-            trace, done = Trace((saved.records,), saved.totals["sq_sum"], saved.totals["count"]), saved.step
-
-    def chunk_at(c: int):
-        sl = slice(c * chunk_size, (c + 1) * chunk_size)
-        return step_inputs(c * chunk_size, chunk_size, stream.X[sl], stream.lengths[sl], stream.d[sl],
-                           stream.observed[sl], buckets, dtype)
-
-    shown = str(run_config.get("label") or method.name)
-    bar = tqdm(total=T, initial=done, disable=not progress, desc=shown, unit="step", leave=False, dynamic_ncols=True)
+    runner = chunk_program(method, plan.buckets, counter)
+    now, identity = start_run(method, stream, seed_key, plan, checkpoint)
+    per_node = method.node_step is not None
+    shown = str(plan.config.get("label") or method.name)
+    bar = tqdm(total=T, initial=now.done, disable=not progress, desc=shown, unit="step", leave=False,
+               dynamic_ncols=True)
     with bar:
         start = time.perf_counter()
-        if done < T:  # a finished checkpoint needs no program
+        if now.done < T:  # a finished checkpoint needs no program
             bar.set_description_str(f"{shown}: compiling")
             # every chunk has the same shapes: one compilation
-            compiled = runner.lower(state, seed_key, chunk_at(0)).compile(compiler_options=compiler_options)
-            check_state(state, done, shown, method.node_step is not None)  # compiles the check outside the timing
+            compiled = runner.lower(now.state, seed_key, chunk_inputs(stream, plan, 0)).compile(
+                compiler_options=compiler_options)
+            check_state(now.state, now.done, shown, per_node)  # compiles the check outside the timing
             bar.set_description_str(shown)
         compile_seconds = time.perf_counter() - start
         bar.start_t = bar.last_print_t = time.time()  # the rate counts the steps, not the compilation
         start = time.perf_counter()
-        if trace.count is not None:
-            bar.set_postfix_str(running_tae(trace), refresh=False)
-        for c in range(-(-done // chunk_size), n_chunks):  # a checkpoint ends a chunk or the run
-            t0 = c * chunk_size
-            n = min(chunk_size, T - t0)
-            state, infos = compiled(state, seed_key, chunk_at(c))
-            infos = {name: np.asarray(value)[:n] for name, value in infos.items()}
-            check_finite(infos, t0, shown)
-            check_state(state, t0 + n, shown, method.node_step is not None)
-            trace = keep(trace, infos, t0, stream.d[t0:t0 + n], stream.observed[t0:t0 + n], stride, T, units)
-            if checkpoint is not None and ((t0 + n) % checkpoint_every == 0 or t0 + n == T):
-                whole = addressable(state)  # multi-host: every process gathers; process 0 writes
-                if jax.process_index() == 0:
-                    ckpt.save(checkpoint, ckpt.Checkpoint(t0 + n, whole, trace.merged(),
-                                                          {"sq_sum": trace.sq_sum, "count": trace.count}, identity))
-            bar.update(n)
-            bar.set_postfix_str(running_tae(trace))  # shown after every chunk, however fast
-    jax.block_until_ready(state)
+        if now.trace.count is not None:
+            bar.set_postfix_str(running_tae(now.trace), refresh=False)
+        for c in range(-(-now.done // plan.chunk_size), -(-T // plan.chunk_size)):  # a checkpoint ends a chunk or the run
+            now = run_chunk(compiled, method, stream, plan, seed_key, c, now, units, shown)
+            if checkpoint is not None and (now.done % plan.checkpoint_every == 0 or now.done == T):
+                save_checkpoint(checkpoint, now, identity)
+            bar.update(now.done - c * plan.chunk_size)
+            bar.set_postfix_str(running_tae(now.trace))  # shown after every chunk, however fast
+    jax.block_until_ready(now.state)
     seconds = time.perf_counter() - start
-    if not all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree_util.tree_leaves(state)):
-        # multi-host: each process holds its own nodes' rows; the result holds all of them, on
-        # every process (all reach this point together), so that reading it needs no peer
-        state = addressable(state)
-        check_state(state, T, shown, method.node_step is not None)
-    return _result(method, stream, trace.merged(), state, seconds, counter[0], run_config, layout, compile_seconds)
+    state = gathered(now.state, T, shown, per_node)
+    return _result(method, stream, now.trace.merged(), state, seconds, counter[0], plan.config, layout,
+                   compile_seconds)
 
 
 def _result(method: NetworkMethod, stream: Stream, rows: dict[str, np.ndarray], state, seconds: float, compilations: int,

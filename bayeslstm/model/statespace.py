@@ -13,16 +13,19 @@ example (X (m, p), mask (m,)):
 * an observed site ``"d"`` for the scalar label, whose distribution's mean is the regression
   output f(theta, X).
 
-The kernels see one flat vector theta: the sites raveled in sorted name order
-(``jax.flatten_util.ravel_pytree``), static sites with a constrained support (a positive
-scale, say) in unconstrained coordinates (``biject_to``), so that Gaussian filters and
-kernel moves act on the real line. :class:`Site` records each site's place, support and
-whether it moves the label's mean or its variance.
+The kernels see one flat vector theta (see :mod:`bayeslstm.model.sites`): the sites raveled
+in sorted name order, constrained ones in unconstrained coordinates.
 
-:func:`read_model` traces the declaration with NumPyro's handlers (``seed``, ``trace``,
-``substitute``) and returns a :class:`StateSpace`: samplers for the prior and transition,
-the observation distribution, and, where the declaration is Gaussian, the moments the EKF
-needs. Nothing about the LSTM is hard-wired: any model in this form runs with every kernel.
+:func:`read_model` goes in four steps, each a function of the previous ones' results:
+it reads the sites' names, shapes and supports from an abstract trace of the prior
+(:func:`~bayeslstm.model.sites.declaration_structure`); traces the prior, the transition and
+the label around one prior draw in one compiled program (:func:`probe_declaration`); tells
+from that what each site does (:func:`classify_sites`: static or moving, setting the label's
+mean or its variance), whether the transition is a Gaussian random walk and the prior's
+moments; and assembles the :class:`StateSpace`: samplers for the prior and transition, the
+observation distribution, and, where the declaration is Gaussian, the moments the EKF needs.
+NumPyro's handlers (``seed``, ``trace``, ``substitute``) do the tracing. Nothing about the
+LSTM is hard-wired: any model in this form runs with every kernel.
 
 Two speed-ups keep the numbers of the plain paths (see docs/performance.md):
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -47,41 +51,20 @@ import numpyro.distributions as dist
 from jax import Array
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
 from ..errors import ModelError
-from .layout import ParamLayout, unflatten
+from .layout import ParamLayout
 from .noise import random_walk_noise
-
-THETA = "theta"
-LABEL = "d"
+from .sites import (  # noqa: F401  (FORM, trace_declaration: importable from here as before)
+    FORM, LABEL, THETA, Runner, Site, Structure, as_dict, declaration_form, declaration_runner, declaration_structure,
+    named_blocks, normal_moments, pack, to_support, trace_declaration, unpack,
+)
 
 # XLA options for programs that run once on one example: about half the compile time
 ONE_OFF = {"xla_backend_optimization_level": 0}
 PROBE_OFFSET = 0.37  # moves every unconstrained coordinate to tell what depends on what
 MOMENT_DRAWS = 4096  # prior draws for moments of non-Gaussian priors (unconstrained coordinates)
-
-
-class Site(NamedTuple):
-    """One latent site of a declaration and its place in the flat vector theta."""
-
-    name: str
-    shape: tuple[int, ...]
-    start: int  # first entry in theta
-    static: bool  # its distribution does not depend on theta_prev: carried unchanged, learnt
-    support: Any  # a NumPyro constraint; theta holds unconstrained values where it is not real
-    affects_mean: bool  # changes the label's mean
-    affects_variance: bool  # changes the label's variance (a noise site)
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def index(self) -> np.ndarray:
-        """Its entries in theta."""
-        return np.arange(self.start, self.start + self.size)
 
 
 class StateSpace(NamedTuple):
@@ -179,63 +162,190 @@ def particle_blocks(count: int, block: int | str | None, max_blocks: int = MAX_B
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
-def trace_declaration(model: Callable, key, *args, **kwargs) -> dict:
-    """Trace one run of ``model``, invisible to any enclosing NumPyro handler (e.g. NUTS)."""
-    with handlers.block():
-        return handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
+class Probe(NamedTuple):
+    """What one compiled pass over the declaration finds, on one example (arrays only)."""
+
+    theta: Array  # a prior draw moved by PROBE_OFFSET in every unconstrained coordinate
+    static: list[Array] | None  # per site: the transition leaves it unchanged (None: static form)
+    step: list[tuple[Array, Array] | None] | None  # per site: (loc, var) of its transition from ``theta``
+    label_mean: list[Array]  # the label's mean at the prior draw, then with each site moved alone
+    label_var: list[Array] | None  # the same for its variance (None: the label is not Normal)
+    prior_fixed: list[Array]  # per site: a Normal prior whose moments do not depend on other sites
+    prior: tuple[Array, Array]  # the prior's mean and variance in theta
+    prior_draws: Array | None  # the draws they came from, if by Monte Carlo
 
 
-FORM = ("a declaration is model(X, mask, theta_prev=None, d=None): latent sites with their prior (theta_prev is "
-        "None) and transition (theta_prev: their previous values), and the label site 'd'; or model(X, mask, "
-        "d=None) when every latent site is static")
+def probe_transition(run: Runner, structure: Structure, X: Array, mask: Array, theta0: Array) -> tuple[list, list]:
+    """Per site: does the transition leave it unchanged, and its transition's (loc, var) from a
+    moved point (None where it is not Normal)."""
+    step = run(1, X, mask, prev=unpack(structure, theta0 + PROBE_OFFSET))
+    if any(step[n]["value"].shape != shape for n, shape in zip(structure.names, structure.shapes)):
+        raise ModelError("the transition of a latent site changes its shape")
+    still = run(1, X, mask, prev=unpack(structure, theta0))
+    static = [jnp.all(step[n]["value"] == still[n]["value"]) for n in structure.names]
+    return static, [normal_moments(step[n]["fn"], shape) for n, shape in zip(structure.names, structure.shapes)]
 
 
-def declaration_form(model: Callable) -> str:
-    """``"transition"`` (it takes ``theta_prev``) or ``"static"`` (it does not); a ModelError
-    saying which forms are expected for anything else."""
+def probe_label(run: Runner, structure: Structure, X: Array, mask: Array, theta0: Array) -> list[dist.Distribution]:
+    """The label's distribution at ``theta0``, then with each site moved alone, on a random input
+    (a zero input can hide a weight)."""
+    X_probe = jax.random.normal(jax.random.key(3), X.shape, X.dtype)
+    labels = [run(0, X_probe, mask, values=as_dict(structure, unpack(structure, theta0)))[LABEL]["fn"]]
+    layout = structure.layout
+    for start, shape in zip(layout.offsets, layout.shapes):
+        offset = jnp.zeros_like(theta0).at[start:start + math.prod(shape)].set(PROBE_OFFSET)
+        labels.append(run(0, X_probe, mask, values=as_dict(structure, unpack(structure, theta0 + offset)))[LABEL]["fn"])
+    return labels
+
+
+def prior_draw(run: Runner, structure: Structure, X: Array, mask: Array) -> Callable[[Array], Array]:
+    """key -> theta drawn from the declaration's prior."""
+    return lambda key: pack(structure, {n: v["value"] for n, v in run(key, X, mask).items() if n in structure.names})
+
+
+def moment_keys() -> Array:
+    """The keys of the :data:`MOMENT_DRAWS` prior draws that moments are estimated from."""
+    return jax.random.split(jax.random.key(2), MOMENT_DRAWS)
+
+
+def probe_prior(run: Runner, structure: Structure, X: Array, mask: Array, prior: dict) -> tuple[list, tuple, Array | None]:
+    """Per site: a Normal prior with moments fixed (the same on another draw of the other sites);
+    the prior's mean and variance in theta, and the draws if they were found by Monte Carlo."""
+    names, shapes = structure.names, structure.shapes
+    moments = [normal_moments(prior[n]["fn"], shape) for n, shape in zip(names, shapes)]
+    other = run(5, X, mask)  # another draw: do the prior's moments depend on other sites' values?
+    others = [normal_moments(other[n]["fn"], shape) for n, shape in zip(names, shapes)]
+    fixed = [jnp.asarray(a is not None and b is not None and jnp.all(a[0] == b[0]) & jnp.all(a[1] == b[1]))
+             for a, b in zip(moments, others)]
+    if any(m is None for m in moments) or any(to_support(s) is not None for s in structure.supports):
+        draws = jax.vmap(prior_draw(run, structure, X, mask))(moment_keys())
+        return fixed, (jnp.mean(draws, axis=0), jnp.var(draws, axis=0)), draws
+    if structure.single:
+        return fixed, moments[0], None
+    return fixed, (pack(structure, {n: m[0] for n, m in zip(names, moments)}),
+                   ravel_pytree({n: m[1] for n, m in zip(names, moments)})[0]), None
+
+
+def probe_declaration(run: Runner, structure: Structure, form: str, X: Array, mask: Array) -> Probe:
+    """Trace the declaration's prior, transition and label around one prior draw, in one
+    program compiled for speed of compilation (it runs once)."""
+
+    def probe(X, mask):  # traced once under jit: no op-by-op execution of the network
+        prior = run(0, X, mask)
+        theta0 = pack(structure, {n: prior[n]["value"] for n in structure.names})
+        static, step = probe_transition(run, structure, X, mask, theta0) if form == "transition" else (None, None)
+        labels = probe_label(run, structure, X, mask, theta0)
+        gaussian_label = normal_moments(labels[0], ()) is not None
+        fixed, moments, draws = probe_prior(run, structure, X, mask, prior)
+        return Probe(theta0 + PROBE_OFFSET, static, step, [fn.mean for fn in labels],
+                     [fn.variance for fn in labels] if gaussian_label else None, fixed, moments, draws)
+
+    return jax.jit(probe, compiler_options=ONE_OFF)(X, mask)
+
+
+def traced(fn: Callable, *args) -> Any:
+    """``fn(*args)``, with an error of the user's code reported in terms of the declaration."""
     try:
-        params = inspect.signature(model).parameters
-    except (TypeError, ValueError):
-        return "transition"
-    name = getattr(model, "__name__", repr(model))
-    if "d" not in params:
-        raise ModelError(f"{FORM}; {name!r} takes ({', '.join(params)}), with no 'd'. If it is a factory, call it "
-                         "first (for example lstm_regression(features=4)); if it is a plain NumPyro model, name "
-                         "its label argument and site 'd' and give it the mask argument")
-    positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "d"]
-    if len(positional) < 2 and not any(p.kind == p.VAR_POSITIONAL for p in params.values()):
-        raise ModelError(f"{FORM}; {name!r} takes ({', '.join(params)}): it needs X and mask before d")
-    return "transition" if "theta_prev" in params else "static"
+        return fn(*args)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"tracing the declaration failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _moments(fn: dist.Distribution, shape: tuple[int, ...]) -> tuple[Array, Array] | None:
-    """(loc, var) broadcast to ``shape`` if ``fn`` is a (possibly Independent) Normal or a Delta."""
-    base = fn.base_dist if isinstance(fn, dist.Independent) else fn
-    if isinstance(base, dist.Delta):
-        return jnp.broadcast_to(base.v, shape), jnp.zeros(shape, jnp.result_type(base.v))
-    if not isinstance(base, dist.Normal):
+def classify_sites(structure: Structure, probe: Probe) -> tuple[Site, ...]:
+    """Each latent site: where it sits in theta, whether it moves, and what of the label it sets."""
+    static = [True] * len(structure.names) if probe.static is None else [bool(v) for v in probe.static]
+    means = [np.asarray(m) for m in probe.label_mean]
+    variances = None if probe.label_var is None else [np.asarray(v) for v in probe.label_var]
+    return tuple(
+        Site(n, shape, start, static[i], support,
+             affects_mean=not np.allclose(means[i + 1], means[0], rtol=1e-6, atol=0),
+             affects_variance=variances is not None and not np.allclose(variances[i + 1], variances[0], rtol=1e-6, atol=0))
+        for i, (n, shape, start, support) in enumerate(zip(structure.names, structure.shapes, structure.layout.offsets,
+                                                           structure.supports))
+    )
+
+
+def transition_variance(structure: Structure, probe: Probe, sites: tuple[Site, ...]) -> Array | None:
+    """The diagonal q when every moving site is a Gaussian random walk (zeros for static sites)."""
+    dtype = probe.theta.dtype
+    if probe.step is None:  # the static form: nothing moves
+        return jnp.zeros(structure.dim, dtype)
+    at = unpack(structure, probe.theta)
+    walks = [step is not None and bool(np.allclose(step[0], np.asarray(at if structure.single else at[n])))
+             for n, step in zip(structure.names, probe.step)]
+    if not all(walk or site.static for walk, site in zip(walks, sites)):
         return None
-    return jnp.broadcast_to(base.loc, shape), jnp.broadcast_to(base.scale**2, shape)
+    return jnp.concatenate([jnp.zeros(site.size, dtype) if site.static else jnp.ravel(step[1])
+                            for site, step in zip(sites, probe.step)])
 
 
-def _unconstrained(support) -> Callable | None:
-    """The bijection to a site's support, or None for a real-valued site."""
-    return None if support is dist.constraints.real or getattr(support, "base_constraint", None) is dist.constraints.real \
-        else biject_to(support)
+def prior_moments(run: Runner, structure: Structure, probe: Probe, X: Array, mask: Array) -> tuple[tuple, bool]:
+    """The prior's (mean, var) in theta, and whether it is a Gaussian with those moments
+    (hierarchical Gaussian priors get their moments by Monte Carlo)."""
+    gaussian = all(bool(v) for v in probe.prior_fixed) and probe.prior_draws is None
+    if gaussian or probe.prior_draws is not None:
+        return probe.prior, gaussian
+    draws = jax.jit(jax.vmap(prior_draw(run, structure, X, mask)))(moment_keys())
+    return (jnp.mean(draws, axis=0), jnp.var(draws, axis=0)), False
 
 
-def _named_blocks(sites: ParamLayout, blocks: ParamLayout | None) -> ParamLayout:
-    """The sites' layout, with a packed site ``theta`` split into the blocks a declaration's
-    ``layout`` attribute names (so reports keep W_i, R_f... beside the other sites)."""
-    if blocks is None or THETA not in sites.names:
-        return sites
-    at = sites.names.index(THETA)
-    if math.prod(sites.shapes[at]) != blocks.size:
-        raise ModelError(f"the layout describes {blocks.size} parameters but '{THETA}' has {math.prod(sites.shapes[at])}")
-    supports = sites.supports or (None,) * len(sites.names)
-    return ParamLayout(sites.names[:at] + blocks.names + sites.names[at + 1:],
-                       sites.shapes[:at] + blocks.shapes + sites.shapes[at + 1:],
-                       supports[:at] + (None,) * len(blocks.names) + supports[at + 1:])
+class Samplers(NamedTuple):
+    """The declaration's pure functions of theta, as the kernels call them."""
+
+    sample_prior: Callable[[Array], Array]
+    sample_transition: Callable[[Array, Array], Array]
+    observation: Callable[[Array, Array, Array], dist.Distribution]
+    label_var: Callable[[Array], Array]  # theta -> the label's variance on the example traced
+
+
+def samplers(run: Runner, structure: Structure, sites: tuple[Site, ...], prior: tuple, gaussian_prior: bool,
+             X: Array, mask: Array) -> Samplers:
+    """Draws from the prior and the transition, and the label's distribution given theta."""
+    draw = prior_draw(run, structure, X, mask)
+
+    def sample_prior(key: Array) -> Array:
+        if gaussian_prior and not structure.single:  # one draw for every site, as the packed form takes it
+            eps = jax.random.normal(jax.random.split(key)[1], (structure.dim,), prior[0].dtype)
+            return prior[0] + eps * jnp.sqrt(prior[1])
+        return draw(key)
+
+    def sample_transition(key: Array, theta_prev: Array) -> Array:
+        trace = run(key, X, mask, prev=unpack(structure, theta_prev))
+        if structure.single:
+            return theta_prev if sites[0].static else trace[THETA]["value"]
+        kept = as_dict(structure, unpack(structure, theta_prev))
+        return pack(structure, {s.name: kept[s.name] if s.static else trace[s.name]["value"] for s in sites})
+
+    def observation(theta: Array, X_: Array, mask_: Array) -> dist.Distribution:
+        return run(0, X_, mask_, values=as_dict(structure, unpack(structure, theta)))[LABEL]["fn"]
+
+    def label_var(theta: Array) -> Array:
+        return observation(theta, X, mask).variance
+
+    return Samplers(sample_prior, sample_transition, observation, label_var)
+
+
+def label_variance_prior(probe: Probe, fns: Samplers) -> tuple[float, float]:
+    """The label variance's prior as an inverse gamma (shape, rate), matched to its prior moments."""
+    draws = probe.prior_draws
+    if draws is None:
+        draws = jax.jit(jax.vmap(fns.sample_prior))(moment_keys())
+    values = np.asarray(jax.jit(jax.vmap(fns.label_var))(draws), np.float64)
+    mean, var = float(values.mean()), float(values.var())
+    shape = float(np.clip(mean**2 / max(var, 1e-30) + 2.0, 2.01, 1e4))
+    return shape, mean * (shape - 1.0)
+
+
+def report_layout(structure: Structure, blocks: ParamLayout | None) -> ParamLayout:
+    """The names and shapes reports give theta's blocks (``blocks``: the declaration's own)."""
+    if not structure.single:
+        return named_blocks(structure.layout, blocks)
+    layout = blocks or ParamLayout((THETA,), ((structure.dim,),))
+    if layout.size != structure.dim:
+        raise ModelError(f"the layout describes {layout.size} parameters but '{THETA}' has {structure.dim}")
+    return layout
 
 
 def read_model(model: Callable, X: Array, mask: Array, layout: ParamLayout | None = None) -> StateSpace:
@@ -245,195 +355,32 @@ def read_model(model: Callable, X: Array, mask: Array, layout: ParamLayout | Non
     description of the expected form when the declaration does not follow it.
     """
     form = declaration_form(model)
-    X = jnp.asarray(X)
-    mask = jnp.asarray(mask)
-    found: dict[str, Any] = {}
-
-    def run(key, X_, mask_, prev=None, substitute=None):
-        fn = model if substitute is None else handlers.substitute(model, data=substitute)
-        if form == "static":
-            return trace_declaration(fn, key, X_, mask_)
-        return trace_declaration(fn, key, X_, mask_, theta_prev=prev)
-
-    def structure(prior: dict) -> None:
-        """Names, shapes and supports of the latent sites, checked (Python side, while tracing)."""
-        if LABEL not in prior or prior[LABEL]["type"] != "sample":
-            raise ModelError(f"the declaration has no sample site {LABEL!r} for the label; {FORM}")
-        if jnp.shape(prior[LABEL]["value"]) != ():
-            raise ModelError(f"site '{LABEL}' must be a scalar label; got shape {jnp.shape(prior[LABEL]['value'])}")
-        names = sorted(n for n, site in prior.items() if site["type"] == "sample" and n != LABEL and not site["is_observed"])
-        if not names:
-            raise ModelError(f"the declaration has no latent sample site (nothing to learn); {FORM}")
-        supports = {n: prior[n]["fn"].support for n in names}
-        for n in names:
-            bijection = _unconstrained(supports[n])
-            value = prior[n]["value"]
-            if bijection is not None and jnp.shape(bijection.inv(value)) != jnp.shape(value):
-                raise ModelError(f"site {n!r} has support {supports[n]}, whose unconstrained form changes its "
-                                 "shape; only elementwise supports (real, positive, intervals) are read")
-        found.update(names=names, shapes={n: tuple(jnp.shape(prior[n]["value"])) for n in names},
-                     supports=supports, single=names == [THETA])
-        if found["single"] and len(found["shapes"][THETA]) != 1:
-            raise ModelError(f"site '{THETA}' must be a flat vector (use .to_event(1)); got shape {found['shapes'][THETA]}")
-
-    def pack(values: dict) -> Array:
-        """Site values -> flat theta (unconstrained coordinates for constrained sites)."""
-        if found["single"]:
-            return values[THETA]
-        free = {}
-        for n in found["names"]:
-            bijection = _unconstrained(found["supports"][n])
-            free[n] = values[n] if bijection is None else bijection.inv(values[n])
-        return ravel_pytree(free)[0]
-
-    def unpack(theta: Array) -> Any:
-        """Flat theta -> the sites' values (the array itself for the packed form)."""
-        if found["single"]:
-            return theta
-        blocks = unflatten(found["layout"], theta)
-        return {n: v if _unconstrained(found["supports"][n]) is None else _unconstrained(found["supports"][n])(v)
-                for n, v in blocks.items()}
-
-    def as_dict(values) -> dict:
-        return {THETA: values} if found["single"] else values
-
-    def probe(X, mask):  # traced once under jit: no op-by-op execution of the network
-        prior = run(0, X, mask)
-        structure(prior)
-        names = found["names"]
-        found["layout"] = ParamLayout(tuple(names), tuple(found["shapes"][n] for n in names),
-                                      tuple(None if _unconstrained(found["supports"][n]) is None else found["supports"][n]
-                                            for n in names))
-        theta0 = pack({n: prior[n]["value"] for n in names})
-        found["dim"] = int(theta0.shape[0])
-        moved = unpack(theta0 + PROBE_OFFSET)
-        out = {"probe": theta0 + PROBE_OFFSET}
-        if form == "transition":
-            step = run(1, X, mask, prev=moved)
-            if any(step[n]["value"].shape != prior[n]["value"].shape for n in names):
-                raise ModelError("the transition of a latent site changes its shape")
-            still = run(1, X, mask, prev=unpack(theta0))
-            out["static"] = [jnp.all(step[n]["value"] == still[n]["value"]) for n in names]
-            out["step"] = [_moments(step[n]["fn"], found["shapes"][n]) for n in names]
-        # each site moved alone, on a random input (a zero input can hide a weight): what does it change?
-        X_probe = jax.random.normal(jax.random.key(3), X.shape, X.dtype)
-        labels = [run(0, X_probe, mask, substitute=as_dict(unpack(theta0)))[LABEL]["fn"]]
-        for site in found["layout"].names:
-            offset = jnp.zeros_like(theta0)
-            start = found["layout"].offsets[found["layout"].names.index(site)]
-            offset = offset.at[start:start + math.prod(found["shapes"][site])].set(PROBE_OFFSET)
-            labels.append(run(0, X_probe, mask, substitute=as_dict(unpack(theta0 + offset)))[LABEL]["fn"])
-        out["label_mean"] = [fn.mean for fn in labels]
-        gaussian_label = _moments(labels[0], ()) is not None
-        found["gaussian_label"] = gaussian_label
-        out["label_var"] = [fn.variance for fn in labels] if gaussian_label else None
-        prior_moments = [_moments(prior[n]["fn"], found["shapes"][n]) for n in names]
-        other = run(5, X, mask)  # another draw: do the prior's moments depend on other sites' values?
-        other_moments = [_moments(other[n]["fn"], found["shapes"][n]) for n in names]
-        out["prior_fixed"] = [a is not None and b is not None and jnp.all(a[0] == b[0]) & jnp.all(a[1] == b[1])
-                              for a, b in zip(prior_moments, other_moments)]
-        out["prior_fixed"] = [jnp.asarray(v) for v in out["prior_fixed"]]
-        if any(m is None for m in prior_moments) or any(_unconstrained(found["supports"][n]) is not None for n in names):
-            draws = jax.vmap(lambda k: pack({n: v["value"] for n, v in run(k, X, mask).items() if n in names}))(
-                jax.random.split(jax.random.key(2), MOMENT_DRAWS))
-            out["prior"] = (jnp.mean(draws, axis=0), jnp.var(draws, axis=0))
-            out["prior_draws"] = draws
-        elif found["single"]:
-            out["prior"] = prior_moments[0]
-        else:
-            out["prior"] = (pack({n: m[0] for n, m in zip(names, prior_moments)}),
-                            ravel_pytree({n: m[1] for n, m in zip(names, prior_moments)})[0])
-        return out
-
-    try:  # run once on one example: compiled for speed of compilation, not of execution
-        moments = jax.jit(probe, compiler_options=ONE_OFF)(X, mask)
-    except ModelError:
-        raise
-    except Exception as exc:  # user code: report it in terms of the declaration
-        raise ModelError(f"tracing the declaration failed: {type(exc).__name__}: {exc}") from exc
-    dim, names, shapes = found["dim"], found["names"], found["shapes"]
-    blocks = layout or getattr(model, "layout", None)
-    if found["single"]:
-        layout = blocks or ParamLayout((THETA,), ((dim,),))
-        if layout.size != dim:
-            raise ModelError(f"the layout describes {layout.size} parameters but '{THETA}' has {dim}")
-    else:
-        layout = _named_blocks(found["layout"], blocks)
-    static = [True] * len(names) if form == "static" else [bool(v) for v in moments["static"]]
-    means = [np.asarray(m) for m in moments["label_mean"]]
-    variances = None if moments["label_var"] is None else [np.asarray(v) for v in moments["label_var"]]
-    offsets = found["layout"].offsets
-    sites = tuple(
-        Site(n, shapes[n], offsets[i], static[i], found["supports"][n],
-             affects_mean=not np.allclose(means[i + 1], means[0], rtol=1e-6, atol=0),
-             affects_variance=variances is not None and not np.allclose(variances[i + 1], variances[0], rtol=1e-6, atol=0))
-        for i, n in enumerate(names)
-    )
-    transition_var = None
-    if form == "static":
-        transition_var = jnp.zeros(dim, moments["probe"].dtype)
-    else:
-        walks = [step is not None and bool(np.allclose(step[0], np.asarray(unpack(moments["probe"]) if found["single"]
-                                                                             else unpack(moments["probe"])[n])))
-                 for n, step in zip(names, moments["step"])]
-        if all(walk or site.static for walk, site in zip(walks, sites)):
-            transition_var = jnp.concatenate([jnp.zeros(site.size, moments["probe"].dtype) if site.static
-                                              else jnp.ravel(step[1]) for site, step in zip(sites, moments["step"])])
-    prior = moments["prior"]
-    gaussian_prior = all(bool(v) for v in moments["prior_fixed"]) and "prior_draws" not in moments
-    if not gaussian_prior and "prior_draws" not in moments:  # hierarchical Gaussian priors: moments by Monte Carlo
-        draws = jax.jit(jax.vmap(lambda k: pack({n: v["value"] for n, v in run(k, X, mask).items() if n in names})))(
-            jax.random.split(jax.random.key(2), MOMENT_DRAWS))
-        prior = (jnp.mean(draws, axis=0), jnp.var(draws, axis=0))
-    noise = [s for s in sites if s.affects_variance]
-    obs_var = None if variances is None or noise else jnp.asarray(variances[0])
-
-    def sample_prior(key: Array) -> Array:
-        if gaussian_prior and not found["single"]:  # one draw for every site, as the packed form takes it
-            eps = jax.random.normal(jax.random.split(key)[1], (dim,), prior[0].dtype)
-            return prior[0] + eps * jnp.sqrt(prior[1])
-        trace = run(key, X, mask)
-        return pack({n: trace[n]["value"] for n in names})
-
-    def sample_transition(key: Array, theta_prev: Array) -> Array:
-        trace = run(key, X, mask, prev=unpack(theta_prev))
-        if found["single"]:
-            return theta_prev if sites[0].static else trace[THETA]["value"]
-        kept = as_dict(unpack(theta_prev))
-        return pack({s.name: kept[s.name] if s.static else trace[s.name]["value"] for s in sites})
-
-    def observation(theta: Array, X_: Array, mask_: Array) -> dist.Distribution:
-        return run(0, X_, mask_, substitute=as_dict(unpack(theta)))[LABEL]["fn"]
-
-    def label_var(theta: Array) -> Array:
-        return observation(theta, X, mask).variance
-
-    label_prior = None
-    if noise and variances is not None:  # the label variance's prior, as an inverse gamma (moment matched)
-        draws = moments.get("prior_draws")
-        if draws is None:
-            draws = jax.jit(jax.vmap(sample_prior))(jax.random.split(jax.random.key(2), MOMENT_DRAWS))
-        values = np.asarray(jax.jit(jax.vmap(label_var))(draws), np.float64)
-        mean, var = float(values.mean()), float(values.var())
-        shape = float(np.clip(mean**2 / max(var, 1e-30) + 2.0, 2.01, 1e4))
-        label_prior = (shape, mean * (shape - 1.0))
-
+    X, mask = jnp.asarray(X), jnp.asarray(mask)
+    run = declaration_runner(model, form)
+    structure = traced(declaration_structure, run, X, mask)
+    probe = traced(probe_declaration, run, structure, form, X, mask)
+    layout = report_layout(structure, layout or getattr(model, "layout", None))
+    sites = classify_sites(structure, probe)
+    prior, gaussian_prior = prior_moments(run, structure, probe, X, mask)
+    fns = samplers(run, structure, sites, prior, gaussian_prior, X, mask)
+    noise = any(s.affects_variance for s in sites)
+    normal_label = probe.label_var is not None
     return StateSpace(
         model=model,
-        dim=dim,
+        dim=structure.dim,
         layout=layout,
-        sample_prior=sample_prior,
-        sample_transition=sample_transition,
-        observation=observation,
-        prior_mean=None if prior is None else prior[0],
-        prior_var=None if prior is None else prior[1],
-        transition_var=transition_var,
-        obs_var=obs_var,
+        sample_prior=fns.sample_prior,
+        sample_transition=fns.sample_transition,
+        observation=fns.observation,
+        prior_mean=prior[0],
+        prior_var=prior[1],
+        transition_var=transition_variance(structure, probe, sites),
+        obs_var=jnp.asarray(np.asarray(probe.label_var[0])) if normal_label and not noise else None,
         sites=sites,
-        values=unpack,
-        pack=pack,
-        label_var=label_var if variances is not None else None,
-        label_var_prior=label_prior,
+        values=partial(unpack, structure),
+        pack=partial(pack, structure),
+        label_var=fns.label_var if normal_label else None,
+        label_var_prior=label_variance_prior(probe, fns) if noise and normal_label else None,
     )
 
 
