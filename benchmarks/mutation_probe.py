@@ -341,8 +341,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "resume-restarts-key-sequence", "bayeslstm/engine/runner.py",
-        "return step_inputs(c * chunk_size, chunk_size, stream.X[sl]",
-        "return step_inputs(c * chunk_size - done, chunk_size, stream.X[sl]",
+        "return step_inputs(c * size, size, stream.X[sl]",
+        "return step_inputs(c * size - (plan.saved.step if plan.saved else 0), size, stream.X[sl]",
         "resume: the resumed run numbers its steps (hence its random keys) from 0 again",
         ("tests/engine/test_checkpoint.py::test_sigkilled_run_resumes_bit_identical[dpf]",),
     ),

@@ -287,8 +287,6 @@ def test_the_docs_are_read():
 # --- the package's own strings ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="stale names in the docstrings of engine/runner.py, engine/assembly.py, report/plots.py, "
-                   "data/datasets.py and a message of data/streams.py; un-mark once they are fixed")
 def test_every_reference_of_the_package_strings_exists():
     problems = [p for file in SOURCES for p in string_problems(file)]
     assert not problems, "the package's strings name what is not there:\n" + "\n".join(problems)

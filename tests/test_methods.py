@@ -126,3 +126,9 @@ def test_the_registered_choices_are_the_kernels_own():
     expected = {"init": INITS, "update": UPDATES, "covariance": MIXTURE_COVARIANCES, "move": MOVES,
                 "resampling": tuple(SCHEMES), "consensus": CONSENSUS}
     assert {name: OPTIONS[name].choices for name in expected} == expected
+
+
+def test_bl_run_names_every_registered_method():
+    import bayeslstm as bl
+
+    assert methods_sentence() in " ".join(bl.run.__doc__.split())

@@ -2,7 +2,7 @@
 
 Each entry of :data:`DATASETS` says where the table comes from, its licence and how it is
 cut into (sequence, label) pairs; :func:`dataset_table` gives the prepared table and
-:func:`load_dataset` the :class:`~bayeslstm.tables.TableStream`. docs/data.md describes
+:func:`load_dataset` the :class:`~bayeslstm.data.tables.TableStream`. docs/data.md describes
 every dataset and the choices made in preparing it.
 """
 

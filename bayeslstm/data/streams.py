@@ -86,7 +86,7 @@ def validate(stream: Stream) -> Stream:
             raise InputError(
                 f"{name}{list(idx)} = {values[idx]:.3g} (step {idx[0]}, node {idx[1]}) is too large for "
                 f"{jnp.asarray(0.0).dtype} arithmetic (limit {limit:.0e}): its square overflows; standardise the data "
-                "(bayeslstm.tables.table_stream does it online) or compute in float64 (--x64)"
+                "(bayeslstm.data.tables.table_stream does it online) or compute in float64 (--x64)"
             )
     # padded rows may hold anything finite-or-not in user data: zero them so they stay inert
     X = np.where(valid_rows[..., None], X, 0.0).astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float32)

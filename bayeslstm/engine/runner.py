@@ -11,7 +11,7 @@ buckets some step needs are branches of that one program). Keys are ``fold_in(fo
 integer) or about :data:`SUMMARY_ROWS` evenly spaced steps (``"summary"``); the TAE is exact
 at every kept step because running error sums are carried over all steps (see
 :mod:`bayeslstm.engine.records`). ``checkpoint``
-saves the complete run state to a folder on chunk boundaries (see :mod:`bayeslstm.checkpoint`)
+saves the complete run state to a folder on chunk boundaries (see :mod:`bayeslstm.engine.checkpoint`)
 and ``resume`` continues from it with the same numbers as an uninterrupted run.
 """
 
@@ -390,18 +390,20 @@ def run(
 ) -> RunResult:
     """Run ``method`` on ``stream``.
 
-    ``method``: pf, ekf, sgd, adam (with ``fusion`` local | centralized | distributed), a
-    distributed scheme (dpf, dpf-consensus, dekf, dsgd, dadam) or a baseline; ``NAME@FUSION``
-    is accepted too. ``model``: a declaration, a
+    ``method``: a kernel (pf, ekf, enkf, gspf, lofi, sgd, adam, baseline-last, baseline-mean;
+    with fusion local, centralized, or distributed where it has a distributed form) or a
+    distributed method (dpf, dpf-consensus, dekf, denkf, denkf-consensus, dgspf, dlofi, dsgd,
+    dadam); ``NAME@FUSION`` is accepted too.
+    ``model``: a declaration, a
     factory, a built-in name or ``path.py:name`` (default: the paper's LSTM);
     ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
     a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
     small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
     ``checkpoint_every``, ``resume`` and ``compiler_options``: see :func:`run_method`.
-    ``options`` go to the kernel
-    (for example ``num_particles=500``), or are fault options (``link_failure``,
+    ``options`` go to the method (for example ``num_particles=500``; each method's options
+    and defaults: ``bayeslstm.methods.method_table()``), or are fault options (``link_failure``,
     ``node_dropout``, ``link_schedule``, ``node_schedule``, ``partition``) or sharding (``mesh``,
-    ``exchange``). A :class:`~bayeslstm.tables.TableStream` (real data) runs on its
+    ``exchange``). A :class:`~bayeslstm.data.tables.TableStream` (real data) runs on its
     standardised stream and reports predictions and TAE in the label's original units.
     Everything is checked before anything is computed; the method is built by
     :func:`bayeslstm.engine.assembly.assemble`, the path every entry point shares.
