@@ -18,9 +18,10 @@ import numpy as np
 from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
-from ..methods import DISTRIBUTED, RUN_OPTIONS, build_method, family, method_defaults, method_options, method_specs
+from ..methods import RUN_OPTIONS, build_method, family, method_defaults, method_options, method_specs
 from ..model.declarations import build_model, load_declaration, model_options as factory_options
 from ..model.statespace import StateSpace, is_declaration, read_model
+from ..network.faults import LINK_FAULTS, require_graph
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
 from ..network.topology import parse_graph
@@ -31,7 +32,7 @@ DEFAULT_GRAPH = "small-world"
 # the last hidden state read out, and, when the target is among the features, the naive forecast
 # as the starting point (readout="residual"); model options the user gives override them
 TABLE_MODEL_DEFAULTS = {"learn_r": True, "pooling": "last"}
-GRAPH_ONLY = ("link_failure", "link_schedule", "partition")  # faults that need a graph
+GRAPH_ONLY = LINK_FAULTS  # faults that need a graph
 NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
 
 
@@ -98,7 +99,7 @@ def _options_for(name: str, fusion: str, options: dict[str, Any], strict: bool, 
     if fusion != "distributed":
         skipped = [k for k in GRAPH_ONLY if k in extra]
         if strict and skipped:
-            raise OptionError(f"{skipped[0]} needs a graph: use a distributed method ({', '.join(DISTRIBUTED)})")
+            require_graph(skipped[0], None)  # a method that is not distributed runs without one
         extra = {k: v for k, v in extra.items() if k not in GRAPH_ONLY}
     if fusion == "centralized":
         if strict and "mesh" in extra:
