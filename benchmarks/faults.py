@@ -84,15 +84,14 @@ def partition_for(steps: int) -> tuple[int, int, list[int]]:
 
 def live_at(network, faults: dict, t: int) -> list[set[int]]:
     """The live groups of step t (networkx), from the schedules and the partition."""
-    from bayeslstm.network.faults import live_groups
+    from bayeslstm.network.faults import Partition, cut_edges, live_groups
 
     up = faults["link_schedule"][t].copy() if "link_schedule" in faults else np.ones(network.graph.number_of_edges(), bool)
     present = faults["node_schedule"][t] if "node_schedule" in faults else None
     if "partition" in faults:
-        start, stop, side = faults["partition"]
-        if start <= t < stop:
-            cut = np.array([(u in side) != (v in side) for u, v in network.graph.edges])
-            up &= ~cut
+        partition = Partition(*faults["partition"])
+        if partition.start <= t < partition.stop:
+            up &= ~cut_edges(network, partition)
     return live_groups(network, up, present)
 
 

@@ -5,7 +5,8 @@ Each file declares one model in the form every bayeslstm kernel reads (see
 ``model(X, mask, theta_prev=None, d=None)`` with a latent site ``theta`` (prior when
 ``theta_prev`` is None, transition otherwise) and an observed site ``d``.
 Copy one of them to start your own. They import only the model primitives
-(``bayeslstm.model.layout``, ``.lstm``, ``.gru``, ``.rnn``, ``.noise``); the names that
+(``bayeslstm.model.layout``, ``.lstm``, ``.gru``, ``.rnn``, ``.noise``, and
+``.cell_regression``, which makes the factory of a recurrent cell); the names that
 ``--model`` accepts are registered in :mod:`bayeslstm.model.builtin`.
 """
 

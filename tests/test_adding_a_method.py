@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 import bayeslstm as bl
-from bayeslstm.cli import main
+from bayeslstm.cli.main import main
 from bayeslstm.kernels.protocol import Kernel, PointEstimate, gaussian_log_density
 from bayeslstm.methods import Method, Option, method_names, register, unregister
 from bayeslstm.network.diffusion import adapt_then_combine, field_estimate

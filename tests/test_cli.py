@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslstm.cli import main
+from bayeslstm.cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2",
@@ -111,7 +111,7 @@ def test_bad_arguments_exit_2_with_message(tmp_path, capsys, args, message):
     ("run.options.num_particles is 32 in the checkpoint", "run.options.num_particles is 32 in the checkpoint"),
 ])
 def test_library_messages_name_the_flags(message, expected):
-    from bayeslstm.cli import flag_names
+    from bayeslstm.cli.flags import flag_names
 
     assert flag_names(message) == expected
 

@@ -1,4 +1,4 @@
-"""The ``bayeslstm`` command line: ``run`` one method, ``compare`` several on one stream,
+"""The ``bayeslstm`` command line (:func:`bayeslstm.cli.main.main`): ``run`` one method, ``compare`` several on one stream,
 ``report`` to redraw the report of an output folder.
 
 ``run`` and ``compare`` write the same output folder ``OUT`` (``--out``, default ``runs/latest``):
@@ -22,9 +22,3 @@ the report and the figures from ``summary.json`` and the netCDF files.
 Exit status: 0 done; 1 a method failed while running (the others' outputs are written);
 2 bad arguments or data (nothing written); 130 interrupted (Ctrl-C).
 """
-
-from .flags import flag_names
-from .main import main
-from .parser import build_parser
-
-__all__ = ["build_parser", "flag_names", "main"]

@@ -18,10 +18,10 @@ import numpy as np
 from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
-from ..methods import REGISTRY, builder, distributed_names, family, method_defaults, method_options, method_specs, resolve
+from ..methods import REGISTRY, builder, family, method_defaults, method_options, method_specs, resolve
 from ..model.declarations import build_model, load_declaration, model_options as factory_options
 from ..model.statespace import StateSpace, is_declaration, read_model
-from ..network.faults import Faults, with_faults
+from ..network.faults import LINK_FAULTS, Faults, require_graph, with_faults
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
 from ..network.references import centralized, local
@@ -33,7 +33,7 @@ DEFAULT_GRAPH = "small-world"
 # the last hidden state read out, and, when the target is among the features, the naive forecast
 # as the starting point (readout="residual"); model options the user gives override them
 TABLE_MODEL_DEFAULTS = {"learn_r": True, "pooling": "last"}
-GRAPH_ONLY = ("link_failure", "link_schedule", "partition")  # faults that need a graph
+GRAPH_ONLY = LINK_FAULTS  # faults that need a graph
 NODE_AXIS_ONLY = ("mesh", "exchange")  # options of methods with a node axis (not centralized)
 RUN_OPTIONS = NODE_AXIS_ONLY + Faults._fields  # options every method takes, handled here rather than by its builder
 
@@ -101,7 +101,7 @@ def _options_for(name: str, fusion: str, options: dict[str, Any], strict: bool, 
     if fusion != "distributed":
         skipped = [k for k in GRAPH_ONLY if k in extra]
         if strict and skipped:
-            raise OptionError(f"{skipped[0]} needs a graph: use a distributed method ({', '.join(distributed_names())})")
+            require_graph(skipped[0], None)  # a method that is not distributed runs without one
         extra = {k: v for k, v in extra.items() if k not in GRAPH_ONLY}
     if fusion == "centralized":
         if strict and "mesh" in extra:
@@ -192,9 +192,7 @@ def build_method(
         raise OptionError(f"method {name!r} has no option(s) {unknown}; it accepts {list(record.options) + list(RUN_OPTIONS)}")
     given = {**record.options, **options}
     if mode == "distributed":
-        if network is None:
-            raise OptionError(f"method {name!r} needs a graph (graph=... / --graph)")
-        built = builder(name)(ssm=ssm, network=network, **record.bind, **given)
+        built = builder(name)(ssm=ssm, network=require_graph(f"method {name!r}", network), **record.bind, **given)
     else:
         kernel = builder(name)(ssm=ssm, **record.bind, **given)
         built = local(kernel) if mode == "local" else centralized(kernel)

@@ -1,4 +1,4 @@
-"""What a run keeps of its steps: the rows of every ``stride``-th step and the running TAE.
+"""What a run keeps of its steps, and what it returns (:class:`RunResult`): the rows of every ``stride``-th step and the running TAE.
 
 ``record`` bounds what a long run keeps: every step (``"full"``), every ``s``-th step (an
 integer) or about :data:`SUMMARY_ROWS` evenly spaced steps (``"summary"``); the TAE is exact
@@ -7,12 +7,15 @@ at every kept step because running error sums are carried over all steps.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import xarray as xr
 
 from ..errors import OptionError
-from .metrics import Units, accumulate_tae, to_units
+from ..kernels.protocol import PosteriorFn, no_posterior
+from ..model.layout import ParamLayout
+from .metrics import Units, accumulate_tae, late_mse, to_units
 
 SUMMARY_ROWS = 1000  # record="summary" keeps about this many evenly spaced steps (and the last)
 
@@ -69,3 +72,36 @@ def keep(trace: Trace, infos: dict[str, np.ndarray], t0: int, labels, observed, 
     extra = {"step": numbers[kept], "tae": tae[kept], "label": labels[kept], "scored": scored[kept]}
     row = {name: value[kept] for name, value in infos.items()} | extra
     return Trace(trace.rows + (row,), sq_sum, count)
+
+
+class RunResult(NamedTuple):
+    """Everything a run produced. Arrays are (time, node) over the kept steps (all by default)."""
+
+    method: str
+    predictions: np.ndarray
+    labels: np.ndarray
+    observed: np.ndarray
+    tae: xr.DataArray  # (node, time): running mean of squared errors; ``time`` holds the step numbers
+    diagnostics: xr.Dataset  # every per-step info field, (time, node)
+    final_state: Any
+    seconds: float  # running time, compilation excluded
+    compilations: int
+    config: dict
+    layout: ParamLayout | None = None  # names and shapes of the blocks of theta, for reports
+    compile_seconds: float = 0.0
+    posterior: PosteriorFn = no_posterior  # reads the final state's posterior over theta
+
+    @property
+    def final_tae(self) -> float:
+        """Network mean of TAE at the last step."""
+        return float(self.tae.isel(time=-1).mean())
+
+    def late_mse(self, fraction: float = 0.25) -> float:
+        """Mean squared error over the last ``fraction`` of each node's scored labels (of the kept
+        steps), averaged over nodes: where the method has got to, without the early transient."""
+        return late_mse(self.predictions, self.labels, self.observed, fraction)
+
+    @property
+    def network_tae(self) -> np.ndarray:
+        """Network-mean TAE per kept step."""
+        return self.tae.mean("node").values

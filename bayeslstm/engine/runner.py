@@ -30,47 +30,13 @@ from tqdm.auto import tqdm
 from ..data.streams import Stream, step_buckets, used_buckets, validate
 from ..data.tables import TableStream
 from ..errors import NumericalError, OptionError
-from ..kernels.protocol import PosteriorFn, no_posterior
 from ..model.layout import ParamLayout
 from ..network.method import NetworkMethod, StepData
 from ..network.sharding import addressable
 from . import checkpoint as ckpt
 from .assembly import assemble
-from .metrics import Units, late_mse
-from .records import SUMMARY_ROWS, Trace, keep, record_stride, running_tae
-
-class RunResult(NamedTuple):
-    """Everything a run produced. Arrays are (time, node) over the kept steps (all by default)."""
-
-    method: str
-    predictions: np.ndarray
-    labels: np.ndarray
-    observed: np.ndarray
-    tae: xr.DataArray  # (node, time): running mean of squared errors; ``time`` holds the step numbers
-    diagnostics: xr.Dataset  # every per-step info field, (time, node)
-    final_state: Any
-    seconds: float  # running time, compilation excluded
-    compilations: int
-    config: dict
-    layout: ParamLayout | None = None  # names and shapes of the blocks of theta, for reports
-    compile_seconds: float = 0.0
-    posterior: PosteriorFn = no_posterior  # reads the final state's posterior over theta
-
-    @property
-    def final_tae(self) -> float:
-        """Network mean of TAE at the last step."""
-        return float(self.tae.isel(time=-1).mean())
-
-    def late_mse(self, fraction: float = 0.25) -> float:
-        """Mean squared error over the last ``fraction`` of each node's scored labels (of the kept
-        steps), averaged over nodes: where the method has got to, without the early transient."""
-        return late_mse(self.predictions, self.labels, self.observed, fraction)
-
-    @property
-    def network_tae(self) -> np.ndarray:
-        """Network-mean TAE per kept step."""
-        return self.tae.mean("node").values
-
+from .metrics import Units
+from .records import SUMMARY_ROWS, RunResult, Trace, keep, record_stride, running_tae
 
 def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
     """Steps per compiled chunk: ``chunk_size`` (at most ``steps``), cut to divide ``checkpoint_every``

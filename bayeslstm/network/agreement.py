@@ -28,7 +28,8 @@ labels only; neither takes a larger group over. Everything is written row-locall
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +37,7 @@ from jax import Array
 
 from ..errors import choose, number
 from .graph import Network, require_doubly_stochastic
-from .method import NodeAxis
+from .method import NetworkInitFn, NodeAxis, check_nodes
 from .mixing import Links, combine
 
 INT = jnp.int32
@@ -44,6 +45,7 @@ LARGEST = jnp.iinfo(jnp.int32).max
 SMALLEST = jnp.iinfo(jnp.int32).min
 FLOOD_INTS = 3  # a flood message: (priority, id, hops)
 CONSENSUS = ("exact", "average")
+DEFAULT_CONSENSUS_ITERS = 20  # rounds of average consensus (consensus="average")
 
 
 class Groups(NamedTuple):
@@ -187,6 +189,40 @@ def plan(network: Network, what: str, consensus: str, consensus_iters: int, floo
     if consensus == "average":
         require_doubly_stochastic(network, what)
     return Plan(consensus, iters, rounds, jnp.asarray(network.neighbors))
+
+
+def start_together(network: Network, draw: Callable[[Array], Any]) -> NetworkInitFn:
+    """The ``init`` of a consensus method: every node starts from the same ``draw(key)`` (a
+    state with a ``labels_seen`` field), having absorbed no label."""
+
+    def init_fn(key: Array, nodes: int) -> Any:
+        check_nodes(network, nodes)
+        shared = draw(key)._replace(labels_seen=jnp.zeros((), INT))
+        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
+
+    return init_fn
+
+
+def join_groups(plan: Plan, links: Links, axis: NodeAxis, values: Any, labels_seen: Array) -> tuple[Groups, Any]:
+    """Each held node's live group this step, and its copy of the leader's ``values`` (a pytree
+    with a node axis): the node's own unless groups merged, when the values that have absorbed
+    the most labels win."""
+    groups = find_groups(links, axis.index, plan.table, axis, labels_seen, plan.rounds)
+    return groups, from_leader(values, groups.leader, axis)
+
+
+def changed(new: Any, old: Any) -> Array:
+    """(K_here,) bool: the nodes whose row of ``new`` differs from ``old`` anywhere (both
+    pytrees with a node axis), such as those that took their leader's state."""
+    rows = [jnp.any(a != b, axis=tuple(range(1, a.ndim)))
+            for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(old))]
+    return functools.reduce(jnp.logical_or, rows)
+
+
+def group_report(groups: Groups, values: Any) -> dict[str, Array]:
+    """The diagnostics of a method that agrees inside live groups: each node's ``leader`` and
+    the ``digest`` of its ``values``, equal across a group when its members agree."""
+    return {"leader": groups.leader.astype(jnp.float32), "digest": digest(values)}
 
 
 class Agreed(NamedTuple):

@@ -28,11 +28,11 @@ from ..kernels.particle_filter import (
 )
 from ..kernels.resampling import adaptive, get_scheme
 from ..model.statespace import StateSpace
-from .agreement import agree_on_total, digest, find_groups, from_leader, plan
-from .graph import Network
-from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_map, own_batch, own_prediction, traffic,
+from .agreement import (
+    DEFAULT_CONSENSUS_ITERS, agree_on_total, changed, from_leader, group_report, join_groups, plan, start_together,
 )
+from .graph import Network
+from .method import NetworkMethod, NodeAxis, StepData, graph_method, node_map, own_batch, own_prediction, traffic
 from .mixing import Links
 
 def consensus_particle_filter(
@@ -40,7 +40,7 @@ def consensus_particle_filter(
     network: Network,
     num_particles: int = DEFAULT_PARTICLES,
     consensus: str = "exact",
-    consensus_iters: int = 20,
+    consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
     move: str = "auto",
@@ -64,17 +64,10 @@ def consensus_particle_filter(
     resample = adaptive(get_scheme(resampling), ess_threshold)
     entries = moved_entries(ssm, move)
 
-    def init_fn(key: Array, nodes: int) -> ParticleState:
-        check_nodes(network, nodes)
-        shared = init_particles(ssm, key, n)._replace(labels_seen=jnp.zeros((), jnp.int32))
-        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
-
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
-        groups = find_groups(links, rows, agreement.table, axis, state.labels_seen, agreement.rounds)
-        adopted = from_leader(state, groups.leader, axis)  # the identity unless groups merged
-        stale = jnp.any(adopted.particles != state.particles, axis=(1, 2)) | jnp.any(
-            adopted.log_weights != state.log_weights, axis=1)
+        groups, adopted = join_groups(agreement, links, axis, state, state.labels_seen)
+        stale = changed((adopted.particles, adopted.log_weights), (state.particles, state.log_weights))
         key_move, key_resample = jax.random.split(key)  # shared by every node
         particles, (mean, var, loglik) = node_map(lambda p, b: move_and_observe(ssm, key_move, p, b),
                                                   adopted.particles, own_batch(data))
@@ -90,8 +83,9 @@ def consensus_particle_filter(
         state = jax.vmap(lambda s, r: rejuvenate(key_jitter, s, r, entries, discount))(state, resampled.resampled)
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled,
-                   collapsed=collapsed, leader=groups.leader.astype(jnp.float32), digest=digest(state))
+                   collapsed=collapsed, **group_report(groups, state))
         out.update(traffic(agreed.messages + stale, agreed.floats + stale * (n * (ssm.dim + 1) + 2)))
         return state, out
 
+    init_fn = start_together(network, lambda key: init_particles(ssm, key, n))
     return graph_method(network, init_fn, node_step, "dpf-consensus", posterior)

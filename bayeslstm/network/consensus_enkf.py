@@ -34,11 +34,9 @@ from ..kernels.enkf import (
 from ..kernels.particle_filter import observe_all
 from ..kernels.protocol import gaussian_log_density
 from ..model.statespace import StateSpace
-from .agreement import agree_on_total, digest, find_groups, from_leader, plan
+from .agreement import DEFAULT_CONSENSUS_ITERS, agree_on_total, changed, group_report, join_groups, plan, start_together
 from .graph import Network
-from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_map, own_batch, own_prediction, traffic,
-)
+from .method import NetworkMethod, NodeAxis, StepData, graph_method, node_map, own_batch, own_prediction, traffic
 from .mixing import Links
 
 
@@ -66,7 +64,7 @@ def stochastic_transform(members: Array, gram: Array, perturbed: Array) -> Array
 
 
 def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT_MEMBERS, update: str = "sqrt",
-                   inflation: float = 1.0, consensus: str = "exact", consensus_iters: int = 20,
+                   inflation: float = 1.0, consensus: str = "exact", consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
                    flood_rounds: int | None = None) -> NetworkMethod:
     """denkf-consensus (see the module docstring; ``consensus``, ``consensus_iters`` and
     ``flood_rounds`` as the consensus DPF's). Traffic per node and step: the groups' flood,
@@ -80,11 +78,9 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     agreement = plan(network, "the consensus EnKF", consensus, consensus_iters, flood_rounds)
     r = ssm.obs_var
 
-    def init_fn(key: Array, nodes: int) -> EnsembleState:
-        check_nodes(network, nodes)
+    def draw(key: Array) -> EnsembleState:
         members = jax.vmap(ssm.sample_prior)(jax.random.split(key, n))
-        shared = EnsembleState(members, jnp.zeros((), members.dtype), None, jnp.zeros((), jnp.int32))
-        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
+        return EnsembleState(members, jnp.zeros((), members.dtype))
 
     def statistics(predictions: Array, d: Array, observed: Array, noise: Array):
         """One node's S_k and its right-hand side (t_k, or T_k for the stochastic form)."""
@@ -101,9 +97,8 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     def node_step(key: Array, state: EnsembleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         key_move, key_update = jax.random.split(key)  # shared by every node
-        groups = find_groups(links, rows, agreement.table, axis, state.labels_seen, agreement.rounds)
-        adopted = from_leader(state, groups.leader, axis)  # the identity unless groups merged
-        stale = jnp.any(adopted.members != state.members, axis=(1, 2))
+        groups, adopted = join_groups(agreement, links, axis, state, state.labels_seen)
+        stale = changed(adopted.members, state.members)
         members = jax.vmap(lambda m: inflate(ssm.propagate(key_move, m), inflation))(adopted.members)
         predictions = node_map(lambda m, b: observe_all(ssm, m, b)[0], members, own_batch(data))[..., 0]  # (K_here, N)
         rr = jnp.asarray(r, members.dtype)
@@ -120,7 +115,7 @@ def consensus_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
         out.update(log_evidence_increment=increment, spread=jnp.mean(jnp.var(members, axis=1), axis=1))
         out.update(traffic(agreed.messages + stale, agreed.floats + stale * (n * ssm.dim + 2)))
         labels_seen = adopted.labels_seen + agreed.labels
-        out.update(leader=groups.leader.astype(jnp.float32), digest=digest((members, labels_seen)))
+        out.update(group_report(groups, (members, labels_seen)))
         return EnsembleState(members, adopted.log_evidence + increment, None, labels_seen), out
 
-    return graph_method(network, init_fn, node_step, "denkf-consensus", posterior)
+    return graph_method(network, start_together(network, draw), node_step, "denkf-consensus", posterior)

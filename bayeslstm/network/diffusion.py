@@ -15,19 +15,18 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 from ..kernels.ekf import extended_kalman_filter
 from ..kernels.enkf import DEFAULT_MEMBERS, EnsembleState, ensemble_kalman_filter
 from ..kernels.gradient import gradient_descent
 from ..kernels.lofi import DEFAULT_RANK, low_rank_filter
-from ..kernels.protocol import Batch, Kernel
+from ..kernels.protocol import Kernel
 from ..model.statespace import StateSpace
 from .graph import Network
 from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, info_per_node, live_degree, node_keys, node_map,
-    own_batch, traffic as traffic_info,
+    NetworkMethod, NodeAxis, StepData, check_nodes, example_traffic, graph_method, info_per_node, live_degree,
+    neighbour_batch, node_keys, node_map, own_batch, own_slots, traffic as traffic_info,
 )
 from .mixing import Links, combine
 
@@ -53,16 +52,6 @@ ENSEMBLE_MEAN = Estimate(ensemble_mean, lambda state, value: state._replace(
     members=state.members - ensemble_mean(state) + value))
 
 
-def example_traffic(dim: int) -> Callable[[StepData, Array], tuple[Array, Array]]:
-    """The DEKF's traffic: the raw example (sequence and label) and a ``dim``-vector to each
-    live neighbour; two messages."""
-    def traffic(data: StepData, degree: Array):
-        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        return 2 * degree, degree * (example + dim)
-
-    return traffic
-
-
 def adapt_then_combine(kernel: Kernel, network: Network, estimate: Estimate, use_neighbours_data: bool, traffic,
                        name: str) -> NetworkMethod:
     """Diffusion (Cattivelli & Sayed): every node runs ``kernel.step`` (adapt), then its
@@ -73,7 +62,7 @@ def adapt_then_combine(kernel: Kernel, network: Network, estimate: Estimate, use
     or on the node's own only (diffusion SGD). ``traffic(data, degree) -> (messages, floats)``.
     """
     table = jnp.asarray(network.neighbors)
-    own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
+    own_slot = own_slots(network)
 
     def init_fn(key: Array, nodes: int):
         check_nodes(network, nodes)
@@ -81,15 +70,9 @@ def adapt_then_combine(kernel: Kernel, network: Network, estimate: Estimate, use
 
     def node_step(key: Array, state, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
-        neighbours = table[rows]
-        if use_neighbours_data:
-            everyone = axis.gather(data)
-            valid = links.live[rows] & everyone.observed[neighbours]
-            batch = Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
-        else:
-            batch = own_batch(data)
+        batch = neighbour_batch(data, links, rows, table, axis) if use_neighbours_data else own_batch(data)
         psi, info = node_map(kernel.step, node_keys(key, rows), state, batch)
-        mixed = combine(links.weights[rows], neighbours, axis.gather(jax.vmap(estimate.read)(psi)))
+        mixed = combine(links.weights[rows], table[rows], axis.gather(jax.vmap(estimate.read)(psi)))
         out = info_per_node(info, rows.shape[0], entry=own_slot[rows] if use_neighbours_data else None)
         out.update(traffic_info(*traffic(data, live_degree(links, rows))))
         return jax.vmap(estimate.write)(psi, mixed), out

@@ -30,12 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from ..methods import distributed_names
 from ..errors import OptionError, number
 from .graph import Network
 from .method import NetworkMethod, StepData
 from .mixing import live_links
 
 FAULT_SALT = 2**31 - 1
+LINK_FAULTS = ("link_failure", "link_schedule", "partition")  # the fault options that need a graph
 
 
 class FaultState(NamedTuple):
@@ -67,16 +69,23 @@ class Faults(NamedTuple):
                     or self.node_schedule is not None or self.partition is not None)
 
 
+def require_graph(what: str, network: Network | None) -> Network:
+    """``network``, or an error that ``what`` (an option or a method, named as the user wrote
+    it) needs a graph, when there is none."""
+    if network is None:
+        raise OptionError(f"{what} needs a graph (graph=..., --graph), which only the distributed methods have: "
+                          f"{', '.join(distributed_names())}")
+    return network
+
+
 def check_faults(faults: Faults, network: Network | None, nodes: int | None = None) -> Faults:
     """Refuse impossible fault settings before any work."""
     link_failure = number("link_failure", faults.link_failure, float, 0.0, 1.0, high_open=True)
     node_dropout = number("node_dropout", faults.node_dropout, float, 0.0, 1.0, high_open=True)
-    links_asked = {"link_failure": link_failure > 0, "link_schedule": faults.link_schedule is not None,
-                   "partition": faults.partition is not None}
-    needs_links = [name for name, asked in links_asked.items() if asked]
-    if needs_links and network is None:
-        raise OptionError(f"{needs_links[0]} needs a graph: use a distributed method (dpf, dpf-consensus, dekf, dgspf, "
-                          "dsgd, ...)")
+    asked = (link_failure > 0, faults.link_schedule is not None, faults.partition is not None)
+    needs_links = [name for name, on in zip(LINK_FAULTS, asked) if on]
+    if needs_links:
+        require_graph(needs_links[0], network)
     link_schedule = node_schedule = None
     if faults.link_schedule is not None:
         link_schedule = _bool_array("link_schedule", faults.link_schedule)
@@ -118,8 +127,9 @@ def _partitions(value, nodes: int) -> tuple[Partition, ...]:
     return tuple(checked)
 
 
-def _cut_edges(network: Network, partition: Partition) -> np.ndarray:
-    """(E,) bool: the edges (in ``network.graph.edges`` order) with one end on each side."""
+def cut_edges(network: Network, partition: Partition) -> np.ndarray:
+    """(E,) bool: the edges (in ``network.graph.edges`` order) that ``partition`` cuts, those
+    with one end among its nodes and the other outside; they are down while it lasts."""
     side = np.zeros(network.nodes, bool)
     side[list(partition.nodes)] = True
     return np.array([side[u] != side[v] for u, v in network.graph.edges], bool)
@@ -155,7 +165,7 @@ def with_faults(method: NetworkMethod, network: Network | None, faults: Faults) 
         return method
     per_node_state = method.node_step is not None
     partitions = faults.partition or ()
-    cuts = [jnp.asarray(_cut_edges(network, p)) for p in partitions]
+    cuts = [jnp.asarray(cut_edges(network, p)) for p in partitions]
 
     def init(key: Array, nodes: int) -> FaultState:
         return FaultState(method.init(key, nodes), jnp.zeros((), jnp.int32))

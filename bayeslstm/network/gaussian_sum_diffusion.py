@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 from ..kernels.gaussian_sum import (
@@ -30,16 +29,21 @@ from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
 from ..kernels.resampling import effective_sample_size
 from ..model.statespace import StateSpace
-from .agreement import agree_on_total, digest, find_groups, from_leader, plan
+from .agreement import (
+    DEFAULT_CONSENSUS_ITERS, agree_on_total, changed, from_leader, group_report, join_groups, plan, start_together,
+)
 from .graph import Network
-from .method import NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, live_degree, node_keys, node_map, traffic
+from .method import (
+    NetworkMethod, NodeAxis, StepData, example_traffic, graph_method, live_degree, neighbour_batch, node_keys, node_map,
+    own_entry, own_prediction, own_slots, traffic,
+)
 from .mixing import Links, combine
 
 
 def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: int = DEFAULT_COMPONENTS,
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
-                           consensus: str = "exact", consensus_iters: int = 20, flood_rounds: int | None = None,
-                           rank: int = DEFAULT_RANK) -> NetworkMethod:
+                           consensus: str = "exact", consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
+                           flood_rounds: int | None = None, rank: int = DEFAULT_RANK) -> NetworkMethod:
     """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
     ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
@@ -52,12 +56,8 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
     agreement = plan(network, "the distributed Gaussian-sum filter", consensus, consensus_iters, flood_rounds)
     component = component_filter(ssm, covariance, init, rank)
     table = agreement.table
-    own_slot = jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
-
-    def init_fn(key: Array, nodes: int) -> GaussianSumState:
-        check_nodes(network, nodes)
-        shared = initial_mixture(component, key, count)._replace(labels_seen=jnp.zeros((), jnp.int32))
-        return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (nodes,) + a.shape), shared)
+    own_slot = own_slots(network)
+    shares_examples = example_traffic(count * ssm.dim)  # the raw example and the C means
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
         components = component.state(state.means, state.covs, state.noise)
@@ -65,17 +65,13 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
 
     def node_step(key: Array, state: GaussianSumState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
-        neighbours = table[rows]
-        groups = find_groups(links, rows, table, axis, state.labels_seen, agreement.rounds)
         shared = (state.log_weights, state.log_evidence, state.labels_seen)
-        log_weights, log_evidence, labels_seen = from_leader(shared, groups.leader, axis)  # unless groups merged
-        stale = jnp.any(log_weights != state.log_weights, axis=1)
-        everyone = axis.gather(data)
-        valid = links.live[rows] & everyone.observed[neighbours]
-        batch = Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
+        groups, adopted = join_groups(agreement, links, axis, shared, state.labels_seen)
+        log_weights, log_evidence, labels_seen = adopted
+        stale = changed(log_weights, state.log_weights)
+        batch = neighbour_batch(data, links, rows, table, axis)
         updated, info = node_map(adapt, node_keys(key, rows), state, batch)  # info: (K_here, C, B)
-        own = own_slot[rows][:, None, None]
-        pick = lambda value: jnp.take_along_axis(value, own, axis=-1)[..., 0]  # noqa: E731  (K_here, C)
+        pick = lambda value: own_entry(value, own_slot[rows])  # noqa: E731  (K_here, C)
         prediction, pred_var, log_pred = jax.vmap(mixture_moments)(
             log_weights, pick(info.prediction)[..., None], pick(info.predictive_var)[..., None],
             pick(info.log_pred_density)[..., None])
@@ -84,21 +80,19 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         log_w, increment = jax.vmap(reweight_components)(log_weights, agreed.total)
         log_w, increment = from_leader((log_w, increment), groups.leader, axis)
         means, covs = component.parts(updated)
-        means = combine(links.weights[rows], neighbours, axis.gather(means))
+        means = combine(links.weights[rows], table[rows], axis.gather(means))
         new = GaussianSumState(means, covs, log_w, log_evidence + increment, updated.noise, labels_seen + agreed.labels)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)
         else:
             respawned = jnp.zeros(rows.shape, jnp.int32)
-        degree = live_degree(links, rows)
-        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
-        floats = degree * (example + count * ssm.dim) + agreed.floats + stale * (count + 2)
-        out = {"prediction": prediction[:, 0], "predictive_var": pred_var[:, 0], "log_pred_density": log_pred[:, 0],
-               "log_evidence_increment": increment, "ess": ess, "respawned": respawned,
-               "leader": groups.leader.astype(jnp.float32),
-               "digest": digest((new.log_weights, new.log_evidence, new.labels_seen))}
-        out.update(traffic(2 * degree + agreed.messages + stale, floats))
+        messages, floats = shares_examples(data, live_degree(links, rows))
+        out = own_prediction(prediction, pred_var, log_pred)
+        out.update(log_evidence_increment=increment, ess=ess, respawned=respawned,
+                   **group_report(groups, (new.log_weights, new.log_evidence, new.labels_seen)))
+        out.update(traffic(messages + agreed.messages + stale, floats + agreed.floats + stale * (count + 2)))
         return new, out
 
+    init_fn = start_together(network, lambda key: initial_mixture(component, key, count))
     return graph_method(network, init_fn, node_step, "dgspf", posterior)

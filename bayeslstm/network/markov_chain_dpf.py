@@ -41,13 +41,10 @@ def markov_chain_particle_filter(
     move: str = "auto",
     discount: float = DEFAULT_DISCOUNT,
 ) -> NetworkMethod:
-    """Markov-chain DPF (after Lee & West, 2009). After propagation every particle takes S
-    random-walk steps over the live links with the doubly stochastic C (uniform stationary law
-    on its live group C) and at each node j it visits adds (|C| / S) log p(d_j | theta): over
-    the walk this tends to the sum of the group's log-likelihoods, the centralized weight. Each node then resamples N particles
-    among those that ended with it; a node left with none keeps its own propagated set and
-    reports ``empty``; ``move="liu-west"`` then rejuvenates each node's resampled set.
-    Particles that cross an edge are the communication (S*N per node)."""
+    """Markov-chain DPF (see the module docstring): N particles per node, each walking S =
+    ``walk_steps`` steps over the live links. A node left with no particle keeps its own
+    propagated set and reports ``empty``; ``move="liu-west"`` rejuvenates each node's resampled
+    set. Traffic: the particles that cross an edge (S N per node), the flood and the count of |C|."""
     n = check_particle_options(num_particles, resampling, move=move, discount=discount)
     require_doubly_stochastic(network, "the Markov-chain DPF")
     S = number("walk_steps", walk_steps, int, 1)

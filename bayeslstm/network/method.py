@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from ..errors import GraphError
@@ -132,6 +133,36 @@ def own_batch(data: StepData) -> Batch:
     return Batch(data.X[:, None], data.mask[:, None], data.d[:, None], data.observed[:, None])
 
 
+def neighbour_batch(data: StepData, links: Links, rows: Array, table: Array, axis: NodeAxis) -> Batch:
+    """Each held node's batch of its neighbours' examples, (K_here, D, ...) in neighbour-table
+    order; a slot counts when its link is live and its node has a label."""
+    neighbours = table[rows]
+    everyone = axis.gather(data)
+    valid = links.live[rows] & everyone.observed[neighbours]
+    return Batch(everyone.X[neighbours], everyone.mask[neighbours], everyone.d[neighbours], valid)
+
+
+def own_slots(network: Network) -> Array:
+    """(K,) each node's own slot in its row of the neighbour table (where its own example sits
+    in :func:`neighbour_batch`)."""
+    return jnp.asarray((network.neighbors == np.arange(network.nodes)[:, None]).argmax(axis=1))
+
+
+def own_entry(value: Array, slots: Array) -> Array:
+    """Each node's entry ``slots[k]`` along the last axis of ``value`` (K_here, ..., B)."""
+    return jnp.take_along_axis(value, slots.reshape(slots.shape + (1,) * (value.ndim - 1)), axis=-1)[..., 0]
+
+
+def example_traffic(dim: int) -> Callable[[StepData, Array], tuple[Array, Array]]:
+    """The traffic of sharing raw examples: to each live neighbour the example (sequence and
+    label) and ``dim`` numbers, in two messages. ``traffic(data, degree) -> (messages, floats)``."""
+    def traffic(data: StepData, degree: Array) -> tuple[Array, Array]:
+        example = jnp.sum(data.mask, axis=1) * data.X.shape[-1] + 1.0
+        return 2 * degree, degree * (example + dim)
+
+    return traffic
+
+
 def traffic(messages: Array, floats: Array) -> dict[str, Array]:
     """The diagnostics every distributed method reports: messages and floats sent per node."""
     return {"messages": jnp.asarray(messages, jnp.float32), "floats": jnp.asarray(floats, jnp.float32)}
@@ -176,7 +207,7 @@ def info_per_node(info: Any, nodes: int, entry: Array | None = None) -> dict[str
     for name, value in info._asdict().items():
         value = jnp.asarray(value)
         if name in PER_ENTRY:
-            value = value[..., 0] if entry is None else jnp.take_along_axis(value, entry[:, None], axis=-1)[:, 0]
+            value = value[..., 0] if entry is None else own_entry(value, entry)
         out[name] = jnp.broadcast_to(value, (nodes,) + value.shape[1:]) if value.ndim == 0 else value
     return out
 

@@ -21,7 +21,7 @@ import tempfile
 from typing import Any, Mapping, NamedTuple
 
 from ..engine.encoding import json_default
-from ..engine.runner import RunResult
+from ..engine.records import RunResult
 from ..errors import InputError
 from .comparison import Comparison, compare_results, table_markdown
 from .inference_data import to_inference_data

@@ -54,7 +54,7 @@ import numpy as np
 import xarray as xr
 
 from ..engine.encoding import to_json
-from ..engine.runner import RunResult
+from ..engine.records import RunResult
 from ..errors import InputError, number
 from ..model.layout import ParamLayout, constrain
 from ..version import __version__

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..engine.metrics import time_accumulated_error
-from ..engine.runner import RunResult
+from ..engine.records import RunResult
 from ..errors import InputError, OptionError
 
 LOG_SCORE = "log_pred_density"  # the per-step diagnostic that becomes the log_likelihood group

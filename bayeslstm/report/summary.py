@@ -15,7 +15,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ..engine import metrics
-from ..engine.runner import RunResult
+from ..engine.records import RunResult
 from ..errors import InputError
 from ..kernels.protocol import WeightedSample
 from .reading import (

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import bayeslstm as bl
-from bayeslstm.cli import main
+from bayeslstm.cli.main import main
 from bayeslstm.engine.assembly import DEFAULT_GRAPH, assemble
 from bayeslstm.errors import GraphError, OptionError
 from bayeslstm.kernels.particle_filter import DEFAULT_PARTICLES

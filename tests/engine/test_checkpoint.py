@@ -19,7 +19,7 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.engine import checkpoint as ckpt
-from bayeslstm.cli import main
+from bayeslstm.cli.main import main
 from bayeslstm.errors import BayesLSTMError, CheckpointError
 from bayeslstm.engine.runner import record_stride
 

@@ -9,7 +9,7 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
-from bayeslstm.network.faults import live_groups
+from bayeslstm.network.faults import Faults, Partition, check_faults, cut_edges, live_groups, require_graph
 from bayeslstm.network.graph import make_network
 from bayeslstm.models import lstm_regression
 
@@ -61,7 +61,7 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
 def test_fault_options_are_checked_before_running(ring_stream):
     with pytest.raises(OptionError, match="link_failure"):
         bl.run(ring_stream, "dekf", graph="ring", link_failure=1.5, **SMALL)
-    with pytest.raises(OptionError, match="needs a graph"):
+    with pytest.raises(OptionError, match=r"link_failure needs a graph \(graph=..., --graph\), which only the distributed methods have: dpf, "):
         bl.run(ring_stream, "ekf", link_failure=0.2, **SMALL)
     with pytest.raises(OptionError, match="node_schedule"):
         bl.run(ring_stream, "dekf", graph="ring", node_schedule=np.ones((3, 5), bool), **SMALL)
@@ -233,3 +233,18 @@ def test_an_isolated_markov_chain_dpf_node_weights_its_own_label_once():
 def test_bad_fault_options_are_refused_naming_the_option(ring_stream, options, message):
     with pytest.raises(OptionError, match=message):
         bl.run(ring_stream, "dpf-consensus", graph="ring", num_particles=8, **options, **SMALL)
+
+
+def test_every_fault_that_needs_a_graph_says_so_in_the_same_words():
+    ring = make_network(nx.cycle_graph(4))
+    assert require_graph("partition", ring) is ring
+    for faults, name in ((Faults(link_failure=0.2), "link_failure"), (Faults(partition=(0, 2, [0])), "partition"),
+                         (Faults(link_schedule=np.ones((2, 4), bool)), "link_schedule")):
+        with pytest.raises(OptionError, match=rf"^{name} needs a graph \(graph=..., --graph\), which only the distributed methods have"):
+            check_faults(faults, None)
+
+
+def test_a_partition_cuts_exactly_the_edges_across_it():
+    ring = make_network(nx.cycle_graph(6))
+    cut = cut_edges(ring, Partition(0, 5, (0, 1, 2)))
+    assert sorted(tuple(sorted(edge)) for edge, c in zip(ring.graph.edges, cut) if c) == [(0, 5), (2, 3)]

@@ -34,7 +34,7 @@ PINNED = {
 def test_default_run_numbers_are_pinned(method, tmp_path):
     env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip())
     command = ["run", "--method", method, "--steps", "200", "--seed", "5", "--no-progress", "--out", str(tmp_path)]
-    code = f"from bayeslstm.cli import main; raise SystemExit(main({command!r}))"
+    code = f"from bayeslstm.cli.main import main; raise SystemExit(main({command!r}))"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     entry = json.loads((tmp_path / "summary.json").read_text())["methods"][method]
     final, first, hundredth, floats = PINNED[method]

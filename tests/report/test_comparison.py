@@ -64,7 +64,7 @@ def test_skill_against_the_naive_forecasts_is_one_minus_the_mse_ratio(tmp_path):
     import pandas as pd
 
     import bayeslstm as bl
-    from bayeslstm.cli import main
+    from bayeslstm.cli.main import main
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"x": rng.normal(size=80), "y": np.cumsum(rng.normal(size=80))})

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bayeslstm.cli import main
+from bayeslstm.cli.main import main
 from bayeslstm.report.folder import write_report
 from bayeslstm.report.names import netcdf_name
 from bayeslstm.report.reading import run_config, tae_from_inference_data
