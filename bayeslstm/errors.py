@@ -7,6 +7,8 @@ Every error a user can cause is raised before any computation starts and is a su
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BayesLSTMError(Exception):
     """Base class of every error bayeslstm raises on purpose."""
@@ -54,6 +56,7 @@ def number(name: str, value, kind: type = float, low: float | None = None, high:
     import math
 
     bad = isinstance(value, bool) or value is None
+    converted: Any = None  # whatever kind() returns; only read while not bad
     try:
         converted = kind(value) if not bad else None
     except (TypeError, ValueError, OverflowError):

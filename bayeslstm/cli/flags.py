@@ -81,6 +81,7 @@ def _typed(key: str, text: str, parameter: inspect.Parameter, name: str) -> Any:
              or kind is int and (isinstance(value, bool) or not isinstance(value, int))
              or kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))))
     if wrong:
+        assert kind is not None  # wrong is only ever true for int, float or bool
         raise OptionError(f"--model-arg {key}={text}: {key} of the model {name} is {TYPE_NAMES[kind]} "
                           f"(default {parameter.default!r}); got {text!r}")
     return float(value) if kind is float else value

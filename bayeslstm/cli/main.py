@@ -54,7 +54,7 @@ def _start_jax(args: argparse.Namespace) -> None:
     if getattr(args, "x64", False):
         jax.config.update("jax_enable_x64", True)
     devices = getattr(args, "devices", None)
-    cluster = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
+    cluster: list[Any] = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
     if any(v is not None for v in cluster):
         if any(v is None for v in cluster):
             raise OptionError("multi-host runs need all of --coordinator HOST:PORT, --num-processes N and --process-id I")

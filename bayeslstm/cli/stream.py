@@ -42,14 +42,14 @@ def read_stream(args: argparse.Namespace):
         raise OptionError(f"{', '.join(flags)} describe{'s' if len(flags) == 1 else ''} a table: add --data FILE or "
                           "--dataset NAME")
     try:
-        features = 4 if args.features is None else int(args.features)
+        width = 4 if args.features is None else int(args.features)
     except ValueError:
         raise OptionError(f"--features of the synthetic stream is a width (an integer); got {args.features!r} "
                           "(column names go with --data FILE)") from None
     nodes = 10 if args.nodes is None else args.nodes
-    stream, _ = teacher_stream(steps=args.steps, nodes=nodes, features=features, min_len=args.min_len,
+    stream, _ = teacher_stream(steps=args.steps, nodes=nodes, features=width, min_len=args.min_len,
                                max_len=args.max_len, noise_var=args.noise_var, seed=args.seed,
                                teacher_scale=args.teacher_scale)
-    description = {"steps": args.steps, "nodes": nodes, "features": features, "min_len": args.min_len,
+    description = {"steps": args.steps, "nodes": nodes, "features": width, "min_len": args.min_len,
                    "max_len": args.max_len, "noise_var": args.noise_var, "teacher_scale": args.teacher_scale}
     return stream, None, description

@@ -354,7 +354,8 @@ def table_stream(
     return TableStream(*arrays, features=features, target=target, info=info, unit=unit or None)
 
 
-def scatter(node, step, nodes, X, length, y, offset, scale, row_index) -> tuple:
+def scatter(node, step, nodes, X, length, y, offset, scale,
+            row_index) -> tuple[Stream, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(stream, label_offset, label_scale, labels, row_index) laid out as (step, node)."""
     T = int(step.max()) + 1
     shape = (T, nodes)

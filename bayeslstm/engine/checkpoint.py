@@ -118,7 +118,7 @@ def save(folder: str | os.PathLike, checkpoint: Checkpoint) -> pathlib.Path:
     arrays |= {f"record_{k}": np.asarray(v) for k, v in checkpoint.records.items()}
     arrays |= {f"total_{k}": np.asarray(v) for k, v in checkpoint.totals.items()}
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub matches **arrays against allow_pickle: bool
     payload = buffer.getvalue()
     name = f"state-{checkpoint.step:012d}.npz"
     _write_atomic(folder / name, payload)
@@ -224,7 +224,9 @@ def _placed(value: np.ndarray, leaf) -> Any:
     ``leaf`` whose rows each process fills from its own copy."""
     key = jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
     if getattr(leaf, "is_fully_addressable", True):
-        return jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf)) if key else jnp.asarray(value)
+        if key:  # wrap_key_data is annotated jax.Array but takes NumPy key data as it is
+            return jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf))  # type: ignore[arg-type]
+        return jnp.asarray(value)
     data = jax.make_array_from_callback(value.shape, leaf.sharding, lambda index: value[index])
     if not key:
         return data

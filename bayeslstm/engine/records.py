@@ -30,7 +30,7 @@ class Trace(NamedTuple):
 
     rows: tuple[dict[str, np.ndarray], ...] = ()
     sq_sum: np.ndarray | None = None
-    count: np.ndarray | None = None
+    count: np.ndarray | None = None  # type: ignore[assignment]  # the field shadows tuple.count; renaming would break callers
 
     def merged(self) -> dict[str, np.ndarray]:
         """The kept rows as one dict of arrays."""
@@ -39,6 +39,8 @@ class Trace(NamedTuple):
 
 def running_tae(trace: Trace) -> str:
     """The network-mean TAE so far, for the progress bar."""
+    if trace.count is None or trace.sq_sum is None:  # no step run yet
+        return "TAE -"
     with np.errstate(invalid="ignore", divide="ignore"):
         per_node = np.where(trace.count > 0, trace.sq_sum / np.maximum(trace.count, 1), np.nan)
     return f"TAE {np.nanmean(per_node):.4g}" if np.isfinite(per_node).any() else "TAE -"

@@ -188,6 +188,7 @@ def start_run(method: NetworkMethod, stream: Stream, seed_key, plan: RunPlan, ch
     state = initial_state(method, seed_key, stream.nodes)
     if checkpoint is None:
         return Progress(state, Trace(), 0), None
+    assert plan.checkpoint_every is not None  # plan_run sets it whenever there is a checkpoint
     identity = ckpt.run_identity(plan.config, stream, plan.dtype, plan.chunk_size, plan.checkpoint_every)
     saved = plan.saved
     if saved is None:
@@ -211,7 +212,9 @@ def save_checkpoint(checkpoint, progress: Progress, identity) -> None:
     """Write the run's complete state (multi-host: every process gathers; process 0 writes)."""
     whole = addressable(progress.state)
     if jax.process_index() == 0:
-        totals = {"sq_sum": progress.trace.sq_sum, "count": progress.trace.count}
+        sq_sum, count = progress.trace.sq_sum, progress.trace.count
+        assert sq_sum is not None and count is not None  # saved only after a chunk has run
+        totals = {"sq_sum": sq_sum, "count": count}
         ckpt.save(checkpoint, ckpt.Checkpoint(progress.done, whole, progress.trace.merged(), totals, identity))
 
 
@@ -297,8 +300,10 @@ def run_method(
             bar.set_postfix_str(running_tae(now.trace), refresh=False)
         for c in range(-(-now.done // plan.chunk_size), -(-T // plan.chunk_size)):  # a checkpoint ends a chunk or the run
             now = run_chunk(compiled, method, stream, plan, seed_key, c, now, units, shown)
-            if checkpoint is not None and (now.done % plan.checkpoint_every == 0 or now.done == T):
-                save_checkpoint(checkpoint, now, identity)
+            if checkpoint is not None:
+                assert plan.checkpoint_every is not None  # plan_run sets it whenever there is a checkpoint
+                if now.done % plan.checkpoint_every == 0 or now.done == T:
+                    save_checkpoint(checkpoint, now, identity)
             bar.update(now.done - c * plan.chunk_size)
             bar.set_postfix_str(running_tae(now.trace))  # shown after every chunk, however fast
     jax.block_until_ready(now.state)
@@ -378,11 +383,11 @@ def run(
     if isinstance(stream, TableStream):
         units = Units(stream.label_offset, stream.label_scale)
         stream = stream._replace(stream=validate(stream.stream))
+        data = stream.stream
     else:
-        stream = validate(stream)
+        stream = data = validate(stream)
     (built,) = assemble(stream, [method], fusion=fusion, model=model, model_options=model_options, graph=graph,
                         rule=rule, allow_disconnected=allow_disconnected, seed=seed, **options)
-    data = stream.stream if units is not None else stream
     return run_method(built.method, data, seed=seed, chunk_size=chunk_size, progress=progress, config=built.config,
                       layout=built.ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                       resume=resume, units=units, compiler_options=compiler_options)

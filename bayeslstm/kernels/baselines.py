@@ -25,7 +25,7 @@ MIN_VAR = 1e-6
 
 class BaselineState(NamedTuple):
     last: Array  # the last label seen (0 before any)
-    count: Array  # labels seen
+    count: Array  # type: ignore[assignment]  # labels seen (the field shadows tuple.count)
     mean: Array  # their running mean
     m2: Array  # sum of squared deviations (Chan et al.'s pairwise update)
 

@@ -166,7 +166,11 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
 
 def initial_mean(ssm: StateSpace, key: Array, init: str) -> Array:
     """Where a Gaussian filter's mean starts: one prior draw (``"sample"``) or the prior mean."""
-    return ssm.sample_prior(key) if init == "sample" else ssm.prior_mean
+    if init == "sample":
+        return ssm.sample_prior(key)
+    if ssm.prior_mean is None:
+        raise ModelError(f"init={init!r} needs the prior's mean; the declaration has no Gaussian prior moments")
+    return ssm.prior_mean
 
 
 def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample") -> Kernel:
@@ -176,11 +180,12 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
     learns_noise = require_gaussian(ssm)
-    q, r = ssm.transition_var, ssm.obs_var
+    q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
+    assert q is not None and prior_var is not None  # require_gaussian refuses a declaration without them
 
     def init_fn(key: Array) -> EKFState:
         mean = initial_mean(ssm, key, init)
-        var = ssm.prior_var.astype(mean.dtype)
+        var = prior_var.astype(mean.dtype)
         cov = jnp.diag(var) if covariance == "full" else var
         return EKFState(mean, cov, jnp.zeros((), mean.dtype), initial_noise(ssm, mean.dtype) if learns_noise else None)
 

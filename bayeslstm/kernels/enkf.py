@@ -26,6 +26,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.typing import ArrayLike
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
@@ -91,7 +92,7 @@ def anomalies(values: Array, valid: Array | None = None) -> tuple[Array, Array]:
     return mean, deviations if valid is None else jnp.where(valid, deviations, 0.0)
 
 
-def predictive_moments(predictions: Array, r: Array) -> tuple[Array, Array]:
+def predictive_moments(predictions: Array, r: ArrayLike) -> tuple[Array, Array]:
     """Ensemble mean and variance (+ r) of each entry's predictions (N, B)."""
     n = predictions.shape[0]
     mean, dev = anomalies(predictions)
@@ -169,7 +170,8 @@ def ensemble_kalman_filter(ssm: StateSpace, num_members: int = DEFAULT_MEMBERS, 
         key_move, key_update = jax.random.split(key)
         members = inflate(ssm.propagate(key_move, state.members), inflation)
         predictions, _, _ = observe_all(ssm, members, batch)
-        rr = estimate(state.noise) if learns_noise else jnp.asarray(r, members.dtype)
+        # init gives a NoiseState exactly when learns_noise
+        rr = estimate(state.noise) if state.noise is not None else jnp.asarray(r, members.dtype)
         prediction, pred_var = predictive_moments(predictions, rr)
         log_pred = gaussian_log_density(batch.d, prediction, pred_var)
         ybar, deviations = anomalies(predictions, batch.valid)
@@ -180,7 +182,7 @@ def ensemble_kalman_filter(ssm: StateSpace, num_members: int = DEFAULT_MEMBERS, 
             members = stochastic_update(key_update, members, predictions, batch.d, rr, batch.valid)
         spread = jnp.mean(jnp.var(members, axis=0))
         info = EnsembleInfo(prediction, pred_var, log_pred, increment, spread)
-        noise = learn_variance(state.noise, predictions, batch.d, rr, batch.valid) if learns_noise else None
+        noise = learn_variance(state.noise, predictions, batch.d, rr, batch.valid) if state.noise is not None else None
         return EnsembleState(members, state.log_evidence + increment, noise), info
 
     return Kernel(init, step, "enkf", posterior)

@@ -68,9 +68,10 @@ def gradient_descent(ssm: StateSpace, optimizer: str = "sgd", learning_rate: flo
         (loss, pred), grad = jax.value_and_grad(lambda t: squared_loss(ssm, t, batch), has_aux=True)(state.theta)
         updates, opt_state = tx.update(grad, state.opt_state, state.theta)
         theta = optax.apply_updates(state.theta, updates)
-        var = jnp.full_like(pred, estimate(state.noise) if learns_noise else r)
+        # init gives a NoiseState exactly when learns_noise
+        var = jnp.full_like(pred, estimate(state.noise) if state.noise is not None else r)
         info = GradientInfo(pred, var, gaussian_log_density(batch.d, pred, var), loss)
-        noise = observe_residuals(state.noise, (batch.d - pred) ** 2, batch.valid) if learns_noise else None
+        noise = observe_residuals(state.noise, (batch.d - pred) ** 2, batch.valid) if state.noise is not None else None
         return GradientState(theta, opt_state, noise), info
 
     return Kernel(init, step, optimizer, posterior)

@@ -106,13 +106,14 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
     rank = number("rank", rank, int, 1)
     choose("LoFi init", init, INITS)
     learns_noise = require_gaussian(ssm)
-    q, r = ssm.transition_var, ssm.obs_var
-    if (np.asarray(ssm.prior_var) <= 0).any():
+    q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
+    assert q is not None and prior_var is not None  # require_gaussian refuses a declaration without them
+    if (np.asarray(prior_var) <= 0).any():
         raise ModelError("LoFi keeps a precision: every weight needs a prior variance above zero")
 
     def init_fn(key: Array) -> LoFiState:
         mean = initial_mean(ssm, key, init)
-        diag = (1.0 / ssm.prior_var).astype(mean.dtype)
+        diag = (1.0 / prior_var).astype(mean.dtype)
         return LoFiState(mean, diag, jnp.zeros((mean.shape[0], rank), mean.dtype), jnp.zeros((), mean.dtype),
                          initial_noise(ssm, mean.dtype) if learns_noise else None)
 

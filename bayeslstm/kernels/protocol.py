@@ -67,7 +67,7 @@ class GaussianMixture(NamedTuple):
     diagonals (C, dim) or a :class:`LowRankPrecision`, normalised ``log_weights`` (C,)."""
 
     means: Array
-    covs: Array
+    covs: Array | LowRankPrecision
     log_weights: Array
     log_evidence: Array | None = None
     label_var: Array | None = None  # (C,) per component

@@ -42,6 +42,8 @@ def load_declaration(spec: str | Callable) -> Callable:
         if not path.is_file():
             raise ModelError(f"model file {where!r} does not exist")
         module_spec = importlib.util.spec_from_file_location(f"bayeslstm_user_{path.stem}", path)
+        if module_spec is None or module_spec.loader is None:  # a .py file always gets a source loader
+            raise ModelError(f"cannot import model file {where!r}")
         module = importlib.util.module_from_spec(module_spec)
         try:
             module_spec.loader.exec_module(module)

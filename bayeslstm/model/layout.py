@@ -8,10 +8,13 @@ ordered list of names and shapes that maps between the two.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Mapping, NamedTuple, TypeVar
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
+
+ArrayT = TypeVar("ArrayT", Array, np.ndarray)  # JAX in, JAX out; NumPy in (reports), NumPy out
 
 
 class ParamLayout(NamedTuple):
@@ -36,7 +39,7 @@ class ParamLayout(NamedTuple):
         return tuple(out)
 
 
-def unflatten(layout: ParamLayout, theta: Array) -> dict[str, Array]:
+def unflatten(layout: ParamLayout, theta: ArrayT) -> dict[str, ArrayT]:
     """Split ``theta`` (..., size) into named blocks of shape (..., *block_shape)."""
     lead = theta.shape[:-1]
     return {
@@ -55,7 +58,7 @@ def flatten(layout: ParamLayout, params: dict[str, Array]) -> Array:
     )
 
 
-def constrain(layout: ParamLayout, theta: Array) -> dict[str, Array]:
+def constrain(layout: ParamLayout, theta: ArrayT) -> Mapping[str, Array | np.ndarray]:
     """Named blocks of ``theta`` (..., size) in their own support: blocks kept in unconstrained
     coordinates are mapped back (``numpyro.distributions.transforms.biject_to``)."""
     blocks = unflatten(layout, theta)

@@ -49,7 +49,8 @@ def _threefry_key_data(key: Array) -> Array | None:
         if "threefry2x32" not in str(jax.random.key_impl(key)):
             return None
         return jax.random.key_data(key)
-    if key.dtype == jnp.uint32 and key.shape == (2,) and "threefry" in str(jax.config.jax_default_prng_impl):
+    default_impl = jax.config.jax_default_prng_impl  # type: ignore[attr-defined]  # jax flags are runtime attributes
+    if key.dtype == jnp.uint32 and key.shape == (2,) and "threefry" in str(default_impl):
         return key
     return None
 
@@ -67,7 +68,8 @@ def random_walk_noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
     words = _threefry_key_data(key)
     size = math.prod(shape)
     if (jax.default_backend() != "cpu" or words is None or jnp.dtype(dtype) != jnp.float32
-            or not jax.config.jax_threefry_partitionable or not 0 < size < 2**32):
+            or not jax.config.jax_threefry_partitionable  # type: ignore[attr-defined]  # a runtime jax flag
+            or not 0 < size < 2**32):
         return jax.random.normal(key, shape, dtype)
     counts = jax.lax.iota(jnp.uint32, size).reshape(shape)  # the 64-bit counter's low word
     b1, b2 = _threefry2x32(words[..., 0], words[..., 1], jnp.zeros_like(counts), counts)

@@ -16,6 +16,7 @@ from jax import Array
 
 from numpyro import handlers
 
+from ..errors import ModelError
 from .statespace import LABEL, StateSpace, log_likelihood
 
 
@@ -27,13 +28,16 @@ def static_model(ssm: StateSpace) -> Callable:
     arguments ``(X (T, m, p), mask (T, m), d (T,))``.
     """
     names = [site.name for site in ssm.sites]
+    pack = ssm.pack
+    if pack is None:
+        raise ModelError("static_model needs the StateSpace's pack (the sites' values -> theta); it has none")
 
     def batch_model(X: Array, mask: Array, d: Array | None = None) -> None:
         # the declaration's own prior over every latent site (hierarchical priors included), label hidden
         with handlers.block(hide=[LABEL]):
             prior = handlers.trace(ssm.model).get_trace(X[0], mask[0], d=jnp.zeros((), X.dtype))  # label observed: drawn never
         values = {n: prior[n]["value"] for n in names}
-        theta = ssm.pack(values)
+        theta = pack(values)
         logliks = jax.vmap(lambda x, m, y: log_likelihood(ssm, theta, x, m, y))(X, mask, d)
         numpyro.factor("labels", jnp.sum(logliks))
 

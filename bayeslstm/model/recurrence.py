@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..errors import choose
+from ..errors import ModelError, choose
 from .layout import ParamLayout
 
 POOLINGS = ("mean", "last", "max")
@@ -26,7 +26,8 @@ def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_
     each gate g (named ``W``, ``R``, ``b`` for a single unnamed gate ``""``), then the read-out
     ``w_out`` (n,), optionally ``b_out``, and optionally ``w_skip`` (p,), a linear term of the
     sequence's last input row: len(gates) * n(n+p+1) + n (+1) (+p) parameters."""
-    names, shapes = [], []
+    names: list[str] = []
+    shapes: list[tuple[int, ...]] = []
     for prefix, shape in (("W", (hidden, features)), ("R", (hidden, hidden)), ("b", (hidden,))):
         for gate in gates:
             names.append(f"{prefix}_{gate}" if gate else prefix)
@@ -95,5 +96,7 @@ def readout(params: dict[str, Array], features: Array, X: Array | None = None, m
     if "b_out" in params:
         out = out + params["b_out"]
     if "w_skip" in params:
+        if X is None or mask is None:
+            raise ModelError("a read-out with w_skip needs the sequence X and its mask")
         out = out + params["w_skip"] @ last_row(X, mask).astype(out.dtype)
     return out

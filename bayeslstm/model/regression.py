@@ -49,7 +49,7 @@ def recurrent_regression(layout: ParamLayout, predict: Callable, q: float, r: fl
         variance = numpyro.sample("r", dist.InverseGamma(R_PRIOR_SHAPE, (R_PRIOR_SHAPE - 1.0) * r)) if learn_r else r
         numpyro.sample("d", dist.Normal(mean, jnp.sqrt(variance)), obs=d)
 
-    model.layout = layout
+    model.layout = layout  # type: ignore[attr-defined]  # a declaration carries its layout as a function attribute
     return model
 
 

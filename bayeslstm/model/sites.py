@@ -23,7 +23,7 @@ import numpyro.distributions as dist
 from jax import Array
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
-from numpyro.distributions.transforms import biject_to
+from numpyro.distributions.transforms import Transform, biject_to
 
 from ..errors import ModelError
 from .layout import ParamLayout, unflatten
@@ -52,7 +52,7 @@ class Site(NamedTuple):
         return math.prod(self.shape)
 
     @property
-    def index(self) -> np.ndarray:
+    def index(self) -> np.ndarray:  # type: ignore[override]  # shadows tuple.index; callers read site.index
         """Its entries in theta."""
         return np.arange(self.start, self.start + self.size)
 
@@ -175,7 +175,11 @@ def unpack(structure: Structure, theta: Array) -> Any:
         return theta
     blocks = unflatten(structure.layout, theta)
     supports = dict(zip(structure.names, structure.supports))
-    return {n: v if to_support(supports[n]) is None else to_support(supports[n])(v) for n, v in blocks.items()}
+    values = {}
+    for n, v in blocks.items():
+        bijection = to_support(supports[n])
+        values[n] = v if bijection is None else bijection(v)
+    return values
 
 
 def as_dict(structure: Structure, values: Any) -> dict:
@@ -193,7 +197,7 @@ def normal_moments(fn: dist.Distribution, shape: tuple[int, ...]) -> tuple[Array
     return jnp.broadcast_to(base.loc, shape), jnp.broadcast_to(base.scale**2, shape)
 
 
-def to_support(support) -> Callable | None:
+def to_support(support) -> Transform | None:
     """The bijection from the real line to a site's support, or None for a real-valued site."""
     return None if support is dist.constraints.real or getattr(support, "base_constraint", None) is dist.constraints.real \
         else biject_to(support)

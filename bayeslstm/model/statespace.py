@@ -50,6 +50,7 @@ import numpy as np
 import numpyro.distributions as dist
 from jax import Array
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
@@ -126,7 +127,10 @@ class StateSpace(NamedTuple):
 
         spans = particle_blocks(particles.shape[0], self.particle_block)
         parts = [jax.vmap(one)(particles[start:stop]) for start, stop in spans]
-        return parts[0] if len(parts) == 1 else tuple(jnp.concatenate(p) for p in zip(*parts))
+        if len(parts) == 1:
+            return parts[0]
+        means, variances, log_probs = (jnp.concatenate(p) for p in zip(*parts))
+        return means, variances, log_probs
 
     def propagate(self, key: Array, particles: Array) -> Array:
         """Draw theta_t for every row of ``particles`` (N, dim) from the transition."""
@@ -217,13 +221,14 @@ def probe_prior(run: Runner, structure: Structure, X: Array, mask: Array, prior:
     others = [normal_moments(other[n]["fn"], shape) for n, shape in zip(names, shapes)]
     fixed = [jnp.asarray(a is not None and b is not None and jnp.all(a[0] == b[0]) & jnp.all(a[1] == b[1]))
              for a, b in zip(moments, others)]
-    if any(m is None for m in moments) or any(to_support(s) is not None for s in structure.supports):
+    known = [m for m in moments if m is not None]
+    if len(known) < len(moments) or any(to_support(s) is not None for s in structure.supports):
         draws = jax.vmap(prior_draw(run, structure, X, mask))(moment_keys())
         return fixed, (jnp.mean(draws, axis=0), jnp.var(draws, axis=0)), draws
     if structure.single:
-        return fixed, moments[0], None
-    return fixed, (pack(structure, {n: m[0] for n, m in zip(names, moments)}),
-                   ravel_pytree({n: m[1] for n, m in zip(names, moments)})[0]), None
+        return fixed, known[0], None
+    return fixed, (pack(structure, {n: m[0] for n, m in zip(names, known)}),
+                   ravel_pytree({n: m[1] for n, m in zip(names, known)})[0]), None
 
 
 def probe_declaration(run: Runner, structure: Structure, form: str, X: Array, mask: Array) -> Probe:
@@ -277,7 +282,8 @@ def transition_variance(structure: Structure, probe: Probe, sites: tuple[Site, .
              for n, step in zip(structure.names, probe.step)]
     if not all(walk or site.static for walk, site in zip(walks, sites)):
         return None
-    return jnp.concatenate([jnp.zeros(site.size, dtype) if site.static else jnp.ravel(step[1])
+    # a moving site's step is a walk's (loc, var) here: step is None only for static sites
+    return jnp.concatenate([jnp.zeros(site.size, dtype) if site.static or step is None else jnp.ravel(step[1])
                             for site, step in zip(sites, probe.step)])
 
 
@@ -348,7 +354,7 @@ def report_layout(structure: Structure, blocks: ParamLayout | None) -> ParamLayo
     return layout
 
 
-def read_model(model: Callable, X: Array, mask: Array, layout: ParamLayout | None = None) -> StateSpace:
+def read_model(model: Callable, X: ArrayLike, mask: ArrayLike, layout: ParamLayout | None = None) -> StateSpace:
     """Trace ``model`` on one example sequence and return its :class:`StateSpace`.
 
     ``X``/``mask`` only fix the shapes used for tracing. Raises ModelError with a
@@ -387,6 +393,8 @@ def read_model(model: Callable, X: Array, mask: Array, layout: ParamLayout | Non
 def log_likelihood(ssm: StateSpace, theta: Array, X: Array, mask: Array, d: Array) -> Array:
     """log p(d | theta, X) through ``numpyro.infer.util.log_density`` (the latent sites' own
     terms hidden; any ``numpyro.factor`` of the declaration counts)."""
+    if ssm.values is None:
+        raise ModelError("log_likelihood needs the StateSpace's values (theta -> the sites' values); it has none")
     values = ssm.values(theta)
     names = [site.name for site in ssm.sites]
     data = values if isinstance(values, dict) else {THETA: values}

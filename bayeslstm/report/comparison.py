@@ -64,7 +64,7 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     partial = [label for label, group in summaries.items() if any(s.tae is None for s in group)]
     if partial:
         raise InputError(f"the summaries of {partial} keep only the network-mean TAE; compare their InferenceData")
-    shapes = {label: {s.tae.shape for s in group} for label, group in summaries.items()}
+    shapes = {label: {_tae(s).shape for s in group} for label, group in summaries.items()}
     if len(set().union(*shapes.values())) != 1:
         raise InputError(f"runs differ in (nodes, steps): {shapes}; compare runs on the same stream")
     rows = [_row(label, group) for label, group in summaries.items()]
@@ -74,14 +74,21 @@ def compare_results(results: Mapping[str, Any]) -> Comparison:
     return Comparison(_dataset(summaries), table)
 
 
+def _tae(summary: RunSummary) -> np.ndarray:
+    """A summary's per-node TAE (node, time), which compare_results has checked every run keeps."""
+    if summary.tae is None:
+        raise InputError(f"the summary of {summary.method!r} keeps only the network-mean TAE")
+    return summary.tae
+
+
 def _dataset(summaries: Mapping[str, list[RunSummary]]) -> xr.Dataset:
     """The replicate means of every method's curves, with its family, fusion and particles."""
     labels = list(summaries)
-    K, T = summaries[labels[0]][0].tae.shape
-    tae = np.stack([np.mean([s.tae for s in summaries[m]], axis=0) for m in labels])
+    K, T = _tae(summaries[labels[0]][0]).shape
+    tae = np.stack([np.mean([_tae(s) for s in summaries[m]], axis=0) for m in labels])
+    esses = {m: [s.ess for s in summaries[m] if s.ess is not None] for m in labels}
     ess = np.stack([
-        np.mean([s.ess for s in summaries[m]], axis=0) if all(s.ess is not None for s in summaries[m])
-        else np.full((K, T), np.nan)
+        np.mean(esses[m], axis=0) if len(esses[m]) == len(summaries[m]) else np.full((K, T), np.nan)
         for m in labels
     ])
     first = {m: summaries[m][0] for m in labels}
@@ -109,14 +116,14 @@ def _dataset(summaries: Mapping[str, list[RunSummary]]) -> xr.Dataset:
 
 def _row(label: str, group: list[RunSummary]) -> dict[str, Any]:
     """One method's row of the table: means (and spreads) over its replicates."""
-    T = group[0].tae.shape[1]
-    finals = [float(np.mean(s.tae[:, -1])) for s in group]
+    T = _tae(group[0]).shape[1]
+    finals = [float(np.mean(_tae(s)[:, -1])) for s in group]
     lates = [s.late_mse for s in group]
     return {
         "method": label,
         "fusion": group[0].fusion,
         "final_tae": float(np.mean(finals)),
-        "final_tae_sd_nodes": float(np.mean([np.std(s.tae[:, -1]) for s in group])),
+        "final_tae_sd_nodes": float(np.mean([np.std(_tae(s)[:, -1]) for s in group])),
         "final_tae_sd_seeds": _sd(finals),
         "late_mse": float(np.mean(lates)),
         "late_mse_sd_seeds": _sd(lates),

@@ -16,12 +16,15 @@ from ..kernels.protocol import (
 from ..kernels.resampling import systematic
 
 
+Labelled = tuple[tuple[str, ...], np.ndarray]  # (dimension names, values): an xarray variable
+
+
 class Draws(NamedTuple):
     """Flat posterior draws of a final state and what else the state contributes."""
 
     theta: np.ndarray  # (chain, draw, dim)
-    stats: dict[str, tuple[tuple[str, ...], np.ndarray]]  # per-draw sample_stats
-    state: dict[str, tuple[tuple[str, ...], np.ndarray]]  # the filter_state group
+    stats: dict[str, Labelled]  # per-draw sample_stats
+    state: dict[str, Labelled]  # the filter_state group
     kind: str  # what a draw is
 
 
@@ -48,11 +51,11 @@ def _weighted_draws(form: WeightedSample, seed: int) -> Draws:
     values, log_w = _chains(form.values, 2), _chains(form.log_weights, 1)
     ancestors = resample_equally(log_w, seed)
     draws = np.take_along_axis(values, ancestors[..., None], axis=1)
-    stats = {
+    stats: dict[str, Labelled] = {
         "log_weight": (("chain", "draw"), np.take_along_axis(log_w, ancestors, axis=1)),
         "ancestor": (("chain", "draw"), ancestors.astype(np.int32)),
     }
-    extra = {"log_weights": (("chain", "particle"), log_w)}
+    extra: dict[str, Labelled] = {"log_weights": (("chain", "particle"), log_w)}
     return Draws(draws, stats, extra, "resampled particles")
 
 
@@ -62,6 +65,7 @@ def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) ->
         mean, cov = mean[None], cov[None]
     diagonal = cov.ndim == 2
     z = rng.standard_normal((mean.shape[0], num_draws, mean.shape[1]))
+    extra: dict[str, Labelled]
     if diagonal:
         draws = mean[:, None, :] + z * np.sqrt(np.maximum(cov.astype(np.float64), 0.0))[:, None, :]
         extra = {"mean": (("chain", "parameter"), mean), "var": (("chain", "parameter"), cov)}
@@ -82,8 +86,10 @@ def _pick_components(log_w: np.ndarray, num_draws: int, rng: np.random.Generator
 
 def _low_rank_mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generator) -> Draws:
     """Each draw picks a component by weight, then draws from its low-rank-precision Gaussian."""
+    covs = form.covs
+    assert isinstance(covs, LowRankPrecision)  # _mixture_draws sends only these here
     means, log_w = np.asarray(form.means), np.asarray(form.log_weights)
-    diag, factor = np.asarray(form.covs.diag, np.float64), np.asarray(form.covs.factor, np.float64)
+    diag, factor = np.asarray(covs.diag, np.float64), np.asarray(covs.factor, np.float64)
     if means.ndim == 2:  # one filter for the network
         means, diag, factor, log_w = means[None], diag[None], factor[None], log_w[None]
     chains, count, dim = means.shape
@@ -94,11 +100,13 @@ def _low_rank_mixture_draws(form: GaussianMixture, num_draws: int, rng: np.rando
         for c in range(count):
             chosen = picks[k] == c
             draws[k, chosen] = _low_rank_sample(means[k, c].astype(np.float64), diag[k, c], factor[k, c], z[k, chosen])
-    stats = {"component": (("chain", "draw"), picks.astype(np.int32))}
-    extra = {"component_means": (("chain", "component", "parameter"), means),
-             "component_log_weights": (("chain", "component"), log_w),
-             "component_precision_diags": (("chain", "component", "parameter"), diag),
-             "component_precision_factors": (("chain", "component", "parameter", "rank"), factor)}
+    stats: dict[str, Labelled] = {"component": (("chain", "draw"), picks.astype(np.int32))}
+    extra: dict[str, Labelled] = {
+        "component_means": (("chain", "component", "parameter"), means),
+        "component_log_weights": (("chain", "component"), log_w),
+        "component_precision_diags": (("chain", "component", "parameter"), diag),
+        "component_precision_factors": (("chain", "component", "parameter", "rank"), factor),
+    }
     return Draws(draws.astype(means.dtype), stats, extra, "gaussian-mixture draws (low-rank precisions)")
 
 
@@ -132,13 +140,13 @@ def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generat
     draws = np.empty((chains, num_draws, dim))
     for k in range(chains):
         centre = means[k][picks[k]]
-        if diagonal:
+        if factors is None:  # diagonal
             draws[k] = centre + z[k] * scale[k][picks[k]]
         else:
             draws[k] = centre + np.einsum("nij,nj->ni", factors[k][picks[k]], z[k])
-    stats = {"component": (("chain", "draw"), picks.astype(np.int32))}
-    extra = {"component_means": (("chain", "component", "parameter"), means),
-             "component_log_weights": (("chain", "component"), log_w)}
+    stats: dict[str, Labelled] = {"component": (("chain", "draw"), picks.astype(np.int32))}
+    extra: dict[str, Labelled] = {"component_means": (("chain", "component", "parameter"), means),
+                                  "component_log_weights": (("chain", "component"), log_w)}
     if diagonal:
         extra["component_vars"] = (("chain", "component", "parameter"), covs)
     else:
@@ -155,8 +163,8 @@ def _low_rank_draws(form: LowRankGaussian, num_draws: int, rng: np.random.Genera
         mean, diag, factor = mean[None], diag[None], factor[None]
     z = rng.standard_normal((mean.shape[0], num_draws, mean.shape[1]))
     draws = np.stack([_low_rank_sample(mean[k], diag[k], factor[k], z[k]) for k in range(mean.shape[0])])
-    extra = {"mean": (("chain", "parameter"), mean), "precision_diag": (("chain", "parameter"), diag),
-             "precision_factor": (("chain", "parameter", "rank"), factor)}
+    extra: dict[str, Labelled] = {"mean": (("chain", "parameter"), mean), "precision_diag": (("chain", "parameter"), diag),
+                                  "precision_factor": (("chain", "parameter", "rank"), factor)}
     return Draws(draws.astype(np.asarray(form.mean).dtype), {}, extra, "gaussian draws (low-rank precision)")
 
 

@@ -153,8 +153,8 @@ def _data_groups(result: RunResult, unit: str | None, predictive_draws: int, see
     log_score = np.where(observed, np.asarray(infos[LOG_SCORE].values), 0.0).astype(predictions.dtype)
     label_attrs = {"long_name": "label"} | ({"units": unit} if unit else {})
     samples = predictive_samples(infos["prediction"].values, infos["predictive_var"].values, predictive_draws, seed)
-    diagnostics = {name: value.drop_vars([c for c in value.coords]) for name, value in infos.items() if name != LOG_SCORE}
-    diagnostics = xr.Dataset(diagnostics).assign_coords(coords)
+    variables = {name: value.drop_vars([c for c in value.coords]) for name, value in infos.items() if name != LOG_SCORE}
+    diagnostics = xr.Dataset(variables).assign_coords(coords)
     if unit:
         diagnostics["prediction"].attrs.update(units=unit)
         diagnostics["predictive_var"].attrs.update(units=f"({unit})^2")
@@ -228,4 +228,4 @@ def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, la
     for dataset in groups.values():
         dataset.attrs.update(_group_attrs())
     centralized = chains == 1 and (np.shape(result.predictions)[1] > 1 or config.get("fusion") == "centralized")
-    return az.InferenceData(attrs=_root_attrs(result, drawn, centralized, label), **groups)
+    return az.InferenceData(attrs=_root_attrs(result, drawn, centralized, label), warn_on_custom_groups=False, **groups)

@@ -34,8 +34,8 @@ def parameter_dims(layout: ParamLayout) -> dict[str, tuple[str, ...]]:
                 break
     shapes = dict(zip(layout.names, layout.shapes))
     sizes: dict[str, set[int]] = {}
-    for name, dims in named.items():
-        for dim, size in zip(dims, shapes[name]):
+    for name, block_dims in named.items():
+        for dim, size in zip(block_dims, shapes[name]):
             sizes.setdefault("hidden" if dim == "hidden_prev" else dim, set()).add(size)
     if any(len(v) > 1 for v in sizes.values()):
         return generic

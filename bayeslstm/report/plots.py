@@ -211,6 +211,7 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
     graph, pos = _positions(K, edges)
     final = ds["final_tae"]
     finite = final.values[np.isfinite(final.values) & (final.values > 0)]
+    norm: Normalize
     if finite.size and finite.min() < finite.max():
         norm = LogNorm(finite.min(), finite.max())
     else:
@@ -247,8 +248,11 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
 def save_figure(fig, path) -> None:
     """Write ``fig`` (a Figure, or an Axes of one) as PNG; a pyplot figure is then closed."""
     from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
 
     figure = fig.figure if isinstance(fig, Axes) else fig
+    if isinstance(figure, SubFigure):  # it has no savefig of its own
+        raise InputError("save_figure needs a Figure or an Axes of one, not of a SubFigure")
     figure.savefig(path, dpi=110)
     if figure.canvas.manager is not None:  # pyplot tracks it
         import matplotlib.pyplot as plt

@@ -159,6 +159,8 @@ class RunSummary(NamedTuple):
             log_score=float(self.log_score), late_mse=float(self.late_mse),
         )
         if not self.has_weights:
+            if self.time is None:
+                raise InputError(f"the summary of baseline {self.method!r} has a per-node TAE but no time steps")
             entry.update(time=[int(t) for t in self.time], tae_per_node=np.asarray(self.tae, float).tolist(),
                          half_mse=float(self.half_mse), family=self.family, unit=self.unit)
         if self.netcdf is not None:
