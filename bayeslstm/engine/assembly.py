@@ -130,7 +130,7 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
     configuration (the command line records its stream there).
     """
     table = stream if isinstance(stream, TableStream) else None
-    base = table.stream if table is not None else stream
+    base: Stream = stream.stream if isinstance(stream, TableStream) else stream
     specs = method_specs(methods, fusion)
     if not strict:
         takers = set(RUN_OPTIONS).union(*(method_options(m, f) for _, m, f in specs))

@@ -203,10 +203,12 @@ def start_together(network: Network, draw: Callable[[Array], Any]) -> NetworkIni
     return init_fn
 
 
-def join_groups(plan: Plan, links: Links, axis: NodeAxis, values: Any, labels_seen: Array) -> tuple[Groups, Any]:
+def join_groups(plan: Plan, links: Links, axis: NodeAxis, values: Any, labels_seen: Array | None) -> tuple[Groups, Any]:
     """Each held node's live group this step, and its copy of the leader's ``values`` (a pytree
     with a node axis): the node's own unless groups merged, when the values that have absorbed
-    the most labels win."""
+    the most labels win (states that agree in groups count them from their start)."""
+    if labels_seen is None:
+        raise TypeError("a state that agrees in live groups counts the labels it has seen (labels_seen is None)")
     groups = find_groups(links, axis.index, plan.table, axis, labels_seen, plan.rounds)
     return groups, from_leader(values, groups.leader, axis)
 

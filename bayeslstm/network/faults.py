@@ -84,12 +84,12 @@ def check_faults(faults: Faults, network: Network | None, nodes: int | None = No
     node_dropout = number("node_dropout", faults.node_dropout, float, 0.0, 1.0, high_open=True)
     asked = (link_failure > 0, faults.link_schedule is not None, faults.partition is not None)
     needs_links = [name for name, on in zip(LINK_FAULTS, asked) if on]
+    link_schedule = node_schedule = None
     if needs_links:
         require_graph(needs_links[0], network)
-    link_schedule = node_schedule = None
     if faults.link_schedule is not None:
         link_schedule = _bool_array("link_schedule", faults.link_schedule)
-        edges = network.graph.number_of_edges()
+        edges = require_graph("link_schedule", network).graph.number_of_edges()
         if link_schedule.ndim != 2 or link_schedule.shape[1] != edges or link_schedule.shape[0] < 1:
             raise OptionError(f"link_schedule must have shape (steps, {edges}) over the graph's edges; got {link_schedule.shape}")
     if faults.node_schedule is not None:
@@ -97,7 +97,7 @@ def check_faults(faults: Faults, network: Network | None, nodes: int | None = No
         K = nodes if network is None else network.nodes
         if node_schedule.ndim != 2 or (K is not None and node_schedule.shape[1] != K) or node_schedule.shape[0] < 1:
             raise OptionError(f"node_schedule must have shape (steps, {K}); got {node_schedule.shape}")
-    partitions = None if faults.partition is None else _partitions(faults.partition, network.nodes)
+    partitions = None if faults.partition is None else _partitions(faults.partition, require_graph("partition", network).nodes)
     return Faults(link_failure, node_dropout, link_schedule, node_schedule, partitions)
 
 
@@ -139,11 +139,11 @@ def live_groups(network: Network, edge_up: Sequence[bool] | None = None, present
                 ) -> list[set[int]]:
     """The live groups of one step (networkx): the connected components of the present nodes
     and the up edges between them; an absent node is not in any group."""
-    present = np.ones(network.nodes, bool) if present is None else np.asarray(present, bool)
-    edge_up = np.ones(network.graph.number_of_edges(), bool) if edge_up is None else np.asarray(edge_up, bool)
+    here = np.ones(network.nodes, bool) if present is None else np.asarray(present, bool)
+    up = np.ones(network.graph.number_of_edges(), bool) if edge_up is None else np.asarray(edge_up, bool)
     live = nx.Graph()
-    live.add_nodes_from(int(k) for k in np.flatnonzero(present))
-    live.add_edges_from((u, v) for (u, v), up in zip(network.graph.edges, edge_up) if up and present[u] and present[v])
+    live.add_nodes_from(int(k) for k in np.flatnonzero(here))
+    live.add_edges_from((u, v) for (u, v), on in zip(network.graph.edges, up) if on and here[u] and here[v])
     return [set(group) for group in nx.connected_components(live)]
 
 
@@ -165,7 +165,7 @@ def with_faults(method: NetworkMethod, network: Network | None, faults: Faults) 
         return method
     per_node_state = method.node_step is not None
     partitions = faults.partition or ()
-    cuts = [jnp.asarray(cut_edges(network, p)) for p in partitions]
+    cuts = [jnp.asarray(cut_edges(require_graph("partition", network), p)) for p in partitions]
 
     def init(key: Array, nodes: int) -> FaultState:
         return FaultState(method.init(key, nodes), jnp.zeros((), jnp.int32))

@@ -53,7 +53,7 @@ class NodeAxis(NamedTuple):
     than one hop (``gather`` may fill only the neighbours' rows).
     """
 
-    index: Array
+    index: Array  # type: ignore[assignment]  # the field hides tuple.index, as NamedTuple fields may
     nodes: int
     gather: Callable[[Any], Any]
     total: Callable[[Any], Any]
@@ -77,9 +77,10 @@ class NetworkStepFn(Protocol):
 
 
 class NodeStepFn(Protocol):
-    def __call__(self, key: Array, state: Any, data: StepData, links: Links | None,
+    def __call__(self, key: Array, state: Any, data: StepData, links: Links,
                  axis: NodeAxis) -> tuple[Any, dict[str, Array]]:
-        """The step for the rows of the nodes held here (``axis.index``)."""
+        """The step for the rows of the nodes held here (``axis.index``); a method without a
+        graph is given no links and ignores them."""
 
 
 class NetworkMethod(NamedTuple):
