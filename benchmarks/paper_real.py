@@ -18,7 +18,6 @@ interrupted call. The claims section is computed from the numbers, whatever they
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -129,7 +128,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         for row in rows.values():
             row["relative_to_baseline_mean"] = row["final_tae"] / reference if reference else None
         tables[name] = rows
-        present = lambda labels: {l: rows[l]["final_tae"] for l in labels if l in rows}  # noqa: E731
+        present = lambda labels: {label: rows[label]["final_tae"] for label in labels if label in rows}  # noqa: E731
         distributed, local, baselines = present(DISTRIBUTED_FILTERS), present(LOCAL_FILTERS), present(BASELINES)
         if distributed and local and baselines:
             best = min(distributed, key=distributed.get)
@@ -140,15 +139,16 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 "ranking": list(data["comparison"].table.index),
             }
             claims[name]["holds"] = claims[name]["beats_baselines"] and claims[name]["beats_local_filters"]
-        new = {l: rows[l]["final_tae"] for l in NEW_DISTRIBUTED if l in rows}
+        new = {label: rows[label]["final_tae"] for label in NEW_DISTRIBUTED if label in rows}
         if new and "dekf" in rows and name in claims:
             best_new = min(new, key=new.get)
             ratio = new[best_new] / rows["dekf"]["final_tae"]
             claims[name].update(best_new_distributed=best_new, new_over_dekf=ratio, new_within_10pct_of_dekf=ratio <= 1.10)
-        learners = {l: rows[l] for l in rows if not l.startswith("baseline") and "@" not in l}  # every distributed learner
+        # every distributed learner
+        learners = {label: rows[label] for label in rows if not label.startswith("baseline") and "@" not in label}
         bases = [rows[b] for b in BASELINES if b in rows]
         if learners and bases and name in claims:
-            best = min(learners, key=lambda l: learners[l]["final_tae"])
+            best = min(learners, key=lambda label: learners[label]["final_tae"])
             tae, half = learners[best]["final_tae"], learners[best]["half_mse"]
             base_tae, base_half = min(b["final_tae"] for b in bases), min(b["half_mse"] for b in bases)
             cal = {k: float(np.nanmean([c[k] for c in data.get("calibration", {}).get(best, [])] or [np.nan]))

@@ -285,7 +285,8 @@ def markdown(args, methods, claim_list, command: str, wall: float, raw) -> str:
            f"from that call)." if raw["reused"] else ".")
         + f" Machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_average_1min']:.2f} at the end.",
         "",
-        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | MSE over last 25% of steps | ms per step | compile s | floats sent per node per step |",
+        "| rank | method | final TAE (mean ± std over seeds) | TAE / r | TAE / pf@centralized | MSE over last 25% of steps "
+        "| ms per step | compile s | floats sent per node per step |",
         "| ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for i, (label, m) in enumerate(ranked, 1):

@@ -41,10 +41,11 @@ import bayeslstm as bl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (the benchmarks' shared pieces, next to this file)
-from bayeslstm.model import statespace as statespace
+
 from bayeslstm.kernels import particle_filter as pf
 from bayeslstm.kernels.ekf import extended_kalman_filter
 from bayeslstm.kernels.protocol import Batch
+from bayeslstm.model import statespace as statespace
 from bayeslstm.model.lstm import GATES, lstm_predict
 from bayeslstm.models.lstm import lstm_regression
 
@@ -66,7 +67,7 @@ def lstm_flops(particles: int, nodes: int, length: int, hidden: int, features: i
     return particles * nodes * (length * 2 * 4 * hidden * (hidden + features) + 2 * hidden)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fixed_stream(steps: int, nodes: int, length: int, features: int, seed: int = 0):
     """Generated once per shape: grid points and methods that share a shape share the stream."""
     return bl.teacher_stream(steps=steps, nodes=nodes, features=features, min_len=length, max_len=length, seed=seed)[0]
@@ -122,7 +123,6 @@ def fast_path_comparison(N: int, n: int, p: int, m: int, steps: int, rounds: int
     particles = jax.jit(lambda k: pf.init_particles(ssm, k, N).particles)(key)
     X = jax.random.normal(jax.random.key(1), (1, m, p))
     batch = Batch(X, jnp.ones((1, m), bool), jnp.zeros(1), jnp.ones(1, bool))
-    shape, dtype = particles.shape, particles.dtype
 
     def noise(draw):
         f = jax.jit(lambda k, x: x + 0.01 * draw(k, x.shape, x.dtype))
@@ -489,7 +489,8 @@ def main(argv=None) -> int:
     section("targets")
     for name, v in results["targets"].items():
         value = "not measured" if v["value"] is None else f"{v['value']:.4g}"
-        print(f"{name:>30s} {value:>14s}  target {v['target']:<12s} {'-' if v['holds'] is None else 'holds' if v['holds'] else 'DOES NOT HOLD'}")
+        verdict = "-" if v["holds"] is None else "holds" if v["holds"] else "DOES NOT HOLD"
+        print(f"{name:>30s} {value:>14s}  target {v['target']:<12s} {verdict}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

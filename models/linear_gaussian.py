@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from bayeslstm.model.noise import random_walk
 from bayeslstm.model.layout import ParamLayout
+from bayeslstm.model.noise import random_walk
 
 
 def linear_gaussian(features: int = 4, q: float = 1e-3, r: float = 0.1, prior_scale: float = 1.0):

@@ -24,10 +24,13 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import bayeslstm as bl  # noqa: E402
+from bayeslstm.engine.assembly import (  # noqa: E402
+    build_method,  # noqa: E402
+    prepare_model,
+    prepare_network,
+)
 from bayeslstm.errors import BayesLSTMError  # noqa: E402
 from bayeslstm.network.method import StepData  # noqa: E402
-from bayeslstm.engine.assembly import build_method  # noqa: E402
-from bayeslstm.engine.assembly import prepare_model, prepare_network  # noqa: E402
 
 # every distributed construction (dsgd/dadam share the DEKF's adapt-then-combine), both
 # exchanges, and faults; compilation dominates, so one case per construction

@@ -6,7 +6,15 @@ import math
 import pytest
 
 from bayeslstm.errors import (
-    BayesLSTMError, CheckpointError, GraphError, InputError, ModelError, NumericalError, OptionError, choose, number,
+    BayesLSTMError,
+    CheckpointError,
+    GraphError,
+    InputError,
+    ModelError,
+    NumericalError,
+    OptionError,
+    choose,
+    number,
 )
 
 

@@ -8,18 +8,30 @@ import re
 
 import pytest
 
+from bayeslstm.engine.assembly import build_method
 from bayeslstm.errors import OptionError
 from bayeslstm.kernels.particle_filter import DEFAULT_PARTICLES
-from bayeslstm.engine.assembly import build_method
 from bayeslstm.methods import (
-    OPTIONS, REGISTRY, builder, distributed_form, distributed_names, family, kernel_names, method_defaults, method_names,
-    method_options, method_specs, method_table, methods_sentence, needs_graph, resolve,
+    OPTIONS,
+    REGISTRY,
+    builder,
+    distributed_form,
+    distributed_names,
+    family,
+    kernel_names,
+    method_defaults,
+    method_names,
+    method_options,
+    method_specs,
+    method_table,
+    methods_sentence,
+    needs_graph,
+    resolve,
 )
 
 
 def test_method_names_and_labels():
     """One NAME@FUSION parser serves the command line and the benchmarks."""
-    from bayeslstm.methods import method_specs
 
     specs = method_specs("dpf, pf,pf@local,ekf@centralized,pf@distributed,baseline-last@local")
     assert [label for label, _, _ in specs] == ["dpf", "pf", "pf@local", "ekf@centralized", "dpf", "baseline-last@local"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..errors import BayesLSTMError, NumericalError, OptionError
 from ..methods import baseline_names, distributed_names, method_options, method_specs

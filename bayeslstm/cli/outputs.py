@@ -10,6 +10,7 @@ from typing import Any
 from ..engine.assembly import DEFAULT_GRAPH
 from ..errors import OptionError
 
+
 def unit_squared(table) -> str:
     return f" {table.unit}^2" if table is not None and table.unit else ""
 
@@ -54,7 +55,8 @@ def _model_settings(model: str | None, assembled) -> dict[str, Any]:
     random-walk variance q and label variance r the filters read."""
     import numpy as np
 
-    from ..model.declarations import load_declaration, model_options as factory_options
+    from ..model.declarations import load_declaration
+    from ..model.declarations import model_options as factory_options
     from ..model.statespace import is_declaration
 
     factory = load_declaration("lstm" if model is None else model)

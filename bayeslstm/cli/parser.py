@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..data.datasets import DATASETS
 from ..data.tables import ASSIGNS, NAN_RULES
+from ..engine.assembly import DEFAULT_GRAPH
 from ..methods import FUSIONS, OPTIONS, describe_option, distributed_names, kernel_names, method_names, takers
 from ..network.graph import RULES
 from ..network.sharding import EXCHANGES
-from ..engine.assembly import DEFAULT_GRAPH
 from ..version import __version__
 
 # the paper's comparison, each distributed scheme with its local and centralized references, and

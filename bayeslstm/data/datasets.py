@@ -8,8 +8,9 @@ every dataset and the choices made in preparing it.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -160,7 +161,7 @@ PREPARE: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _prepared(name: str) -> pd.DataFrame:
     return PREPARE[name](read_r_table(name))
 

@@ -10,7 +10,8 @@ computed.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +20,8 @@ from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
 from ..methods import REGISTRY, builder, family, method_defaults, method_options, method_specs, resolve
-from ..model.declarations import build_model, load_declaration, model_options as factory_options
+from ..model.declarations import build_model, load_declaration
+from ..model.declarations import model_options as factory_options
 from ..model.statespace import StateSpace, is_declaration, read_model
 from ..network.faults import LINK_FAULTS, Faults, require_graph, with_faults
 from ..network.graph import Network, make_network

@@ -16,7 +16,8 @@ The program compiles once per learner; calls with the same shapes never recompil
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,7 @@ from ..data.streams import Stream, bucket_lengths, validate
 from ..errors import InputError
 from ..network.method import NetworkMethod
 from .assembly import assemble
-from .runner import chunk_program, check_finite, initial_state, step_inputs
+from .runner import check_finite, chunk_program, initial_state, step_inputs
 
 
 class Program(NamedTuple):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +37,8 @@ from ..network.sharding import addressable
 from . import checkpoint as ckpt
 from .assembly import assemble
 from .metrics import Units
-from .records import SUMMARY_ROWS, RunResult, Trace, keep, record_stride, running_tae
+from .records import RunResult, Trace, keep, record_stride, running_tae
+
 
 def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
     """Steps per compiled chunk: ``chunk_size`` (at most ``steps``), cut to divide ``checkpoint_every``

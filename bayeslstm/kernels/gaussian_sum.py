@@ -21,7 +21,8 @@ With C = 1 and low-rank components the filter is LoFi exactly.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -27,7 +27,6 @@ from ..model.statespace import StateSpace
 from .protocol import Batch, Kernel, WeightedSample
 from .resampling import Resampled, adaptive, get_scheme
 
-
 DEFAULT_PARTICLES = 300  # every particle method's default: enough to learn, small enough for minutes-long runs
 LOGLIK_FLOOR = -1e6  # distributed filters keep impossible particles finite so sums never meet inf - inf
 

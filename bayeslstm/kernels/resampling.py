@@ -10,7 +10,8 @@ identity and the weights unchanged otherwise: one code path for "always" (thresh
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp

@@ -7,7 +7,7 @@ import cycle runs through the examples.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..models.gru import gru_regression
 from ..models.linear_gaussian import linear_gaussian

@@ -6,8 +6,9 @@ turns such a :class:`Cell` into the factory ``<name>_regression(features=4, hidd
 that returns the state-space declaration of :func:`bayeslstm.model.regression.recurrent_regression`.
 """
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from jax import Array
 

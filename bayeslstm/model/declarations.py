@@ -11,7 +11,8 @@ import importlib
 import importlib.util
 import inspect
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ModelError
 from .builtin import BUILTIN

@@ -8,7 +8,8 @@ ordered list of names and shapes that maps between the two.
 from __future__ import annotations
 
 import math
-from typing import Mapping, NamedTuple, TypeVar
+from collections.abc import Mapping
+from typing import NamedTuple, TypeVar
 
 import jax.numpy as jnp
 import numpy as np

@@ -12,7 +12,7 @@ parameter vector theta = (W_*, R_*, b_*, w_out) has 4n(n+p+1) + n entries.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -7,13 +7,12 @@ to Monte Carlo error) on small problems, which is what the filters are checked a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpyro
 from jax import Array
-
 from numpyro import handlers
 
 from ..errors import ModelError

@@ -12,7 +12,7 @@ of mean ``r``, learnt by every method instead of fixed.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpyro

@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,8 +59,22 @@ from ..errors import ModelError
 from .layout import ParamLayout
 from .noise import random_walk_noise
 from .sites import (  # noqa: F401  (FORM, trace_declaration: importable from here as before)
-    FORM, LABEL, THETA, Runner, Site, Structure, as_dict, declaration_form, declaration_runner, declaration_structure,
-    named_blocks, normal_moments, pack, to_support, trace_declaration, unpack,
+    FORM,
+    LABEL,
+    THETA,
+    Runner,
+    Site,
+    Structure,
+    as_dict,
+    declaration_form,
+    declaration_runner,
+    declaration_structure,
+    named_blocks,
+    normal_moments,
+    pack,
+    to_support,
+    trace_declaration,
+    unpack,
 )
 
 # XLA options for programs that run once on one example: about half the compile time

@@ -29,7 +29,8 @@ labels only; neither takes a larger group over. Everything is written row-locall
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,15 +74,15 @@ def find_groups(links: Links, rows: Array, table: Array, axis: NodeAxis, priorit
     ids = rows.astype(INT)
 
     def improve(current):
-        p, i, h = current
-        P, I, H = (axis.gather(x)[neighbours] for x in current)
-        P = jnp.where(live, P, SMALLEST)
-        best_p = jnp.maximum(p, jnp.max(P, axis=1))
-        heard = live & (P == best_p[:, None])
-        best_i = jnp.minimum(jnp.where(p == best_p, i, LARGEST), jnp.min(jnp.where(heard, I, LARGEST), axis=1))
-        heard &= I == best_i[:, None]
+        p, i, h = current  # this node's (priority, id, hops); the neighbours' below
+        p_nb, i_nb, h_nb = (axis.gather(x)[neighbours] for x in current)
+        p_nb = jnp.where(live, p_nb, SMALLEST)
+        best_p = jnp.maximum(p, jnp.max(p_nb, axis=1))
+        heard = live & (p_nb == best_p[:, None])
+        best_i = jnp.minimum(jnp.where(p == best_p, i, LARGEST), jnp.min(jnp.where(heard, i_nb, LARGEST), axis=1))
+        heard &= i_nb == best_i[:, None]
         mine = (p == best_p) & (i == best_i)
-        best_h = jnp.minimum(jnp.where(mine, h, LARGEST), jnp.min(jnp.where(heard, H + 1, LARGEST), axis=1))
+        best_h = jnp.minimum(jnp.where(mine, h, LARGEST), jnp.min(jnp.where(heard, h_nb + 1, LARGEST), axis=1))
         return best_p, best_i, best_h
 
     def flood(carry):

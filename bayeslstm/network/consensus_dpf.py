@@ -23,17 +23,37 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..kernels.particle_filter import (
-    DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
-    mixture_prediction, move_and_observe, moved_entries, posterior, rejuvenate, resample_state, reweight,
+    DEFAULT_DISCOUNT,
+    DEFAULT_PARTICLES,
+    LOGLIK_FLOOR,
+    MOVE_SALT,
+    ParticleState,
+    check_particle_options,
+    init_particles,
+    mixture_prediction,
+    move_and_observe,
+    moved_entries,
+    posterior,
+    rejuvenate,
+    resample_state,
+    reweight,
 )
 from ..kernels.resampling import adaptive, get_scheme
 from ..model.statespace import StateSpace
 from .agreement import (
-    DEFAULT_CONSENSUS_ITERS, agree_on_total, changed, from_leader, group_report, join_groups, plan, start_together,
+    DEFAULT_CONSENSUS_ITERS,
+    agree_on_total,
+    changed,
+    from_leader,
+    group_report,
+    join_groups,
+    plan,
+    start_together,
 )
 from .graph import Network
 from .method import NetworkMethod, NodeAxis, StepData, graph_method, node_map, own_batch, own_prediction, traffic
 from .mixing import Links
+
 
 def consensus_particle_filter(
     ssm: StateSpace,

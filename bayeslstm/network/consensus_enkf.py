@@ -28,7 +28,13 @@ from jax import Array
 
 from ..errors import ModelError
 from ..kernels.enkf import (
-    DEFAULT_MEMBERS, EnsembleState, anomalies, check_ensemble_options, inflate, posterior, predictive_moments,
+    DEFAULT_MEMBERS,
+    EnsembleState,
+    anomalies,
+    check_ensemble_options,
+    inflate,
+    posterior,
+    predictive_moments,
     require_gaussian_label,
 )
 from ..kernels.particle_filter import observe_all

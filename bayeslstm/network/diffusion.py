@@ -11,7 +11,8 @@ the communication it cost (``messages`` and ``floats`` sent).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +26,22 @@ from ..kernels.protocol import Kernel
 from ..model.statespace import StateSpace
 from .graph import Network
 from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, example_traffic, graph_method, info_per_node, live_degree,
-    neighbour_batch, node_keys, node_map, own_batch, own_slots, traffic as traffic_info,
+    NetworkMethod,
+    NodeAxis,
+    StepData,
+    check_nodes,
+    example_traffic,
+    graph_method,
+    info_per_node,
+    live_degree,
+    neighbour_batch,
+    node_keys,
+    node_map,
+    own_batch,
+    own_slots,
+)
+from .method import (
+    traffic as traffic_info,
 )
 from .mixing import Links, combine
 

@@ -22,16 +22,17 @@ same keys as in a fault-free run with the same seed. Diagnostics gain ``present`
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
-import networkx as nx
 import jax.numpy as jnp
+import networkx as nx
 import numpy as np
 from jax import Array
 
-from ..methods import distributed_names
 from ..errors import OptionError, number
+from ..methods import distributed_names
 from .graph import Network
 from .method import NetworkMethod, StepData
 from .mixing import live_links

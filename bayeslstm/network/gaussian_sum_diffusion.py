@@ -22,20 +22,46 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..kernels.gaussian_sum import (
-    DEFAULT_COMPONENTS, DEFAULT_RESPAWN_BELOW, GaussianSumState, check_mixture_options, component_filter, initial_mixture,
-    mixture_moments, posterior, respawn, reweight_components,
+    DEFAULT_COMPONENTS,
+    DEFAULT_RESPAWN_BELOW,
+    GaussianSumState,
+    check_mixture_options,
+    component_filter,
+    initial_mixture,
+    mixture_moments,
+    posterior,
+    respawn,
+    reweight_components,
 )
 from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
 from ..kernels.resampling import effective_sample_size
 from ..model.statespace import StateSpace
 from .agreement import (
-    DEFAULT_CONSENSUS_ITERS, agree_on_total, changed, from_leader, group_report, join_groups, plan, start_together,
+    DEFAULT_CONSENSUS_ITERS,
+    agree_on_total,
+    changed,
+    from_leader,
+    group_report,
+    join_groups,
+    plan,
+    start_together,
 )
 from .graph import Network
 from .method import (
-    NetworkMethod, NodeAxis, StepData, example_traffic, graph_method, live_degree, neighbour_batch, node_keys, node_map,
-    own_entry, own_prediction, own_slots, traffic,
+    NetworkMethod,
+    NodeAxis,
+    StepData,
+    example_traffic,
+    graph_method,
+    live_degree,
+    neighbour_batch,
+    node_keys,
+    node_map,
+    own_entry,
+    own_prediction,
+    own_slots,
+    traffic,
 )
 from .mixing import Links, combine
 

@@ -149,7 +149,7 @@ def slot_edges(network: Network) -> np.ndarray:
     out = np.full((K, D), -1, np.int32)
     for k in range(K):
         for j in range(D):
-            l = int(network.neighbors[k, j])
-            if network.neighbor_valid[k, j] and l != k:
-                out[k, j] = index[frozenset((k, l))]
+            other = int(network.neighbors[k, j])
+            if network.neighbor_valid[k, j] and other != k:
+                out[k, j] = index[frozenset((k, other))]
     return out

@@ -18,15 +18,33 @@ from jax import Array
 
 from ..errors import number
 from ..kernels.particle_filter import (
-    DEFAULT_DISCOUNT, DEFAULT_PARTICLES, LOGLIK_FLOOR, MOVE_SALT, ParticleState, check_particle_options, init_particles,
-    mixture_prediction, move_and_observe, moved_entries, posterior, rejuvenate,
+    DEFAULT_DISCOUNT,
+    DEFAULT_PARTICLES,
+    LOGLIK_FLOOR,
+    MOVE_SALT,
+    ParticleState,
+    check_particle_options,
+    init_particles,
+    mixture_prediction,
+    move_and_observe,
+    moved_entries,
+    posterior,
+    rejuvenate,
 )
 from ..kernels.resampling import effective_sample_size, get_scheme
 from ..model.statespace import StateSpace
 from .agreement import FLOOD_INTS, find_groups, group_sum, tree_traffic
 from .graph import Network, require_doubly_stochastic
 from .method import (
-    NetworkMethod, NodeAxis, StepData, check_nodes, graph_method, node_keys, node_map, own_batch, own_prediction,
+    NetworkMethod,
+    NodeAxis,
+    StepData,
+    check_nodes,
+    graph_method,
+    node_keys,
+    node_map,
+    own_batch,
+    own_prediction,
     traffic,
 )
 from .mixing import Links

@@ -19,7 +19,8 @@ The two references every method exists in, ``local`` and ``centralized``, are in
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp

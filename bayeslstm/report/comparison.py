@@ -12,7 +12,8 @@ label, as ``az.compare`` returns its table.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd

@@ -11,10 +11,15 @@ import numpy as np
 
 from ..errors import InputError, OptionError, number
 from ..kernels.protocol import (
-    Gaussian, GaussianMixture, LowRankGaussian, LowRankPrecision, PointEstimate, PosteriorForm, WeightedSample,
+    Gaussian,
+    GaussianMixture,
+    LowRankGaussian,
+    LowRankPrecision,
+    PointEstimate,
+    PosteriorForm,
+    WeightedSample,
 )
 from ..kernels.resampling import systematic
-
 
 Labelled = tuple[tuple[str, ...], np.ndarray]  # (dimension names, values): an xarray variable
 

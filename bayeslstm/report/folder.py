@@ -18,7 +18,8 @@ import os
 import pathlib
 import shutil
 import tempfile
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from ..engine.encoding import json_default
 from ..engine.records import RunResult

@@ -61,8 +61,17 @@ from ..version import __version__
 from .draws import Draws, posterior_draws, predictive_samples, resample_equally
 from .names import netcdf_name, parameter_dims, parameter_labels
 from .reading import (
-    LOG_SCORE, loo, mean_per_step, num_particles, per_step, pit, pit_arguments, predictive_arrays,
-    prequential_log_score, run_config, tae_from_inference_data,
+    LOG_SCORE,
+    loo,
+    mean_per_step,
+    num_particles,
+    per_step,
+    pit,
+    pit_arguments,
+    predictive_arrays,
+    prequential_log_score,
+    run_config,
+    tae_from_inference_data,
 )
 
 __all__ = [  # the building here; the rest is re-exported from draws, names and reading, where it lives

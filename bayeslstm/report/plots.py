@@ -3,7 +3,8 @@
 Every function draws with Matplotlib and returns the Axes or Figure it drew on: by default a
 new pyplot figure (shown as pyplot shows any, e.g. inline in Jupyter), or with
 ``detached=True`` a :class:`matplotlib.figure.Figure` that pyplot does not track, so that no
-backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a :class:`~bayeslstm.report.comparison.Comparison`
+backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a
+:class:`~bayeslstm.report.comparison.Comparison`
 (or its dataset) and, for posteriors, ``{label: InferenceData}``; ArviZ draws the posteriors.
 """
 
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
 import xarray as xr
 
-from .comparison import Comparison, edges_of
 from ..errors import InputError
+from .comparison import Comparison, edges_of
 
 FAMILY_COLORS = {"pf": "tab:blue", "ekf": "tab:orange", "sgd": "tab:green", "adam": "tab:red"}
 FUSION_STYLES = {"distributed": "-", "local": "--", "centralized": ":"}

@@ -10,7 +10,8 @@ InferenceData (:meth:`RunSummary.from_inference_data`), from an entry of ``summa
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,7 +20,13 @@ from ..engine.records import RunResult
 from ..errors import InputError
 from ..kernels.protocol import WeightedSample
 from .reading import (
-    is_inference_data, mean_per_step, num_particles, per_step, predictive_arrays, prequential_log_score, run_config,
+    is_inference_data,
+    mean_per_step,
+    num_particles,
+    per_step,
+    predictive_arrays,
+    prequential_log_score,
+    run_config,
     tae_from_inference_data,
 )
 
@@ -61,7 +68,7 @@ class RunSummary(NamedTuple):
     netcdf: str | None = None  # the file of its InferenceData, in the output folder
 
     @classmethod
-    def failed(cls, method: str, fusion: str, options: Mapping[str, Any] | None, error: str) -> "RunSummary":
+    def failed(cls, method: str, fusion: str, options: Mapping[str, Any] | None, error: str) -> RunSummary:
         """A method that stopped with ``error`` before it finished."""
         return cls(method=method, fusion=fusion, options=None if options is None else dict(options),
                    status="failed", error=str(error))
@@ -69,7 +76,7 @@ class RunSummary(NamedTuple):
     @classmethod
     def from_result(cls, result: RunResult, method: str | None = None, fusion: str | None = None,
                     options: Mapping[str, Any] | None = None, family: str | None = None,
-                    unit: str | None = None) -> "RunSummary":
+                    unit: str | None = None) -> RunSummary:
         """The summary of a finished run. ``method``, ``fusion``, ``options``, ``family`` and
         ``unit`` default to what the run's configuration says."""
         config = dict(result.config or {})
@@ -94,7 +101,7 @@ class RunSummary(NamedTuple):
         )
 
     @classmethod
-    def from_inference_data(cls, idata, netcdf: str | None = None) -> "RunSummary":
+    def from_inference_data(cls, idata, netcdf: str | None = None) -> RunSummary:
         """The summary of a run read back from its InferenceData (TAE recomputed from the stored
         predictions and labels); ``netcdf``: the file it was read from."""
         config = run_config(idata)
@@ -120,7 +127,7 @@ class RunSummary(NamedTuple):
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any], label: str = "", config: Mapping[str, Any] | None = None
-                  ) -> "RunSummary":
+                  ) -> RunSummary:
         """A summary read from ``summary.json``'s entry of method ``label``; ``config``: the
         file's ``config`` (the label's unit, when the entry has none)."""
         per_node, network, time = entry.get("tae_per_node"), entry.get("tae"), entry.get("time")

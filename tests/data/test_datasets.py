@@ -9,7 +9,6 @@ import pytest
 from bayeslstm.data import datasets
 from bayeslstm.data.datasets import DATASETS, dataset_table, load_dataset
 from bayeslstm.errors import OptionError
-from bayeslstm.data.tables import to_original_units
 
 SHAPES = {  # (T, K, M, p) with the defaults, as docs/data.md quotes them; derived_shape works them out
     "storms": (2117, 10, 16, 4),

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslstm.errors import InputError, OptionError
 from bayeslstm.data.tables import WARMUP_ROWS, original_variance, parse_window, running_stats, table_stream, to_original_units
+from bayeslstm.errors import InputError, OptionError
 
 
 def series(n=10):

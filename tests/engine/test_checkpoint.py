@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import bayeslstm as bl
-from bayeslstm.engine import checkpoint as ckpt
 from bayeslstm.cli.main import main
-from bayeslstm.errors import BayesLSTMError, CheckpointError
+from bayeslstm.engine import checkpoint as ckpt
 from bayeslstm.engine.runner import record_stride
+from bayeslstm.errors import BayesLSTMError, CheckpointError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 1000

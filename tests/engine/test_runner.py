@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import bayeslstm as bl
-from bayeslstm.errors import BayesLSTMError, ModelError, OptionError
 from bayeslstm.data.streams import bucket_lengths, step_buckets, used_buckets
+from bayeslstm.errors import BayesLSTMError, ModelError, OptionError
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +150,9 @@ def test_divergence_is_reported_not_silent(stream):
 def test_a_non_finite_state_stops_the_run_naming_quantity_node_and_step():
     import pytest
 
-    from bayeslstm.kernels.ekf import EKFState
-    from bayeslstm.errors import NumericalError
     from bayeslstm.engine.runner import check_state
+    from bayeslstm.errors import NumericalError
+    from bayeslstm.kernels.ekf import EKFState
 
     state = EKFState(jnp.zeros((3, 2)), jnp.ones((3, 2, 2)), jnp.array([0.0, -jnp.inf, 0.0]))
     check_state(state, 7, "ekf-local", per_node=True)  # a -inf log evidence is honest, not an error

@@ -9,7 +9,11 @@ import pytest
 
 from bayeslstm.errors import OptionError
 from bayeslstm.kernels.particle_filter import (
-    DEFAULT_PARTICLES, check_particle_options, mixture_prediction, particle_filter, reweight,
+    DEFAULT_PARTICLES,
+    check_particle_options,
+    mixture_prediction,
+    particle_filter,
+    reweight,
 )
 from bayeslstm.kernels.protocol import Batch
 from bayeslstm.model.statespace import read_model

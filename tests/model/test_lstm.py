@@ -38,7 +38,7 @@ def test_lstm_matches_numpy_reference(rng, pooling, bias):
     p, n, M = 3, 5, 9
     layout = lstm_layout(p, n, bias)
     assert layout.size == 4 * n * (n + p + 1) + n + int(bias)
-    for trial in range(4):
+    for _ in range(4):
         theta = rng.normal(0, 0.8, layout.size)
         length = int(rng.integers(1, M + 1))
         X = rng.normal(size=(M, p))

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from bayeslstm.network.agreement import (
-    average_consensus, digest, find_groups, from_leader, group_sum, tree_traffic,
+    average_consensus,
+    digest,
+    find_groups,
+    from_leader,
+    group_sum,
+    tree_traffic,
 )
 from bayeslstm.network.faults import live_groups
 from bayeslstm.network.graph import make_network

@@ -9,9 +9,9 @@ import pytest
 
 import bayeslstm as bl
 from bayeslstm.errors import OptionError
+from bayeslstm.models import lstm_regression
 from bayeslstm.network.faults import Faults, Partition, check_faults, cut_edges, live_groups, require_graph
 from bayeslstm.network.graph import make_network
-from bayeslstm.models import lstm_regression
 
 SMALL = dict(model_options=dict(hidden=2), seed=0)
 
@@ -42,8 +42,7 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
     assert np.all(np.isnan(away.tae.sel(node=0).values))  # never scored
     assert np.isfinite(away.final_tae)
     # node 0 never moved from its initial mean: compare with a fresh init
-    from bayeslstm.engine.assembly import build_method
-    from bayeslstm.engine.assembly import prepare_model, prepare_network
+    from bayeslstm.engine.assembly import build_method, prepare_model, prepare_network
 
     method = build_method("dekf", prepare_model(ring_stream, None, {"hidden": 2}), None, prepare_network("ring", 4))
     init = method.init(jax.random.fold_in(jax.random.key(0), 0), 4)
@@ -61,7 +60,7 @@ def test_an_absent_node_freezes_and_rejoins(ring_stream):
 def test_fault_options_are_checked_before_running(ring_stream):
     with pytest.raises(OptionError, match="link_failure"):
         bl.run(ring_stream, "dekf", graph="ring", link_failure=1.5, **SMALL)
-    with pytest.raises(OptionError, match=r"link_failure needs a graph \(graph=..., --graph\), which only the distributed methods have: dpf, "):
+    with pytest.raises(OptionError, match=r"link_failure needs a graph \(graph=..., --graph\), which only the distributed methods have: "):
         bl.run(ring_stream, "ekf", link_failure=0.2, **SMALL)
     with pytest.raises(OptionError, match="node_schedule"):
         bl.run(ring_stream, "dekf", graph="ring", node_schedule=np.ones((3, 5), bool), **SMALL)

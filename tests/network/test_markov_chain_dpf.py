@@ -77,8 +77,7 @@ def test_a_node_that_was_away_is_frozen_and_rejoins():
     never scored; away for the first 10 steps only, it is scored from step 11, its particles
     move on, and it exchanges particles again. A node that kept moving or resampling while
     away, or one that never took part again, would fail."""
-    from bayeslstm.engine.assembly import prepare_model, prepare_network
-    from bayeslstm.engine.assembly import build_method
+    from bayeslstm.engine.assembly import build_method, prepare_model, prepare_network
 
     stream, _ = bl.teacher_stream(steps=20, nodes=5, features=2, max_len=4, seed=3)
     away = np.ones((20, 5), bool)

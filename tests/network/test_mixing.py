@@ -38,7 +38,8 @@ def test_mix_dense_and_table_agree_and_jit(rule, rng):
     np.testing.assert_allclose(table, dense, rtol=0, atol=1e-6)
     for flag in (True, False, None):
         np.testing.assert_allclose(jax.jit(lambda v: mix(net, v, dense=flag))(values), dense, rtol=0, atol=1e-6)
-        np.testing.assert_allclose(jax.jit(lambda v: consensus(net, v, 4, dense=flag))(values), consensus(net, values, 4, dense=True), rtol=0, atol=1e-6)
+        expected = consensus(net, values, 4, dense=True)
+        np.testing.assert_allclose(jax.jit(lambda v: consensus(net, v, 4, dense=flag))(values), expected, rtol=0, atol=1e-6)
 
 
 def test_mix_table_ignores_padding_even_with_infinite_values():

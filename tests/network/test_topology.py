@@ -69,5 +69,6 @@ def test_parse_graph_files(ext, tmp_path):
 
 def test_parse_gml_without_labels_uses_ids(tmp_path):
     path = tmp_path / "ids.gml"
-    path.write_text("graph [\n node [ id 3 ]\n node [ id 5 ]\n node [ id 8 ]\n edge [ source 3 target 5 ]\n edge [ source 5 target 8 ]\n]\n")
+    path.write_text("graph [\n node [ id 3 ]\n node [ id 5 ]\n node [ id 8 ]\n"
+                    " edge [ source 3 target 5 ]\n edge [ source 5 target 8 ]\n]\n")
     assert sorted(parse_graph(str(path), 3).edges) == [(3, 5), (5, 8)]

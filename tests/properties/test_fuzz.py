@@ -15,14 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayeslstm as bl
-from bayeslstm.errors import BayesLSTMError, InputError
-from bayeslstm.network.graph import make_network
-from bayeslstm.network.topology import parse_graph
-from bayeslstm.engine.assembly import RUN_OPTIONS, build_method
-from bayeslstm.methods import method_names, method_options, resolve
-from bayeslstm.engine.assembly import prepare_model, prepare_network
 from bayeslstm.data.streams import make_stream
 from bayeslstm.data.tables import table_stream
+from bayeslstm.engine.assembly import RUN_OPTIONS, build_method, prepare_model, prepare_network
+from bayeslstm.errors import BayesLSTMError, InputError
+from bayeslstm.methods import method_names, method_options, resolve
+from bayeslstm.network.graph import make_network
+from bayeslstm.network.topology import parse_graph
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -3,7 +3,6 @@ is flagged and keeps predicting, and EKF covariances stay symmetric positive def
 float32 over long runs. (The pieces: ``reweight`` in tests/kernels/test_particle_filter.py,
 the runner's state check in tests/engine/test_runner.py.)"""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro

@@ -8,9 +8,9 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS
 
 import bayeslstm as bl
-from bayeslstm.models import lstm_regression
-from bayeslstm.model.statespace import read_model
 from bayeslstm.model.nuts import static_model
+from bayeslstm.model.statespace import read_model
+from bayeslstm.models import lstm_regression
 
 T, M, P, QUERIES, R = 12, 3, 1, 3, 0.1
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from bayeslstm.kernels import particle_filter as pf
-from bayeslstm.model import statespace
 from bayeslstm.kernels.protocol import Batch
-from bayeslstm.models.lstm import lstm_regression
+from bayeslstm.model import statespace
 from bayeslstm.model.statespace import read_model
+from bayeslstm.models.lstm import lstm_regression
 
 
 def _ssm(hidden=4, features=3, m=6, **options):

@@ -17,7 +17,8 @@ import xarray as xr  # noqa: E402
 import bayeslstm as bl  # noqa: E402
 from bayeslstm.errors import InputError, OptionError  # noqa: E402
 from bayeslstm.kernels.ekf import EKFState  # noqa: E402
-from bayeslstm.kernels.gradient import GradientState, posterior as gradient_posterior  # noqa: E402
+from bayeslstm.kernels.gradient import GradientState  # noqa: E402
+from bayeslstm.kernels.gradient import posterior as gradient_posterior
 from bayeslstm.kernels.particle_filter import ParticleState  # noqa: E402
 from bayeslstm.model.layout import ParamLayout, unflatten  # noqa: E402
 from bayeslstm.report import draws, inference_data, names, reading  # noqa: E402
