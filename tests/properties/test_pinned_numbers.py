@@ -28,6 +28,12 @@ PINNED = {
     # steps), and its traffic counts the flood and the tree count that give |C|
     "dpf": (0.014960009090317541, 0.05474802858903345, 0.015578319526676121, 312945.21875),
 }
+# XLA compiles for the CPU it runs on: with AVX-512 (an Intel Xeon with AMX) the sums of the
+# Markov-chain DPF's walks round differently in their last bits than on the AMD EPYC the table
+# was pinned on, and resampling then follows other ancestors. The same code gives, there:
+ALSO_PINNED = {
+    "dpf": (0.01472834913025623, 0.054748029414588395, 0.015396425735083801, 312945.21875),
+}
 
 
 @pytest.mark.parametrize("method", sorted(PINNED))
@@ -37,6 +43,6 @@ def test_default_run_numbers_are_pinned(method, tmp_path):
     code = f"from bayeslstm.cli.main import main; raise SystemExit(main({command!r}))"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     entry = json.loads((tmp_path / "summary.json").read_text())["methods"][method]
-    final, first, hundredth, floats = PINNED[method]
     got = (entry["final_tae"], entry["tae"][0], entry["tae"][99], entry["floats_per_step"])
-    assert got == pytest.approx((final, first, hundredth, floats), rel=1e-5), got
+    pinned = [PINNED[method]] + ([ALSO_PINNED[method]] if method in ALSO_PINNED else [])
+    assert any(got == pytest.approx(numbers, rel=1e-5) for numbers in pinned), (got, pinned)
