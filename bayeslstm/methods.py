@@ -105,6 +105,8 @@ _EKF = {"covariance": "full", "init": "sample"}
 _ENKF = {"num_members": 64, "update": "sqrt", "inflation": 1.0}
 _GSPF = {"num_components": 2, "covariance": "full", "init": "sample", "respawn_below": 0.0, "rank": 10}
 _LOFI = {"rank": 10, "init": "sample"}
+# a kernel's diffusion (adapt, then combine over live links) is one record naming this builder
+_DIFFUSION = "bayeslstm.network.diffusion:diffusion_of"
 _DPF = {k: v for k, v in _PF.items() if k != "ess_threshold"}
 
 REGISTRY: dict[str, Method] = {}
@@ -161,22 +163,20 @@ for _method in (
     Method("dpf-consensus", "likelihood-consensus distributed particle filter",
            "bayeslstm.network.consensus_dpf:consensus_particle_filter", {**_PF, **CONSENSUS_OPTIONS}, "pf", True,
            "weighted sample"),
-    Method("dekf", "diffusion EKF (adapt then combine)", "bayeslstm.network.diffusion:diffusion_ekf", _EKF, "ekf", True,
-           "Gaussian"),
-    Method("denkf", "diffusion ensemble Kalman filter", "bayeslstm.network.diffusion:diffusion_enkf", _ENKF, "enkf",
-           True, "equally weighted sample"),
+    Method("dekf", "diffusion EKF (adapt then combine)", _DIFFUSION, _EKF, "ekf", True, "Gaussian", {"kernel": "ekf"}),
+    Method("denkf", "diffusion ensemble Kalman filter", _DIFFUSION, _ENKF, "enkf", True, "equally weighted sample",
+           {"kernel": "enkf", "estimate": "ensemble-mean"}),
     Method("denkf-consensus", "ensemble Kalman filter with exact or average consensus on its sums",
            "bayeslstm.network.consensus_enkf:consensus_enkf", {**_ENKF, **CONSENSUS_OPTIONS}, "enkf", True,
            "equally weighted sample"),
     Method("dgspf", "diffusion Gaussian-sum filter, component weights by consensus",
            "bayeslstm.network.gaussian_sum_diffusion:diffusion_gaussian_sum", {**_GSPF, **CONSENSUS_OPTIONS}, "gspf",
            True, "Gaussian mixture"),
-    Method("dlofi", "diffusion low-rank EKF", "bayeslstm.network.diffusion:diffusion_lofi", _LOFI, "lofi", True,
-           "low-rank Gaussian"),
-    Method("dsgd", "diffusion SGD", "bayeslstm.network.diffusion:diffusion_gradient", {"learning_rate": 0.05}, "sgd",
-           True, "point estimate", {"optimizer": "sgd"}),
-    Method("dadam", "diffusion Adam", "bayeslstm.network.diffusion:diffusion_gradient", {"learning_rate": 0.01}, "adam",
-           True, "point estimate", {"optimizer": "adam"}),
+    Method("dlofi", "diffusion low-rank EKF", _DIFFUSION, _LOFI, "lofi", True, "low-rank Gaussian", {"kernel": "lofi"}),
+    Method("dsgd", "diffusion SGD", _DIFFUSION, {"learning_rate": 0.05}, "sgd", True, "point estimate",
+           {"kernel": "sgd", "estimate": "theta", "examples": False}),
+    Method("dadam", "diffusion Adam", _DIFFUSION, {"learning_rate": 0.01}, "adam", True, "point estimate",
+           {"kernel": "adam", "estimate": "theta", "examples": False}),
 ):
     register(_method)
 

@@ -12,7 +12,6 @@ import bayeslstm as bl
 from bayeslstm.cli.main import main
 from bayeslstm.kernels.protocol import Kernel, PointEstimate, gaussian_log_density
 from bayeslstm.methods import Method, Option, method_names, register, unregister
-from bayeslstm.network.diffusion import adapt_then_combine, field_estimate
 
 
 class FrozenState(NamedTuple):
@@ -40,12 +39,6 @@ def frozen_prior(ssm, shrink=0.5):
     return Kernel(init, step, "frozen", lambda state: PointEstimate(state.theta))
 
 
-def diffusion_frozen(ssm, network, shrink=0.5):
-    """Its distributed form: the same kernel on every node, the weights averaged over the graph."""
-    traffic = lambda data, degree: (degree, degree * ssm.dim)  # noqa: E731
-    return adapt_then_combine(frozen_prior(ssm, shrink), network, field_estimate("theta"), False, traffic, "dfrozen")
-
-
 TINY = ["--steps", "30", "--nodes", "3", "--features", "2", "--max-len", "6", "--model-arg", "hidden=2", "--no-progress"]
 SHRINK = Option("shrink", "--shrink", "scale of the frozen prior draw", float)
 
@@ -54,8 +47,10 @@ SHRINK = Option("shrink", "--shrink", "scale of the frozen prior draw", float)
 def registered():
     register(Method("frozen", "a prior draw that never learns", frozen_prior, {"shrink": 0.5},
                     posterior="point estimate"), SHRINK)
-    register(Method("dfrozen", "frozen prior draws averaged over the graph", diffusion_frozen, {"shrink": 0.5},
-                    family="frozen", distributed=True, posterior="point estimate"))
+    # its distributed form: diffusion, the same kernel on every node and the weights averaged over the graph
+    register(Method("dfrozen", "frozen prior draws averaged over the graph", "bayeslstm.network.diffusion:diffusion_of",
+                    {"shrink": 0.5}, family="frozen", distributed=True, posterior="point estimate",
+                    bind={"kernel": "frozen", "estimate": "theta", "examples": False}))
     yield
     unregister("dfrozen")
     unregister("frozen")

@@ -18,10 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..kernels.ekf import extended_kalman_filter
-from ..kernels.enkf import DEFAULT_MEMBERS, EnsembleState, ensemble_kalman_filter
-from ..kernels.gradient import gradient_descent
-from ..kernels.lofi import DEFAULT_RANK, low_rank_filter
+from ..kernels.enkf import DEFAULT_MEMBERS, EnsembleState
+from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Kernel
 from ..model.statespace import StateSpace
 from .graph import Network
@@ -95,12 +93,31 @@ def adapt_then_combine(kernel: Kernel, network: Network, estimate: Estimate, use
     return graph_method(network, init_fn, node_step, name, kernel.posterior)
 
 
+ESTIMATES = {"mean": field_estimate("mean"), "theta": field_estimate("theta"), "ensemble-mean": ENSEMBLE_MEAN}
+
+
+def diffusion_of(ssm: StateSpace, network: Network, kernel: str, estimate: str = "mean", examples: bool = True,
+                 **options: Any) -> NetworkMethod:
+    """Diffusion of the registered kernel ``kernel`` (built with ``options``), named ``"d" + kernel``.
+
+    ``estimate``: the state's part that is combined (``"mean"``, ``"theta"`` or
+    ``"ensemble-mean"``); ``examples``: adapt on every live neighbour's example, sending the
+    raw example and the estimate to each neighbour (the DEKF), or on the node's own only,
+    sending the estimate (diffusion SGD). A kernel's distributed form is one registry record
+    naming this builder (see :mod:`bayeslstm.methods`).
+    """
+    from ..methods import REGISTRY, builder
+
+    node_kernel = builder(kernel)(ssm=ssm, **REGISTRY[kernel].bind, **options)
+    traffic = example_traffic(ssm.dim) if examples else (lambda data, degree: (degree, degree * ssm.dim))
+    return adapt_then_combine(node_kernel, network, ESTIMATES[estimate], examples, traffic, f"d{kernel}")
+
+
 def diffusion_ekf(ssm: StateSpace, network: Network, covariance: str = "full", init: str = "sample") -> NetworkMethod:
     """DEKF, adapt then combine: EKF updates with every neighbour's example in turn, then
     theta_k = sum_l C_lk psi_l. Covariances stay local (the paper's setting). Traffic: the
     raw example and the estimate, to each neighbour."""
-    kernel = extended_kalman_filter(ssm, covariance, init)
-    return adapt_then_combine(kernel, network, field_estimate("mean"), True, example_traffic(ssm.dim), "dekf")
+    return diffusion_of(ssm, network, "ekf", covariance=covariance, init=init)
 
 
 def diffusion_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT_MEMBERS, update: str = "sqrt",
@@ -109,21 +126,17 @@ def diffusion_enkf(ssm: StateSpace, network: Network, num_members: int = DEFAULT
     update with every live neighbour's example, then its mean becomes sum_l C_lk of the
     neighbours' means while its members keep their deviations from it. The DEKF's traffic:
     the raw example and the mean, to each neighbour."""
-    kernel = ensemble_kalman_filter(ssm, num_members, update, inflation)
-    return adapt_then_combine(kernel, network, ENSEMBLE_MEAN, True, example_traffic(ssm.dim), "denkf")
+    return diffusion_of(ssm, network, "enkf", "ensemble-mean", num_members=num_members, update=update, inflation=inflation)
 
 
 def diffusion_gradient(ssm: StateSpace, network: Network, optimizer: str = "sgd", learning_rate: float | None = None) -> NetworkMethod:
     """Diffusion SGD/Adam: psi_k = a step on node k's own loss, theta_k = sum_l C_lk psi_l.
     Optimiser state (Adam's moments) stays local. Traffic: the estimate, to each neighbour."""
-    kernel = gradient_descent(ssm, optimizer, learning_rate)
-    traffic = lambda data, degree: (degree, degree * ssm.dim)  # noqa: E731
-    return adapt_then_combine(kernel, network, field_estimate("theta"), False, traffic, f"d{optimizer}")
+    return diffusion_of(ssm, network, optimizer, "theta", examples=False, learning_rate=learning_rate)
 
 
 def diffusion_lofi(ssm: StateSpace, network: Network, rank: int = DEFAULT_RANK, init: str = "sample") -> NetworkMethod:
     """Diffusion LoFi, adapt then combine as the DEKF: low-rank EKF updates with every live
     neighbour's example, then theta_k = sum_l C_lk psi_l; the low-rank precisions stay local.
     The DEKF's traffic, at a cost per node linear in the number of weights."""
-    kernel = low_rank_filter(ssm, rank, init)
-    return adapt_then_combine(kernel, network, field_estimate("mean"), True, example_traffic(ssm.dim), "dlofi")
+    return diffusion_of(ssm, network, "lofi", rank=rank, init=init)
