@@ -373,3 +373,21 @@ def test_a_table_run_carries_the_unit(tmp_path):
     assert "| target | y (kWh) |" in report and "in kWh^2" in report and "| graph |" not in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["unit"] == "kWh" and summary["config"]["features"] == ["x", "y"]
+
+
+def test_help_version_and_argument_errors_answer_without_starting_jax():
+    """A light start: the command line reads its choices from modules that import no JAX."""
+    import subprocess
+    import sys
+
+    from bayeslstm.cli.parser import EXCHANGES
+    from bayeslstm.network.sharding import EXCHANGES as SHARDING_EXCHANGES
+
+    assert EXCHANGES == SHARDING_EXCHANGES
+    cases = [(["--version"], 0), (["run", "--help"], 0), (["compare", "--methods", "pff"], 2),
+             (["run", "--method", "ekf", "--particles", "3"], 2), (["run", "--steps", "0"], 2)]
+    code = ("import sys; from bayeslstm.cli.main import main\n"
+            f"codes = [main(argv) for argv, _ in {cases!r}]\n"
+            "print(codes, 'jax' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == f"{[c for _, c in cases]} False False"

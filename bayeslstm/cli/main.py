@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 from ..errors import BayesLSTMError, NumericalError, OptionError
 from ..methods import baseline_names, distributed_names, method_options, method_specs
-from ..network.sharding import agree, joined, leave
 from .flags import flag_names, model_args, option_flags
 from .outputs import output_folder, run_config, unit_squared, write_outputs
 from .parser import build_parser, given_arguments
@@ -33,19 +32,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "resume", None):
             restore_arguments(args, given_arguments(argv))
+        if args.command != "report":
+            _check_arguments(args)  # mistakes are answered before JAX starts
         _start_jax(args)
         return _main(args, where)
     except BayesLSTMError as exc:
         print(f"bayeslstm: error: {flag_names(str(exc))}", file=sys.stderr)
-        return leave(EXIT_USAGE)  # multi-host: see leave
+        return _leave(EXIT_USAGE)  # multi-host: see bayeslstm.network.sharding.leave
     except KeyboardInterrupt:
         print(where.message(), file=sys.stderr)
-        return leave(EXIT_INTERRUPTED)
+        return _leave(EXIT_INTERRUPTED)
     except BaseException:
-        if joined():  # multi-host: this process ends now (its peers, waiting for it, then fail too)
+        if _joined():  # multi-host: this process ends now (its peers, waiting for it, then fail too)
             traceback.print_exc()
-            leave(EXIT_FAILED)
+            _leave(EXIT_FAILED)
         raise
+
+
+def _joined() -> bool:
+    """Whether this process is part of a multi-host run (never, before JAX has started)."""
+    if "bayeslstm.network.sharding" not in sys.modules:
+        return False
+    from ..network.sharding import joined
+
+    return joined()
+
+
+def _leave(code: int) -> int:
+    """End a multi-host process with ``code`` (see :func:`bayeslstm.network.sharding.leave`);
+    a process that never started JAX just returns it."""
+    if "bayeslstm.network.sharding" not in sys.modules:
+        return code
+    from ..network.sharding import leave
+
+    return leave(code)
+
+
+def _agree(code: int) -> int:
+    """The exit code every process of a multi-host run agrees on (this one's when alone)."""
+    from ..network.sharding import agree
+
+    return agree(code)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The checks that need neither JAX nor the data: methods, their flags, the graph, faults,
+    the record and the output folder."""
+    output_folder(args.out)
+    names = [args.method] if args.command == "run" else args.methods
+    specs = method_specs(names, args.fusion)
+    _method_flags(args, specs)
+    _network_flags(args, any(fusion == "distributed" for _, _, fusion in specs))
+    _run_extras(args, [fusion for _, _, fusion in specs])
+    _record(args.record)
 
 
 def _start_jax(args: argparse.Namespace) -> None:
@@ -199,7 +238,7 @@ def _main(args: argparse.Namespace, where: Where) -> int:
     results, failures = _run_each(args, plan, built, where)
     code = EXIT_FAILED if failures else EXIT_OK
     if not writer:  # waits until process 0 has written the outputs, and ends as it does
-        code = agree(code)
+        code = _agree(code)
         print(f"process {args.process_id}: done; process 0 wrote the outputs" if code == EXIT_OK else
               f"process {args.process_id}: done; the run failed (exit {code}): see process 0's messages")
         return code
@@ -209,7 +248,7 @@ def _main(args: argparse.Namespace, where: Where) -> int:
     if failures:
         print(f"bayeslstm: {len(failures)} of {len(built)} methods failed: {', '.join(failures)} "
               f"(see {files.report})", file=sys.stderr)
-    return agree(code)
+    return _agree(code)
 
 
 def _network_flags(args: argparse.Namespace, distributed: bool) -> None:

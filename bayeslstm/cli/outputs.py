@@ -7,8 +7,8 @@ import os
 import pathlib
 from typing import Any
 
-from ..engine.assembly import DEFAULT_GRAPH
 from ..errors import OptionError
+from ..network.topology import DEFAULT_GRAPH
 
 
 def unit_squared(table) -> str:

@@ -7,12 +7,10 @@ import argparse
 import textwrap
 from collections.abc import Callable, Sequence
 
-from ..data.datasets import DATASETS
-from ..data.tables import ASSIGNS, NAN_RULES
-from ..engine.assembly import DEFAULT_GRAPH
+from ..data.catalog import ASSIGNS, DATASETS, NAN_RULES
 from ..methods import FUSIONS, OPTIONS, describe_option, distributed_names, kernel_names, method_names, takers
 from ..network.graph import RULES
-from ..network.sharding import EXCHANGES
+from ..network.topology import DEFAULT_GRAPH
 from ..version import __version__
 
 # the paper's comparison, each distributed scheme with its local and centralized references, and
@@ -24,6 +22,7 @@ DEFAULT_COMPARE = (
     "dsgd", "sgd@local", "sgd@centralized",
 )
 DEFAULT_CHECKPOINT_EVERY = 256
+EXCHANGES = ("auto", "all-gather", "halo")  # bayeslstm.network.sharding's, named here without starting JAX
 
 DESCRIPTION = """\
 Online Bayesian training of LSTM regressors across a network of nodes: particle filters,

@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, choose
+from .catalog import ASSIGNS, NAN_RULES
 from .streams import Stream, make_stream
 
-ASSIGNS = ("round-robin", "group", "block")
-NAN_RULES = ("fail", "drop")
 WARMUP_ROWS = 2  # pairs predicted with fewer rows known are not emitted: no statistics yet
 STD_FLOOR = 1e-8  # a running std below STD_FLOOR * max(1, |mean|) means "constant so far": scale 1
 

@@ -27,10 +27,9 @@ from ..network.faults import LINK_FAULTS, Faults, require_graph, with_faults
 from ..network.graph import Network, make_network
 from ..network.method import NetworkMethod
 from ..network.references import centralized, local
-from ..network.topology import parse_graph
+from ..network.topology import DEFAULT_GRAPH, parse_graph
 from .learnt import track_static_sites
 
-DEFAULT_GRAPH = "small-world"
 # one configuration for every table stream (a forecasting problem): the label variance learnt,
 # the last hidden state read out, and, when the target is among the features, the naive forecast
 # as the starting point (readout="residual"); model options the user gives override them

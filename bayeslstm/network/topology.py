@@ -14,6 +14,8 @@ import numpy as np
 
 from ..errors import GraphError, OptionError, choose
 
+DEFAULT_GRAPH = "small-world"  # the graph of a distributed method when none is given
+
 TOPOLOGIES = ("ring", "star", "grid", "complete", "erdos-renyi", "geometric", "small-world", "path")
 PARAMS = {"erdos-renyi": ("p",), "geometric": ("radius",), "small-world": ("k", "p")}
 TRIES = 100
