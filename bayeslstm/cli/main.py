@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "resume", None):
             restore_arguments(args, given_arguments(argv))
+        if args.command == "cache":
+            return _cache(args)
         if args.command != "report":
             _check_arguments(args)  # mistakes are answered before JAX starts
         _start_jax(args)
@@ -47,6 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
             _leave(EXIT_FAILED)
         raise
+
+
+def _cache(args: argparse.Namespace) -> int:
+    """``bayeslstm cache [--clear]``: the folder of compiled programs, its size, or emptied."""
+    from ..engine.compilation_cache import cache_root, cache_size, clear_cache
+
+    root = cache_root()
+    if args.clear:
+        files, size = clear_cache(root)
+        print(f"removed {files} files ({size / 1e6:.1f} MB) from {root}")
+    else:
+        files, size = cache_size(root)
+        print(f"{root}: {files} files, {size / 1e6:.1f} MB (bayeslstm cache --clear empties it)")
+    return EXIT_OK
 
 
 def _joined() -> bool:
@@ -108,6 +124,9 @@ def _start_jax(args: argparse.Namespace) -> None:
         initialize(coordinator, processes, rank)
     elif devices is not None and devices > 1:
         _cpu_devices(devices)
+    from ..engine.compilation_cache import use_compilation_cache
+
+    use_compilation_cache(not getattr(args, "no_cache", False))
 
 
 def _cpu_devices(count: int) -> None:
@@ -193,7 +212,7 @@ def _run_each(args: argparse.Namespace, plan: Plan, built, where: Where) -> tupl
             results[label] = run_method(assembled.method, stream, seed=args.seed, chunk_size=PROGRESS_CHUNK,
                                         progress=not args.no_progress and args.process_id in (None, 0),
                                         layout=assembled.ssm.layout, config=assembled.config, record=plan.record,
-                                        units=units, **(plan.checkpoints.get(label) or {}))
+                                        units=units, cache=not args.no_cache, **(plan.checkpoints.get(label) or {}))
         except (NumericalError, MemoryError) as exc:  # this method failed; the others go on
             if several and not isinstance(exc, NumericalError):
                 raise  # multi-host: what one process met alone, the others cannot go on without
@@ -242,6 +261,7 @@ def _main(args: argparse.Namespace, where: Where) -> int:
         print(f"process {args.process_id}: done; process 0 wrote the outputs" if code == EXIT_OK else
               f"process {args.process_id}: done; the run failed (exit {code}): see process 0's messages")
         return code
+    print(f"writing outputs to {out} ...", flush=True)
     files = write_outputs(args, out, config, built, results, failures)
     print(f"wrote {out}: summary.json, {files.report.name}, {len(files.figures)} figures and "
           f"{len(files.netcdf)} netCDF files")

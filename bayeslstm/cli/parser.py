@@ -33,6 +33,7 @@ commands:
   run       run one method and write its outputs
   compare   run several methods on the same stream and rank them
   report    redraw report.md and the figures of an output folder
+  cache     show or clear the folder of compiled programs (runs reuse them)
 
 examples:
   bayeslstm run --method dpf --graph ring --nodes 8 --out runs/dpf
@@ -153,7 +154,12 @@ def _network_and_run(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0,
                      help="seed of the synthetic stream, the filters' random steps and the outputs' draws (default 0)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (default float32)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--no-progress", action="store_true",
+                     help="hide the progress bar (without a terminal it writes a line every tenth of the run, "
+                          "at most every 30 s)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write compiled programs in the cache folder (also: BAYESLSTM_NO_CACHE=1; "
+                          "see `bayeslstm cache`)")
     run.add_argument("--record", default="full",
                      help="per-step rows kept: full | summary (about 1000) | N (every N-th); TAE stays exact")
     outputs = parser.add_argument_group("outputs")
@@ -206,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = method_names()
     parser = argparse.ArgumentParser(prog="bayeslstm", description=DESCRIPTION, epilog=EPILOG, formatter_class=raw)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,report,cache}")
     run = sub.add_parser("run", help="run one method and write its outputs", formatter_class=raw,
                          usage="%(prog)s [--method NAME] [options]   (--help lists them)",
                          description="Run one method on the stream; write OUT/summary.json, OUT/<label>.nc, "
@@ -228,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Redraw OUT/report.md and its figures from OUT/summary.json and the netCDF "
                                         "files, without running anything.")
     report.add_argument("dir", help="the folder `bayeslstm run` or `bayeslstm compare` wrote (--out)")
+    cache = sub.add_parser("cache", help="show or clear the folder of compiled programs", formatter_class=raw,
+                           description="Runs keep their compiled programs in a cache folder, so that a second run of "
+                                       "the same configuration starts at once. This shows the folder and its size, "
+                                       "or empties it.")
+    cache.add_argument("--clear", action="store_true", help="delete every cached program")
     return parser
 
 

@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from ..data.streams import Stream, step_buckets, used_buckets, validate
 from ..data.tables import TableStream
@@ -36,7 +35,9 @@ from ..network.method import NetworkMethod, StepData
 from ..network.sharding import addressable
 from . import checkpoint as ckpt
 from .assembly import assemble
+from .compilation_cache import use_compilation_cache
 from .metrics import Units
+from .progress import interactive, progress_bar
 from .records import RunResult, Trace, keep, record_stride, running_tae
 
 
@@ -259,6 +260,7 @@ def run_method(
     resume: bool = False,
     units: Units | None = None,
     compiler_options: dict[str, Any] | None = None,
+    cache: bool = True,
 ) -> RunResult:
     """Run a built :class:`NetworkMethod` over ``stream``; ``layout`` names theta's blocks.
 
@@ -273,8 +275,12 @@ def run_method(
     compilation, e.g. ``{"xla_backend_optimization_level": 0}`` compiles faster and runs
     slower; they override ``XLA_FLAGS`` for this program only. ``progress``: a progress bar on
     stderr that says when the method is compiling and, after every chunk of ``chunk_size``
-    steps, how far it has got and its running network-mean TAE.
+    steps, how far it has got and its running network-mean TAE (without a terminal, a line
+    at most every tenth of the run and every 30 seconds: :mod:`bayeslstm.engine.progress`).
+    ``cache``: keep compiled programs across runs in the user's cache folder
+    (:mod:`bayeslstm.engine.compilation_cache`; ``BAYESLSTM_NO_CACHE=1`` also turns it off).
     """
+    use_compilation_cache(cache)
     stream = validate(stream)
     T = stream.steps
     plan = plan_run(method, stream, seed, chunk_size, config, record, checkpoint, checkpoint_every, resume)
@@ -284,8 +290,8 @@ def run_method(
     now, identity = start_run(method, stream, seed_key, plan, checkpoint)
     per_node = method.node_step is not None
     shown = str(plan.config.get("label") or method.name)
-    bar = tqdm(total=T, initial=now.done, disable=not progress, desc=shown, unit="step", leave=False,
-               dynamic_ncols=True)
+    bar = progress_bar(T, now.done, progress, shown)
+    live = interactive()
     with bar:
         start = time.perf_counter()
         if now.done < T:  # a finished checkpoint needs no program
@@ -307,7 +313,7 @@ def run_method(
                 if now.done % plan.checkpoint_every == 0 or now.done == T:
                     save_checkpoint(checkpoint, now, identity)
             bar.update(now.done - c * plan.chunk_size)
-            bar.set_postfix_str(running_tae(now.trace))  # shown after every chunk, however fast
+            bar.set_postfix_str(running_tae(now.trace), refresh=live)  # on a terminal: after every chunk
     jax.block_until_ready(now.state)
     seconds = time.perf_counter() - start
     state = gathered(now.state, T, shown, per_node)
@@ -359,6 +365,7 @@ def run(
     checkpoint_every: int | None = None,
     resume: bool = False,
     compiler_options: dict[str, Any] | None = None,
+    cache: bool = True,
     **options: Any,
 ) -> RunResult:
     """Run ``method`` on ``stream``.
@@ -372,7 +379,7 @@ def run(
     ``model_options`` go to its factory. ``graph`` (distributed methods): a networkx graph,
     a topology spec such as ``"ring"`` or ``"erdos-renyi:p=0.3"``, or a file (default: a
     small-world graph); ``rule``: combination weights. ``record``, ``checkpoint``,
-    ``checkpoint_every``, ``resume`` and ``compiler_options``: see :func:`run_method`.
+    ``checkpoint_every``, ``resume``, ``compiler_options`` and ``cache``: see :func:`run_method`.
     ``options`` go to the method (for example ``num_particles=500``; each method's options
     and defaults: ``bayeslstm.methods.method_table()``), or are fault options (``link_failure``,
     ``node_dropout``, ``link_schedule``, ``node_schedule``, ``partition``) or sharding (``mesh``,
@@ -381,6 +388,7 @@ def run(
     Everything is checked before anything is computed; the method is built by
     :func:`bayeslstm.engine.assembly.assemble`, the path every entry point shares.
     """
+    use_compilation_cache(cache)  # before the model is read: its probes compile too
     units = None
     if isinstance(stream, TableStream):
         units = Units(stream.label_offset, stream.label_scale)
@@ -392,4 +400,4 @@ def run(
                         rule=rule, allow_disconnected=allow_disconnected, seed=seed, **options)
     return run_method(built.method, data, seed=seed, chunk_size=chunk_size, progress=progress, config=built.config,
                       layout=built.ssm.layout, record=record, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      resume=resume, units=units, compiler_options=compiler_options)
+                      resume=resume, units=units, compiler_options=compiler_options, cache=cache)
