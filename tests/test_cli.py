@@ -162,7 +162,7 @@ def test_console_script_runs():
 
 def test_python_dash_m_bayeslstm_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "bayeslstm", "--help"], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("usage: bayeslstm") and "{run,compare,report}" in out.stdout
+    assert out.stdout.startswith("usage: bayeslstm") and "{run,compare,report,cache}" in out.stdout
     version = subprocess.run([sys.executable, "-m", "bayeslstm", "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"bayeslstm {bl_version()}"
 

@@ -198,9 +198,10 @@ def test_a_killed_process_fails_its_peer_at_once(tmp_path):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "bayeslstm", "run", "--method", "dekf", "--steps", str(steps), *SMALL,
                  "--devices", "2", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                 "--checkpoint", str(tmp_path / "ck"), "--checkpoint-every", "32",
                  "--out", str(outs[i])], stdout=files[i], stderr=subprocess.STDOUT, env=env, start_new_session=True))
         deadline = time.monotonic() + LIMIT
-        while f"32/{steps}" not in logs[0].read_text():  # process 0's progress bar: one chunk done
+        while not (tmp_path / "ck" / "manifest.json").exists():  # process 0 has checkpointed: the run is under way
             assert procs[0].poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
             time.sleep(0.05)
         procs[1].kill()

@@ -119,7 +119,7 @@ def _start_jax(args: argparse.Namespace) -> None:
             raise OptionError(f"need 0 <= --process-id < --num-processes; got {rank} and {processes}")
         if devices is not None and devices % processes == 0 and devices // processes > 1:
             _cpu_devices(devices // processes)
-        from .network.sharding import initialize
+        from ..network.sharding import initialize
 
         initialize(coordinator, processes, rank)
     elif devices is not None and devices > 1:

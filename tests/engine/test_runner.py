@@ -161,10 +161,11 @@ def test_a_non_finite_state_stops_the_run_naming_quantity_node_and_step():
         check_state(bad, 7, "ekf-local", per_node=True)
 
 
-def test_the_progress_bar_says_compiling_and_shows_the_running_tae(stream, capsys):
-    """With progress on, the bar names the compilation while it happens (seconds of silence
-    otherwise), then moves every chunk with the network-mean TAE so far; the last value shown
-    is the run's final TAE."""
+def test_the_progress_bar_says_compiling_and_shows_the_running_tae(stream, capsys, monkeypatch):
+    """With progress on a terminal, the bar names the compilation while it happens (seconds of
+    silence otherwise), then moves every chunk with the network-mean TAE so far; the last value
+    shown is the run's final TAE."""
+    monkeypatch.setattr("bayeslstm.engine.progress.interactive", lambda stream=None: True)
     result = bl.run(stream, "ekf", model_options={"hidden": 2}, progress=True, chunk_size=8)
     err = capsys.readouterr().err
     assert "compiling" in err
