@@ -60,21 +60,29 @@ def prepare_model(stream: Stream, model=None, model_options: dict | None = None)
     return read_model(declaration, stream.X[0, 0], np.ones(stream.max_len, bool))
 
 
-def table_model_options(model, model_options: dict | None, table: TableStream | None) -> dict:
-    """The model options for a stream: for a table stream, :data:`TABLE_MODEL_DEFAULTS` and the
-    residual readout on the target's column where the model's factory takes them, under the
-    user's own options."""
+def real_data_model_options(model, model_options: dict | None) -> dict:
+    """:data:`TABLE_MODEL_DEFAULTS` that the model's factory takes, under the user's own options
+    (a NumPyro declaration gets the user's options only): the one configuration for real data."""
     given = dict(model_options or {})
-    if table is None:
-        return given
     factory = load_declaration("lstm" if model is None else model)
     if is_declaration(factory):
         return given
     accepted = factory_options(factory)
-    defaults = {k: v for k, v in TABLE_MODEL_DEFAULTS.items() if k in accepted}
-    if {"readout", "target_feature"} <= set(accepted) and table.target in table.features:
-        defaults.update(readout="residual", target_feature=table.features.index(table.target))
-    return {**defaults, **given}
+    return {**{k: v for k, v in TABLE_MODEL_DEFAULTS.items() if k in accepted}, **given}
+
+
+def table_model_options(model, model_options: dict | None, table: TableStream | None) -> dict:
+    """The model options for a stream: for a table stream, :func:`real_data_model_options` and
+    the residual readout on the target's column where the model's factory takes them."""
+    given = dict(model_options or {})
+    if table is None:
+        return given
+    options = real_data_model_options(model, given)
+    factory = load_declaration("lstm" if model is None else model)
+    if not is_declaration(factory) and {"readout", "target_feature"} <= set(factory_options(factory)) \
+            and table.target in table.features:
+        options = {"readout": "residual", "target_feature": table.features.index(table.target), **options}
+    return options
 
 
 def prepare_network(graph, nodes: int, seed: int = 0, rule: str = "metropolis", allow_disconnected: bool = False) -> Network:
