@@ -42,7 +42,7 @@ SOURCES = sorted((ROOT / "bayeslstm").rglob("*.py"))
 # (runs/, OUT/, path/to/, jax/_src/...) is an example or an output, not a reference
 TOP = ("bayeslstm", "benchmarks", "docs", "models", "tests", ".ci")
 # folders of the package that the prose names without the leading bayeslstm/
-WINGS = ("model", "kernels", "network", "data", "engine", "report")
+WINGS = ("model", "kernels", "network", "data", "engine", "report", "river")
 ROOT_FILES = ("README.md", "pyproject.toml", "mkdocs.yml", "setup.py", "setup.cfg",
               "CHANGELOG.md", "CONTRIBUTING.md", "LICENSE", "LICENSE.md", "LICENSE.txt", ".gitignore")
 

@@ -210,7 +210,7 @@ def _check_settings(method: str, window: int, hidden: int, seed: int, options: d
     lookup(method)
     if method not in kernel_names():
         raise OptionError(f"Regressor runs one node; {method!r} is a distributed method: use one of "
-                          f"{sorted(kernel_names())}, or bayeslstm.river.network_stream for several streams")
+                          f"{sorted(kernel_names())}, or bayeslstm.river.streams.network_stream for several streams")
     for name, value in (("window", window), ("hidden", hidden)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise InputError(f"{name} must be a positive integer; got {value!r}")

@@ -1,7 +1,7 @@
 """River streams as a network's stream: one river stream per node, or one stream split by a key.
 
 Each node's step ``t`` reads its last ``window`` feature vectors up to and including its
-``t``-th example (the sequence :class:`bayeslstm.river.Regressor` reads), so a distributed
+``t``-th example (the sequence :class:`bayeslstm.river.regressor.Regressor` reads), so a distributed
 method run with :func:`bayeslstm.run` on the result learns each river stream as the
 regressor would, while the nodes talk over the graph::
 
