@@ -43,7 +43,9 @@ class Method(NamedTuple):
     """One inference method. ``builder`` is a callable or ``"module:function"``, called as
     ``builder(ssm=..., [network=...,] **bind, **options)``; ``options`` maps each option it
     takes to its default; ``family`` is the kernel a distributed method builds on (a kernel is
-    its own); ``posterior`` is the form its state holds about the weights."""
+    its own); ``posterior`` is the form its state holds about the weights; ``table_units``: it
+    learns from the labels in the table's own units (a naive forecast averages labels across
+    steps, which the per-step standardisation of a table would mix)."""
 
     name: str
     summary: str
@@ -53,6 +55,7 @@ class Method(NamedTuple):
     distributed: bool = False
     posterior: str = "none"
     bind: Mapping[str, Any] = {}
+    table_units: bool = False
 
     @property
     def kind(self) -> str:
@@ -154,9 +157,9 @@ for _method in (
     Method("adam", "online Adam (optax)", "bayeslstm.kernels.gradient:gradient_descent", {"learning_rate": 0.01},
            posterior="point estimate", bind={"optimizer": "adam"}),
     Method("baseline-last", "naive forecast: the last label (or the target's last value when it is an input)",
-           "bayeslstm.kernels.baselines:baseline", {"target_feature": None}, bind={"kind": "last"}),
+           "bayeslstm.kernels.baselines:baseline", {"target_feature": None}, bind={"kind": "last"}, table_units=True),
     Method("baseline-mean", "naive forecast: the running mean of the labels", "bayeslstm.kernels.baselines:baseline",
-           bind={"kind": "mean"}),
+           bind={"kind": "mean"}, table_units=True),
     Method("dpf", "Markov-chain distributed particle filter (random walks of the likelihood)",
            "bayeslstm.network.markov_chain_dpf:markov_chain_particle_filter", {**_DPF, "walk_steps": 10}, "pf", True,
            "weighted sample"),
@@ -196,6 +199,11 @@ def distributed_names() -> tuple[str, ...]:
 
 def baseline_names() -> tuple[str, ...]:
     return tuple(name for name in kernel_names() if name.startswith("baseline-"))
+
+
+def reads_table_units(method: str) -> bool:
+    """Whether ``method`` (``NAME`` or ``NAME@FUSION``) learns from a table's labels in their own units."""
+    return lookup(method.partition("@")[0]).table_units
 
 
 def distributed_form(kernel: str) -> str | None:

@@ -77,6 +77,30 @@ def original_variance(ts: TableStream, var) -> np.ndarray:
     return np.asarray(var, np.float64) * ts.label_scale**2
 
 
+def in_table_units(ts: TableStream) -> TableStream:
+    """``ts`` with its labels, and the target's own input column, in the table's units, shifted
+    by one constant: what a naive forecast learns from.
+
+    A standardised label is scaled with the statistics of its own time, so averaging labels
+    across steps in that frame mixes scales. Here ``d = label - c`` with ``c`` the table's
+    running mean of the target when the first pair is predicted (past information only), and the
+    returned offsets are ``c`` with scale 1: a method that predicts 0 before it has seen a label
+    predicts ``c``, as it predicts the running mean in the standardised frame, and running
+    means, last values and variances are those of the labels as given.
+    """
+    stream = ts.stream
+    present = stream.observed & np.isfinite(ts.labels)
+    c = float(ts.label_offset[present][0]) if present.any() else 0.0
+    d = np.where(present, np.nan_to_num(ts.labels) - c, 0.0).astype(stream.d.dtype)
+    X = stream.X
+    if ts.target in ts.features:
+        j = ts.features.index(ts.target)
+        X = X.copy()
+        X[..., j] = X[..., j] * ts.label_scale[..., None] + (ts.label_offset[..., None] - c)
+    shape = ts.label_offset.shape
+    return ts._replace(stream=stream._replace(X=X, d=d), label_offset=np.full(shape, c), label_scale=np.ones(shape))
+
+
 def parse_window(window) -> Window:
     """``(min, max)``, ``L``, ``"MIN:MAX"``, ``"all"``, ``("all", max)`` or ``"all:MAX"``."""
     if isinstance(window, str):

@@ -28,8 +28,9 @@ import numpy as np
 import xarray as xr
 
 from ..data.streams import Stream, step_buckets, used_buckets, validate
-from ..data.tables import TableStream
+from ..data.tables import TableStream, in_table_units
 from ..errors import NumericalError, OptionError
+from ..methods import reads_table_units
 from ..model.layout import ParamLayout
 from ..network.method import NetworkMethod, StepData
 from ..network.sharding import addressable
@@ -391,9 +392,9 @@ def run(
     use_compilation_cache(cache)  # before the model is read: its probes compile too
     units = None
     if isinstance(stream, TableStream):
-        units = Units(stream.label_offset, stream.label_scale)
         stream = stream._replace(stream=validate(stream.stream))
-        data = stream.stream
+        learnt = in_table_units(stream) if reads_table_units(method) else stream
+        units, data = Units(learnt.label_offset, learnt.label_scale), learnt.stream
     else:
         stream = data = validate(stream)
     (built,) = assemble(stream, [method], fusion=fusion, model=model, model_options=model_options, graph=graph,

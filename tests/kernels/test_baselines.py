@@ -87,3 +87,25 @@ def test_bad_kinds_and_columns_are_refused():
     with pytest.raises(OptionError, match="target_feature must be a whole number >= 0"):
         baseline("last", target_feature=-1)
     assert baseline("mean").posterior(None) is None  # no weights are learnt
+
+
+def test_on_a_real_table_they_are_running_statistics_of_its_labels_in_its_units():
+    """On a table stream the baselines learn from the labels as given: each node's prediction is
+    the mean, or the last, of its own past labels in MPa (computed here by hand), the centralized
+    mean that of every node's past labels; before any label, the table's running mean."""
+    import bayeslstm as bl
+
+    ts = bl.load_dataset("concrete", nodes=2, max_steps=20)
+    assert ts.target not in ts.features  # baseline-last is the previous label
+    mean, last = bl.run(ts, "baseline-mean"), bl.run(ts, "baseline-last")
+    pooled = bl.run(ts, "baseline-mean", fusion="centralized")
+    labels = np.where(ts.stream.observed, ts.labels, np.nan)
+    for k in range(2):
+        for t in range(1, 20):
+            past = labels[:t, k][~np.isnan(labels[:t, k])]
+            np.testing.assert_allclose(mean.predictions[t, k], past.mean(), rtol=1e-5)
+            np.testing.assert_allclose(last.predictions[t, k], past[-1], rtol=1e-5)
+            np.testing.assert_allclose(pooled.predictions[t, k], np.nanmean(labels[:t]), rtol=1e-5)
+    np.testing.assert_allclose(mean.predictions[0], ts.label_offset[0, 0], rtol=1e-5)
+    errors = (mean.predictions - ts.labels) ** 2
+    np.testing.assert_allclose(mean.final_tae, np.nanmean(errors[ts.stream.observed]), rtol=1e-4)
