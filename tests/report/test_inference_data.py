@@ -249,6 +249,14 @@ def test_arviz_s_leave_one_out_says_the_log_likelihood_is_missing(runs, idatas):
         loo(idata)
 
 
+def test_files_written_with_a_log_likelihood_group_still_read(idatas):
+    idata = idatas["ekf"]
+    scores = idata.prequential_log_likelihood
+    old = az.InferenceData(**{g: getattr(idata, g) for g in idata.groups() if g != "prequential_log_likelihood"},
+                           log_likelihood=scores.expand_dims(chain=[0], draw=[0]), warn_on_custom_groups=False)
+    xr.testing.assert_allclose(prequential_log_score(old), prequential_log_score(idata))
+
+
 def test_every_name_still_imports_from_inference_data():
     for module in (draws, names, reading):
         for name in inference_data.__all__:
