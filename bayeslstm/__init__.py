@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and the API ref
     from .engine.runner import RunResult, run, run_method
     from .kernels.protocol import Batch, Kernel
     from .model.statespace import StateSpace, read_model
-    from .report.comparison import compare_results
+    from .report.comparison import compare_log_scores, compare_results
     from .report.inference_data import prequential_log_score, to_inference_data
 
 # exported name -> the module that defines it
@@ -49,7 +49,7 @@ _LAZY = {
     **dict.fromkeys(("RunResult", "run", "run_method"), ".engine.runner"),
     **dict.fromkeys(("Batch", "Kernel"), ".kernels.protocol"),
     **dict.fromkeys(("StateSpace", "read_model"), ".model.statespace"),
-    "compare_results": ".report.comparison",
+    **dict.fromkeys(("compare_log_scores", "compare_results"), ".report.comparison"),
     **dict.fromkeys(("prequential_log_score", "to_inference_data"), ".report.inference_data"),
 }
 
@@ -72,7 +72,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Batch", "BayesLSTMError", "CheckpointError", "GraphError", "InputError", "Kernel", "ModelError",
     "NumericalError", "OptionError", "RunResult", "StateSpace", "Stream", "make_stream", "read_model", "run",
-    "run_method", "teacher_stream", "compare_results", "prequential_log_score", "to_inference_data",
+    "run_method", "teacher_stream", "compare_results", "compare_log_scores", "prequential_log_score", "to_inference_data",
     "TableStream", "table_stream", "to_original_units", "original_variance",
     "DATASETS", "dataset_table", "load_dataset", "online", "online_learner",
 ]

@@ -237,7 +237,7 @@ def _every_file_reads_in_arviz(folder: pathlib.Path) -> None:
     assert files
     for path in files:
         idata = az.from_netcdf(str(path))
-        assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data"} <= set(idata.groups())
+        assert {"posterior", "posterior_predictive", "prequential_log_likelihood", "observed_data"} <= set(idata.groups())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert np.isfinite(az.summary(idata, var_names=["w_out"])["mean"]).all()

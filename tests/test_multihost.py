@@ -127,7 +127,8 @@ def test_two_processes_write_the_outputs_of_one(tmp_path):
             # 3e-3 (float32 rounding of the covariance, through its factor); a node in the wrong place: O(1)
             np.testing.assert_allclose(a.posterior[name].values, b.posterior[name].values, rtol=0, atol=1e-2,
                                        err_msg=f"{nc.name} {name}")
-        np.testing.assert_allclose(a.log_likelihood["d"].values, b.log_likelihood["d"].values, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a.prequential_log_likelihood["d"].values, b.prequential_log_likelihood["d"].values,
+                                   rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -21,11 +21,15 @@ ArrayT = TypeVar("ArrayT", Array, np.ndarray)  # JAX in, JAX out; NumPy in (repo
 class ParamLayout(NamedTuple):
     """Ordered names and shapes of the blocks of a flat parameter vector, and where a block is
     kept in unconstrained coordinates (a positive noise scale as its logarithm, say), its
-    support: a NumPyro constraint per block, None for real-valued blocks."""
+    support: a NumPyro constraint per block, None for real-valued blocks. ``dims``: the names
+    of each block's dimensions where the model gives them (its plates, an ``infer={"dims": ...}``
+    annotation, a built-in model's ``hidden``...), None for a block the model leaves unnamed;
+    reports use them as ArviZ dimensions."""
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     supports: tuple | None = None
+    dims: tuple[tuple[str, ...] | None, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -38,6 +42,17 @@ class ParamLayout(NamedTuple):
             out.append(at)
             at += math.prod(shape)
         return tuple(out)
+
+
+def block_dims(layout: ParamLayout) -> dict[str, tuple[str, ...] | None]:
+    """The dimension names the model gives each block (None where it names none)."""
+    return dict(zip(layout.names, layout.dims or (None,) * len(layout.names)))
+
+
+def with_dims(names: tuple[str, ...], shapes: tuple[tuple[int, ...], ...], supports: tuple | None,
+              dims: tuple[tuple[str, ...] | None, ...]) -> ParamLayout:
+    """A layout whose ``dims`` is None when no block is named (so it equals the layout without)."""
+    return ParamLayout(names, shapes, supports, dims if any(d is not None for d in dims) else None)
 
 
 def unflatten(layout: ParamLayout, theta: ArrayT) -> dict[str, ArrayT]:

@@ -25,22 +25,29 @@ def recurrent_layout(features: int, hidden: int, gates: tuple[str, ...], output_
     """Input weights ``W_g`` (n, p), recurrent weights ``R_g`` (n, n) and biases ``b_g`` (n,) for
     each gate g (named ``W``, ``R``, ``b`` for a single unnamed gate ``""``), then the read-out
     ``w_out`` (n,), optionally ``b_out``, and optionally ``w_skip`` (p,), a linear term of the
-    sequence's last input row: len(gates) * n(n+p+1) + n (+1) (+p) parameters."""
+    sequence's last input row: len(gates) * n(n+p+1) + n (+1) (+p) parameters. Reports name
+    their dimensions ``hidden``, ``feature`` and ``hidden_prev``."""
     names: list[str] = []
     shapes: list[tuple[int, ...]] = []
-    for prefix, shape in (("W", (hidden, features)), ("R", (hidden, hidden)), ("b", (hidden,))):
+    dims: list[tuple[str, ...]] = []
+    for prefix, shape, named in (("W", (hidden, features), ("hidden", "feature")),
+                                 ("R", (hidden, hidden), ("hidden", "hidden_prev")), ("b", (hidden,), ("hidden",))):
         for gate in gates:
             names.append(f"{prefix}_{gate}" if gate else prefix)
             shapes.append(shape)
+            dims.append(named)
     names.append("w_out")
     shapes.append((hidden,))
+    dims.append(("hidden",))
     if output_bias:
         names.append("b_out")
         shapes.append(())
+        dims.append(())
     if skip:
         names.append("w_skip")
         shapes.append((features,))
-    return ParamLayout(tuple(names), tuple(shapes))
+        dims.append(("feature",))
+    return ParamLayout(tuple(names), tuple(shapes), dims=tuple(dims))
 
 
 def run_cell(step, init_carry, X: Array, mask: Array, pooling: str = "mean") -> Array:

@@ -27,7 +27,7 @@ from numpyro import handlers
 from numpyro.distributions.transforms import Transform, biject_to
 
 from ..errors import ModelError
-from .layout import ParamLayout, unflatten
+from .layout import ParamLayout, block_dims, unflatten, with_dims
 
 THETA = "theta"
 LABEL = "d"
@@ -59,11 +59,13 @@ class Site(NamedTuple):
 
 
 class Structure(NamedTuple):
-    """The latent sites of a declaration: names (sorted), shapes and NumPyro supports."""
+    """The latent sites of a declaration: names (sorted), shapes, NumPyro supports and the
+    dimension names the model gives each site (:func:`site_dims`)."""
 
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     supports: tuple[Any, ...]
+    dims: tuple[tuple[str, ...] | None, ...] | None = None
 
     @property
     def single(self) -> bool:
@@ -72,9 +74,10 @@ class Structure(NamedTuple):
 
     @property
     def layout(self) -> ParamLayout:
-        """The sites' blocks in theta, with the support of those kept unconstrained."""
-        return ParamLayout(self.names, self.shapes,
-                           tuple(None if to_support(s) is None else s for s in self.supports))
+        """The sites' blocks in theta, with the support of those kept unconstrained and the
+        dimension names the model gives them."""
+        return with_dims(self.names, self.shapes, tuple(None if to_support(s) is None else s for s in self.supports),
+                         self.dims or (None,) * len(self.names))
 
     @property
     def dim(self) -> int:
@@ -138,10 +141,45 @@ def read_structure(trace: dict) -> Structure:
         if bijection is not None and jnp.shape(bijection.inv(value)) != jnp.shape(value):
             raise ModelError(f"site {n!r} has support {support}, whose unconstrained form changes its "
                              "shape; only elementwise supports (real, positive, intervals) are read")
-    structure = Structure(tuple(names), tuple(tuple(jnp.shape(trace[n]["value"])) for n in names), supports)
+    structure = Structure(tuple(names), tuple(tuple(jnp.shape(trace[n]["value"])) for n in names), supports,
+                          tuple(site_dims(n, trace[n]) for n in names))
     if structure.single and len(structure.shapes[0]) != 1:
         raise ModelError(f"site '{THETA}' must be a flat vector (use .to_event(1)); got shape {structure.shapes[0]}")
     return structure
+
+
+def site_dims(name: str, site: dict) -> tuple[str, ...] | None:
+    """The dimension names a sample site gives itself, None where nothing names any.
+
+    ``infer={"dims": ("hidden", "gate")}`` names every dimension of the value. Otherwise, as
+    ArviZ's ``from_numpyro`` reads a model, the ``numpyro.plate``s the site sits in name its
+    batch dimensions and ``infer={"event_dims": (...)}`` its event dimensions; a dimension
+    left unnamed is ``<site>_dim_<k>``.
+    """
+    shape = tuple(jnp.shape(site["value"]))
+    infer = site.get("infer") or {}
+    if infer.get("dims") is not None:
+        return _checked_dims(name, tuple(infer["dims"]), len(shape), "dims")
+    event = len(site["fn"].event_shape)
+    batch = len(shape) - event
+    dims: list[str | None] = [None] * len(shape)
+    for frame in site.get("cond_indep_stack", ()):
+        if 0 <= batch + frame.dim < batch:
+            dims[batch + frame.dim] = str(frame.name)
+    if infer.get("event_dims") is not None:
+        dims[batch:] = _checked_dims(name, tuple(infer["event_dims"]), event, "event_dims")
+    if all(d is None for d in dims):
+        return None
+    return tuple(f"{name}_dim_{k}" if d is None else d for k, d in enumerate(dims))
+
+
+def _checked_dims(name: str, dims: tuple, count: int, key: str) -> tuple[str, ...]:
+    """``dims`` as names, refused unless there is one per dimension they name."""
+    if len(dims) != count or not all(isinstance(d, str) and d for d in dims):
+        what = "dimension" if key == "dims" else "event dimension"
+        raise ModelError(f"site {name!r} has infer={{{key!r}: {dims!r}}} but {count} {what}{'s' * (count != 1)}: "
+                         f"give one name (a string) per {what}")
+    return dims
 
 
 class _Static:
@@ -213,6 +251,8 @@ def named_blocks(sites: ParamLayout, blocks: ParamLayout | None) -> ParamLayout:
     if math.prod(sites.shapes[at]) != blocks.size:
         raise ModelError(f"the layout describes {blocks.size} parameters but '{THETA}' has {math.prod(sites.shapes[at])}")
     supports = sites.supports or (None,) * len(sites.names)
-    return ParamLayout(sites.names[:at] + blocks.names + sites.names[at + 1:],
-                       sites.shapes[:at] + blocks.shapes + sites.shapes[at + 1:],
-                       supports[:at] + (None,) * len(blocks.names) + supports[at + 1:])
+    dims = tuple(block_dims(sites).values())
+    return with_dims(sites.names[:at] + blocks.names + sites.names[at + 1:],
+                     sites.shapes[:at] + blocks.shapes + sites.shapes[at + 1:],
+                     supports[:at] + (None,) * len(blocks.names) + supports[at + 1:],
+                     dims[:at] + tuple(block_dims(blocks).values()) + dims[at + 1:])

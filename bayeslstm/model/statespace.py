@@ -363,7 +363,7 @@ def report_layout(structure: Structure, blocks: ParamLayout | None) -> ParamLayo
     """The names and shapes reports give theta's blocks (``blocks``: the declaration's own)."""
     if not structure.single:
         return named_blocks(structure.layout, blocks)
-    layout = blocks or ParamLayout((THETA,), ((structure.dim,),))
+    layout = blocks or ParamLayout((THETA,), ((structure.dim,),), dims=structure.dims if any(structure.dims or ()) else None)
     if layout.size != structure.dim:
         raise ModelError(f"the layout describes {layout.size} parameters but '{THETA}' has {structure.dim}")
     return layout

@@ -202,3 +202,39 @@ def table_markdown(table: pd.DataFrame | Sequence[dict[str, Any]]) -> str:
             cells.append("" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def compare_log_scores(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """Rank runs by their summed prequential log score: a filter's answer to ``az.compare``.
+
+    ``runs``: ``{label: InferenceData or RunResult}``, all on the same stream. A filter scores
+    each label by its one-step predictive log density log p(d_t | d_1..t-1), made before the
+    label was seen, so the sum is already an out-of-sample score of the whole run (for a
+    Bayesian filter, its log evidence): nothing is left out and nothing is estimated. Returns a
+    DataFrame indexed by label, best first: ``rank``, ``log_score`` (the sum over observed
+    labels; higher is better), ``labels`` (how many were scored), ``mean_log_score``,
+    ``difference`` (the best's sum minus this one's) and ``dse``, the standard error of that
+    difference from the paired per-label differences (NaN when two runs did not score the
+    same labels).
+    """
+    from .reading import log_scores
+
+    if not runs:
+        raise InputError("compare_log_scores needs at least one run: {label: InferenceData or RunResult}")
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label, run in runs.items():
+        scores, observed = log_scores(run, "compare_log_scores")
+        scored[label] = (np.asarray(scores.values, np.float64), np.asarray(observed.values, bool))
+    totals = {label: float(np.where(mask, score, 0.0).sum()) for label, (score, mask) in scored.items()}
+    order = sorted(totals, key=lambda label: -totals[label])  # a stable sort: ties keep the given order
+    best_score, best_mask = scored[order[0]]
+    rows = []
+    for rank, label in enumerate(order, start=1):
+        score, mask = scored[label]
+        paired = mask.shape == best_mask.shape and bool(np.array_equal(mask, best_mask)) and bool(mask.any())
+        differences = (best_score - score)[mask] if paired else np.zeros(0)
+        rows.append({"method": label, "rank": rank, "log_score": totals[label], "labels": int(mask.sum()),
+                     "mean_log_score": totals[label] / max(int(mask.sum()), 1),
+                     "difference": totals[order[0]] - totals[label],
+                     "dse": float(np.sqrt(differences.size * differences.var())) if paired else float("nan")})
+    return pd.DataFrame(rows).set_index("method")

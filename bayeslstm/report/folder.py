@@ -34,11 +34,12 @@ FIGURES = {
     "tae": ("tae.png", "Network-mean TAE over time (log scale); lower is better."),
     "ess": ("ess.png", "Effective sample size of the particle methods, as a fraction of the particle count; "
                        "the dotted line is the resampling threshold."),
-    "weights": ("weights.png", "Posterior of the output weights at the last step, one colour per node."),
+    "weights": ("weights.png", "Posterior of {site} at the last step, one colour per node."),
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
 }
 SUMMARY = "summary.json"
 REPORT = "report.md"
+WEIGHTS = "w_out"  # the site the weights figure draws unless told otherwise: the built-in models' output weights
 
 
 class ReportFiles(NamedTuple):
@@ -215,8 +216,40 @@ def _failed_lines(failed: Mapping[str, RunSummary]) -> list[str]:
     return lines + [""]
 
 
-def _ranking_lines(comparison: Comparison, unit: str | None, figures: Mapping[str, pathlib.Path]) -> list[str]:
-    """The ranked table, what its columns mean, and the figures."""
+def weights_site(idatas: Mapping[str, Any], var_name: str | None = None) -> tuple[str | None, str | None]:
+    """The site the weights figure draws, and when it draws none, the report's line saying why.
+
+    ``var_name`` (default: ``w_out`` when a run has it) must be a site of some run's
+    posterior; a model without ``w_out`` gets no figure and a line naming its sites.
+    """
+    posteriors = [idata.posterior for idata in idatas.values() if idata is not None and "posterior" in idata.groups()]
+    sites = sorted({str(name) for posterior in posteriors for name in posterior.data_vars})
+    if var_name is not None:
+        if var_name not in sites:
+            raise InputError(f"var_name={var_name!r}: no run has a weight site of that name; "
+                             + (f"their sites are {sites}" if sites else "no run has a posterior"))
+        return var_name, None
+    if not sites or WEIGHTS in sites:
+        return (WEIGHTS if sites else None), None
+    listed = ", ".join(f"`{site}`" for site in sites)
+    return None, (f"No weights figure: the model has no site `{WEIGHTS}`, the output weights the figure draws by "
+                  f"default. Its sites are {listed}; `rebuild_report(DIR, var_name=...)` or "
+                  "`write_report(..., var_name=...)` (bayeslstm.report.folder) draws the one you name.")
+
+
+def _figure_lines(figures: Mapping[str, pathlib.Path], site: str | None, note: str | None) -> list[str]:
+    """Each figure with its caption, and why the weights figure is missing when it is."""
+    lines = ["## Figures", ""]
+    for key, path in figures.items():
+        caption = FIGURES[key][1]
+        if key == "weights":
+            caption = caption.format(site="the output weights" if site == WEIGHTS else f"`{site}`")
+        lines += [f"![{key}]({path.name})", "", caption, ""]
+    return lines + ([note, ""] if note else [])
+
+
+def _ranking_lines(comparison: Comparison, unit: str | None) -> list[str]:
+    """The ranked table and what its columns mean."""
     squared = f" in {unit}^2" if unit else ""
     lines = [
         "## Ranking", "",
@@ -228,10 +261,7 @@ def _ranking_lines(comparison: Comparison, unit: str | None, figures: Mapping[st
         "excluded; *ms/step*: the same per step; *seconds compiling*: the one compilation of the method's "
         "program; *messages/step*, *floats/step*: traffic per node and step.",
         "",
-        "## Figures", "",
     ]
-    for key, path in figures.items():
-        lines += [f"![{key}]({path.name})", "", FIGURES[key][1], ""]
     return lines
 
 
@@ -251,16 +281,16 @@ def _data_lines(written: list[str], finished: int, entries: Mapping[str, RunSumm
 
 
 def _draw_figures(comparison: Comparison, idatas: Mapping[str, Any], edges, noise_floor: float | None,
-                  var_name: str, unit: str | None) -> dict[str, Any]:
+                  site: str | None, unit: str | None) -> dict[str, Any]:
     """The report's figures, on figures that pyplot does not track (no backend is touched);
-    None for one with nothing to draw."""
+    None for one with nothing to draw (the weights figure when ``site`` is None)."""
     from . import plots
 
     return {
         "tae": plots.plot_tae(comparison, noise_floor=noise_floor, unit=unit, detached=True),
         "ess": plots.plot_ess(comparison, detached=True),
-        "weights": plots.plot_weights({k: v for k, v in idatas.items() if v is not None}, var_name=var_name,
-                                      detached=True),
+        "weights": None if site is None else plots.plot_weights({k: v for k, v in idatas.items() if v is not None},
+                                                                var_name=site, detached=True),
         "network": plots.plot_network(comparison, edges=edges, detached=True),
     }
 
@@ -288,12 +318,14 @@ def write_report(
     title: str = "bayeslstm comparison",
     edges=None,
     noise_floor: float | None = None,
-    var_name: str = "w_out",
+    var_name: str | None = None,
     methods: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ReportFiles:
     """Write ``OUT/report.md`` and its figures for ``{label: run}`` (RunResults,
     InferenceData, RunSummaries, or lists of replicates). ``noise_floor`` defaults to the
-    config's ``noise_var``; ``edges`` to the graph the runs stored; ``methods``: what
+    config's ``noise_var``; ``edges`` to the graph the runs stored; ``var_name``: the weight
+    site the weights figure draws (default ``w_out``; without one, the report says so and
+    names the sites, see :func:`weights_site`); ``methods``: what
     summary.json says of every method (options, fusion, and ``status``/``error`` of those that
     failed), by default read from the runs. Figures of an earlier report that this one does
     not draw are removed. Matplotlib's backend is left as it is."""
@@ -307,16 +339,17 @@ def write_report(
     comparison = compare_results(summaries) if summaries else None
     unit = _unit_of(config, comparison)
     idatas = {label: _idata(run) for label, run in runs.items()}
+    site, note = weights_site(idatas, var_name)
     drawn = {} if comparison is None else _draw_figures(
         comparison, idatas, edges if edges is not None else config.get("edges"),
-        noise_floor if noise_floor is not None else config.get("noise_var"), var_name, unit)
+        noise_floor if noise_floor is not None else config.get("noise_var"), site, unit)
     figures = _save_figures(out, drawn)
     lines = _heading_lines(title, comparison, len(runs), len(failed))
     if config or entries:
         lines += ["## Setup", "", *_setup_lines(config, entries), ""]
     lines += _failed_lines(failed)
     if comparison is not None:
-        lines += _ranking_lines(comparison, unit, figures)
+        lines += _ranking_lines(comparison, unit) + _figure_lines(figures, site, note)
     lines += _data_lines([label for label, idata in idatas.items() if idata is not None], len(runs), entries)
     report = out / REPORT
     report.write_text("\n".join(lines))
@@ -366,10 +399,12 @@ def write_folder(out_dir, summary: dict, idatas: Mapping[str, Any], runs: Mappin
                        {label: out / name for label, name in names.items()})
 
 
-def rebuild_report(out_dir) -> ReportFiles:
-    """Redraw ``report.md`` and the figures from ``summary.json`` and the netCDF files."""
+def rebuild_report(out_dir, var_name: str | None = None) -> ReportFiles:
+    """Redraw ``report.md`` and the figures from ``summary.json`` and the netCDF files;
+    ``var_name``: the weight site the weights figure draws (default ``w_out``)."""
     summary = read_summary(out_dir)
     config = summary.get("config") or {}
     labels = list(summary["methods"])
     title = f"bayeslstm run: {labels[0]}" if config.get("command") == "run" else "bayeslstm comparison"
-    return write_report(out_dir, load_runs(out_dir), config=config, title=title, methods=summary["methods"])
+    return write_report(out_dir, load_runs(out_dir), config=config, title=title, methods=summary["methods"],
+                        var_name=var_name)

@@ -2,10 +2,11 @@
 
 :func:`to_inference_data` turns a :class:`~bayeslstm.engine.runner.RunResult` into the groups
 ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``az.plot_ppc``,
-``az.waic``, ``az.compare``, ``to_netcdf``...):
+``to_netcdf``...):
 
 * ``posterior`` -- the final weights, one variable per block of the layout (``W_i``,
-  ``R_f``, ``w_out``...), dims ``(chain, draw, hidden, feature)`` and the like. A chain is a
+  ``R_f``, ``w_out``...), dims ``(chain, draw, hidden, feature)`` and the like: the names
+  the model gives (its plates, ``infer={"dims": ...}``) or ``dims=`` gives. A chain is a
   filter: one per node for local and distributed methods (chain k is node k), one for a
   centralized method. The method says what its state holds (``result.posterior``: a
   weighted sample, a Gaussian or a point estimate). Draws: particle filters give their
@@ -20,10 +21,12 @@ ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``az.plot_pp
   predictive distribution (a Gaussian with the filter's predictive mean and variance, made
   before the label was seen), dims ``(chain, draw, time, node)`` with one chain: what
   ``az.plot_ppc`` and a PIT check read.
-* ``log_likelihood`` -- ``d``: the one-step predictive log density log p(d_t | d_1..t-1) of
-  each label (the *prequential* log score, 0 where unobserved), one chain and one draw:
-  ``az.waic`` and ``az.compare(..., ic="waic")`` sum it; leave-one-out does not apply
-  (see :func:`loo`).
+* ``prequential_log_likelihood`` (an extra group) -- ``d``: the one-step predictive log
+  density log p(d_t | d_1..t-1) of each label (the *prequential* log score, 0 where
+  unobserved), dims ``(time, node)``. It is not a ``log_likelihood`` group: that holds the
+  log likelihood of every label under every posterior draw, which ``az.loo``, ``az.waic``
+  and ``az.compare`` need and a filter does not have (see :func:`loo`); they say so.
+  :func:`~bayeslstm.report.comparison.compare_log_scores` ranks runs by these scores.
 * ``observed_data`` -- the labels ``d`` ``(time, node)``, NaN where unobserved;
   ``constant_data`` -- ``observed``, the label mask.
 * ``diagnostics`` (an extra group) -- every per-step output of the run, dims ``(time, node)``:
@@ -48,6 +51,7 @@ module builds it and still answers to every one of those names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,6 +66,7 @@ from .draws import Draws, posterior_draws, predictive_samples, resample_equally
 from .names import netcdf_name, parameter_dims, parameter_labels
 from .reading import (
     LOG_SCORE,
+    SCORE_GROUP,
     loo,
     mean_per_step,
     num_particles,
@@ -78,7 +83,7 @@ __all__ = [  # the building here; the rest is re-exported from draws, names and 
     "method_label", "to_inference_data",
     "Draws", "posterior_draws", "predictive_samples", "resample_equally",
     "netcdf_name", "parameter_dims", "parameter_labels",
-    "LOG_SCORE", "loo", "mean_per_step", "num_particles", "per_step", "pit", "pit_arguments", "predictive_arrays",
+    "LOG_SCORE", "SCORE_GROUP", "loo", "mean_per_step", "num_particles", "per_step", "pit", "pit_arguments", "predictive_arrays",
     "prequential_log_score", "run_config", "tae_from_inference_data",
 ]
 
@@ -117,12 +122,13 @@ def _learnt_blocks(result: RunResult, blocks: dict[str, np.ndarray], chains: int
     return blocks
 
 
-def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamLayout) -> dict[str, xr.Dataset]:
-    """``posterior`` (one variable per block, each in its support) and, when the draws have
-    per-draw statistics, ``sample_stats``."""
+def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamLayout,
+                      names: Mapping[str, Sequence[str]] | None = None) -> dict[str, xr.Dataset]:
+    """``posterior`` (one variable per block, each in its support, with the dimension names of
+    :func:`parameter_dims`) and, when the draws have per-draw statistics, ``sample_stats``."""
     theta = drawn.theta
     chains, draws = theta.shape[:2]
-    dims = parameter_dims(layout)
+    dims = parameter_dims(layout, names)
     blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}
     if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
         blocks = _learnt_blocks(result, blocks, chains)
@@ -171,9 +177,8 @@ def _data_groups(result: RunResult, unit: str | None, predictive_draws: int, see
         "posterior_predictive": xr.Dataset(
             {"d": (("chain", "draw") + time_node, samples[None], label_attrs)},
             coords={"chain": [0], "draw": np.arange(predictive_draws), **coords}),
-        "log_likelihood": xr.Dataset(
-            {"d": (("chain", "draw") + time_node, log_score[None, None], {"long_name": "one-step predictive log density"})},
-            coords={"chain": [0], "draw": [0], **coords}),
+        SCORE_GROUP: xr.Dataset(
+            {"d": (time_node, log_score, {"long_name": "one-step predictive log density"})}, coords=coords),
         "observed_data": xr.Dataset({"d": (time_node, labels, label_attrs)}, coords=coords),
         "constant_data": xr.Dataset({"observed": (time_node, observed)}, coords=coords),
         "diagnostics": diagnostics,
@@ -206,14 +211,17 @@ def _root_attrs(result: RunResult, drawn: Draws | None, centralized: bool, label
 
 
 def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, label: str | None = None,
-                      predictive_draws: int = 100):
+                      predictive_draws: int = 100, dims: Mapping[str, Sequence[str]] | None = None):
     """An ``az.InferenceData`` of ``result`` (a :class:`~bayeslstm.engine.runner.RunResult`).
 
     ``num_draws``: draws from an EKF's Gaussian (particle filters give one draw per particle,
     gradient methods one); ``predictive_draws``: draws from each step's one-step predictive
     distribution (the ``posterior_predictive`` group); ``seed``: the NumPy seed of all draws
     and of the final resampling; ``label``: the name reports use (default: the method's
-    label, as the command line writes it). See the module docstring for the groups.
+    label, as the command line writes it); ``dims``: site -> the names of its dimensions
+    (``{"Wh": ("hidden", "gate")}``), over the names the model gives (its plates and
+    ``infer={"dims": ...}``; ``<site>_dim_<k>`` where nothing names one). See the module
+    docstring for the groups.
     """
     import arviz as az  # imported lazily: arviz is slow to import and prints a FutureWarning
 
@@ -230,7 +238,7 @@ def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, la
         if layout.size != drawn.theta.shape[-1]:
             raise InputError(f"the layout has {layout.size} parameters but the state has {drawn.theta.shape[-1]}")
         chains = drawn.theta.shape[0]
-        groups.update(_posterior_groups(result, form, drawn, layout))
+        groups.update(_posterior_groups(result, form, drawn, layout, dims))
     groups.update(_data_groups(result, config.get("unit"), predictive_draws, seed))
     if drawn is not None:
         groups["filter_state"] = _filter_state_group(drawn, layout, chains)

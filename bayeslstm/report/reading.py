@@ -14,7 +14,8 @@ from ..engine.metrics import time_accumulated_error
 from ..engine.records import RunResult
 from ..errors import InputError, OptionError
 
-LOG_SCORE = "log_pred_density"  # the per-step diagnostic that becomes the log_likelihood group
+LOG_SCORE = "log_pred_density"  # the per-step diagnostic that becomes the SCORE_GROUP group
+SCORE_GROUP = "prequential_log_likelihood"  # one-step predictive log densities (time, node); not ArviZ's log_likelihood
 
 
 def _arviz():
@@ -52,45 +53,61 @@ def tae_from_inference_data(idata) -> xr.DataArray:
                         coords={"node": idata.observed_data["node"].values, "time": idata.observed_data["time"].values})
 
 
+def log_scores(data, caller: str = "log_scores") -> tuple[xr.DataArray, xr.DataArray]:
+    """(scores, observed), (time, node) each: every label's one-step predictive log density
+    log p(d_t | d_1..t-1) and which labels were observed, from an InferenceData (its
+    ``prequential_log_likelihood`` group, or the ``log_likelihood`` group of files written
+    before it) or a RunResult."""
+    if isinstance(data, RunResult):
+        score = data.diagnostics[LOG_SCORE]
+        return score, xr.DataArray(np.asarray(data.observed, bool), dims=("time", "node"), coords=score.coords)
+    if not is_inference_data(data):
+        raise InputError(f"{caller} expects an InferenceData or RunResult; got {type(data).__name__}")
+    if SCORE_GROUP in data.groups():
+        score = data[SCORE_GROUP]["d"]
+    elif "log_likelihood" in data.groups():  # files written before the prequential group
+        score = data.log_likelihood["d"].isel(chain=0, draw=0, drop=True)
+    else:
+        raise InputError(f"this InferenceData has no {SCORE_GROUP} group: it was not written by bayeslstm")
+    return score, data.constant_data["observed"]
+
+
 def prequential_log_score(data) -> xr.DataArray:
     """Mean one-step predictive log density per observed label, per node: (node,).
 
     ``log p(d_t | d_1..t-1)`` averaged over each node's observed steps; ``.mean()`` gives the
-    network's. Higher is better. Accepts an InferenceData or a RunResult. (``az.waic`` on the
-    ``log_likelihood`` group gives the *sum* of the same scores as ``elpd_waic``, with
-    ``p_waic = 0`` since there is one draw; see :func:`loo` for leave-one-out.)
+    network's. Higher is better. Accepts an InferenceData or a RunResult. To rank runs by the
+    summed scores, use :func:`~bayeslstm.report.comparison.compare_log_scores` (``az.compare``
+    does not apply to a filter's output: see :func:`loo`).
     """
-    if isinstance(data, RunResult):
-        score = data.diagnostics[LOG_SCORE]
-        mask = xr.DataArray(np.asarray(data.observed, bool), dims=("time", "node"), coords=score.coords)
-    elif is_inference_data(data):
-        score = data.log_likelihood["d"].isel(chain=0, draw=0)
-        mask = data.constant_data["observed"]
-    else:
-        raise InputError(f"prequential_log_score expects an InferenceData or RunResult; got {type(data).__name__}")
+    score, mask = log_scores(data, "prequential_log_score")
     total = score.where(mask, 0.0).sum("time")
     count = mask.sum("time")
     return (total / count.where(count > 0)).rename("log_score")
 
 
+NO_LOO = ("leave-one-out does not apply to an online run: each label was scored once, by the one-step "
+          f"predictive density made before the label was seen (the {SCORE_GROUP} group), which is already "
+          "out of sample; there is no log likelihood of every label under every posterior draw for az.loo, "
+          "az.waic or az.compare. Use bayeslstm.report.reading.prequential_log_score(idata), or "
+          "bayeslstm.report.comparison.compare_log_scores({label: idata, ...}) to rank runs")
+
+
 def loo(idata, **kwargs):
     """``az.loo(idata, **kwargs)`` where it applies; a clear :class:`OptionError` for a run.
 
-    Leave-one-out needs the log likelihood of every label under every posterior draw, from a
-    posterior that saw the label. An online filter scores each label once, before it sees
-    it: its ``log_likelihood`` group holds that one-step predictive density (one draw), which
-    is already an out-of-sample score, so there is nothing to leave out. Use
-    :func:`prequential_log_score`, or ``az.waic`` / ``az.compare(..., ic="waic")``, whose
-    ``elpd_waic`` is the sum of the same scores (``p_waic`` 0).
+    Leave-one-out (and WAIC, and ``az.compare`` built on them) needs the log likelihood of
+    every label under every posterior draw, from a posterior that saw all the labels. An
+    online filter scores each label once, before it sees it: its
+    ``prequential_log_likelihood`` group holds that one-step predictive density, which is
+    already an out-of-sample score, so there is nothing to leave out. Use
+    :func:`prequential_log_score`, or
+    :func:`~bayeslstm.report.comparison.compare_log_scores` to rank runs by their summed scores.
     """
     log_likelihood = getattr(idata, "log_likelihood", None)
     if log_likelihood is not None and log_likelihood.sizes.get("chain", 1) * log_likelihood.sizes.get("draw", 1) > 1:
         return _arviz().loo(idata, **kwargs)
-    raise OptionError(
-        "leave-one-out does not apply to an online run: each label was scored once, by the one-step "
-        "predictive density made before the label was seen (the log_likelihood group, one draw), which is "
-        "already out of sample. Use bayeslstm.report.inference_data.prequential_log_score(idata), or "
-        "az.waic / az.compare(..., ic='waic'): elpd_waic is the sum of the same scores")
+    raise OptionError(NO_LOO)
 
 
 def pit(idata) -> xr.DataArray:

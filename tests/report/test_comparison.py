@@ -91,3 +91,25 @@ def test_skill_against_the_naive_forecasts_is_one_minus_the_mse_ratio(tmp_path):
                  "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "skill vs last" in report and "late skill vs mean" in report and "baseline-mean" in report
+
+
+def test_compare_log_scores_ranks_runs_by_their_summed_scores(runs, idatas):
+    """A copy of a run scored one nat worse on every label ranks below it, by exactly that much;
+    a RunResult and its InferenceData give the same sum."""
+    from bayeslstm.report.comparison import compare_log_scores
+    from bayeslstm.report.reading import SCORE_GROUP
+
+    idata = idatas["ekf"]
+    worse = idata.copy()
+    worse[SCORE_GROUP]["d"] = idata[SCORE_GROUP]["d"] - 1.0
+    table = compare_log_scores({"worse": worse, "ekf": idata, "run": runs["ekf"]})
+    assert list(table.index) == ["ekf", "run", "worse"] and list(table["rank"]) == [1, 2, 3]
+    labels = int(idata.constant_data["observed"].sum())
+    expected = float(runs["ekf"].diagnostics["log_pred_density"].sum())
+    assert table.loc["ekf", "log_score"] == pytest.approx(expected, rel=1e-5) and table.loc["ekf", "labels"] == labels
+    assert table.loc["run", "log_score"] == pytest.approx(expected, rel=1e-5)
+    assert table.loc["worse", "difference"] == pytest.approx(labels, rel=1e-5)
+    assert table.loc["worse", "dse"] == pytest.approx(0.0, abs=1e-3)  # the same difference on every label
+    assert table.loc["ekf", "mean_log_score"] == pytest.approx(expected / labels, rel=1e-5)
+    with pytest.raises(InputError, match="InferenceData or RunResult"):
+        compare_log_scores({"x": 1.0})

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bayeslstm.cli.main import main
-from bayeslstm.report.folder import write_report
+from bayeslstm.errors import InputError
+from bayeslstm.report.folder import rebuild_report, write_report
 from bayeslstm.report.names import netcdf_name
 from bayeslstm.report.reading import run_config, tae_from_inference_data
 from bayeslstm.report.summary import RunSummary
@@ -75,3 +76,24 @@ def test_a_report_leaves_matplotlib_s_backend_and_pyplot_alone(tmp_path, runs):
         assert all(path.stat().st_size > 5000 for path in files.figures.values())
     finally:
         matplotlib.use(before)
+
+
+def test_a_model_without_w_out_gets_a_line_and_var_name_draws_its_site(tmp_path, capsys):
+    """The weights figure draws ``w_out`` by default; a model without one gets no figure and a
+    line in report.md naming its sites; ``var_name=`` draws the one named."""
+    import pathlib
+
+    toy = pathlib.Path(__file__).resolve().parents[1] / "tiny_runs.py"
+    out = tmp_path / "out"
+    args = ["run", "--method", "pf", "--model", f"{toy}:annotated", "--steps", "8", "--nodes", "3", "--features", "2",
+            "--max-len", "6", "--particles", "16", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    report = (out / "report.md").read_text()
+    assert "No weights figure: the model has no site `w_out`" in report and "`Wh`, `b`, `c`" in report
+    assert not (out / "weights.png").exists()
+    files = rebuild_report(out, var_name="Wh")
+    assert files.figures["weights"].stat().st_size > 5000
+    report = files.report.read_text()
+    assert "](weights.png)" in report and "Posterior of `Wh` at the last step" in report and "No weights" not in report
+    with pytest.raises(InputError, match=r"var_name='w_out': no run has a weight site of that name; their sites are"):
+        rebuild_report(out, var_name="w_out")

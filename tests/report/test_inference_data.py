@@ -132,7 +132,7 @@ def test_unobserved_labels(tmp_path, runs):
     idata = to_inference_data(run._replace(observed=observed))
     assert np.isnan(idata.observed_data["d"].values[5:, 1]).all()
     assert not np.isnan(idata.observed_data["d"].values[:, 0]).any()
-    assert (idata.log_likelihood["d"].values[0, 0, 5:, 1] == 0).all()
+    assert (idata.prequential_log_likelihood["d"].values[5:, 1] == 0).all()
     score = prequential_log_score(idata).values
     assert score[1] == pytest.approx(float(run.diagnostics["log_pred_density"].values[:5, 1].mean()), rel=1e-5)
     tae = tae_from_inference_data(idata)
@@ -164,11 +164,10 @@ def test_arviz_functions_work(runs, idatas, label):
         for plot in (az.plot_posterior, az.plot_forest, az.plot_trace):
             plot(idata, var_names=["w_out"])
             plt.close("all")
-        waic = az.waic(idata)
     observed = runs[label].diagnostics["log_pred_density"]
-    assert waic.elpd_waic == pytest.approx(float(observed.sum()), rel=1e-5)  # one draw: the prequential score
     assert float(prequential_log_score(idata).mean()) == pytest.approx(float(observed.mean()), rel=1e-5)
-    assert idata.log_likelihood["d"].dims == ("chain", "draw", "time", "node")
+    assert idata.prequential_log_likelihood["d"].dims == ("time", "node")
+    assert "log_likelihood" not in idata.groups()  # not pointwise posterior log likelihoods: ArviZ must not read them
     np.testing.assert_array_equal(idata.diagnostics["prediction"].values, runs[label].predictions)
     # predictive draws where ArviZ looks for them: az.plot_ppc reads them against the labels
     draws = idata.posterior_predictive["d"]
@@ -202,7 +201,7 @@ def test_baselines_have_no_posterior_and_still_read_in_arviz(runs):
         warnings.simplefilter("ignore")
         az.plot_ppc(idata, num_pp_samples=10)
         plt.close("all")
-        assert np.isfinite(az.waic(idata).elpd_waic)
+    assert np.isfinite(prequential_log_score(idata).values).all()
     assert idata.attrs["label"] == "baseline-last"
 
 
@@ -212,6 +211,50 @@ def test_parameter_dims_fall_back_to_arviz_names():
     clash = ParamLayout(("W", "w_out"), ((3, 2), (4,)))  # hidden sizes disagree
     assert parameter_dims(clash) == {"W": ("W_dim_0", "W_dim_1"), "w_out": ("w_out_dim_0",)}
     assert netcdf_name("pf@centralized") == "pf_centralized" and netcdf_name("dpf-consensus") == "dpf-consensus"
+
+
+def test_dimension_names_come_from_the_model_and_dims_overrides_them(tmp_path, annotated_run):
+    idata = to_inference_data(annotated_run, num_draws=4)
+    assert idata.posterior["Wh"].dims == ("chain", "draw", "hidden", "gate")  # infer={"dims": ...}
+    assert idata.posterior["b"].dims == ("chain", "draw", "gate")  # its plate
+    assert idata.posterior["c"].dims == ("chain", "draw", "c_dim_0")  # nothing names it
+    idata.to_netcdf(str(tmp_path / "toy.nc"))
+    assert az.from_netcdf(str(tmp_path / "toy.nc")).posterior["Wh"].dims == ("chain", "draw", "hidden", "gate")
+    renamed = to_inference_data(annotated_run, num_draws=4, dims={"c": ("feature",), "Wh": ["unit", "gate"]})
+    assert renamed.posterior["c"].dims[2:] == ("feature",) and renamed.posterior["Wh"].dims[2:] == ("unit", "gate")
+    assert renamed.posterior["b"].dims[2:] == ("gate",)
+    for dims, message in [({"nope": ("x",)}, "not a weight block"), ({"c": ("a", "b")}, "needs 1 name"),
+                          ({"c": ("gate",)}, "'gate' has sizes"), ({"c": ("draw",)}, "ArviZ's own")]:
+        with pytest.raises(InputError, match=message):
+            to_inference_data(annotated_run, num_draws=4, dims=dims)
+
+
+def test_arviz_s_leave_one_out_says_the_log_likelihood_is_missing(runs, idatas):
+    """A filter's scores are one-step-ahead predictive densities, not pointwise posterior log
+    likelihoods: ArviZ must say it finds none rather than fail on their shape."""
+    idata = idatas["ekf"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (lambda: az.loo(idata), lambda: az.plot_loo_pit(idata, y="d"),
+                     lambda: az.compare({"ekf": idata, "pf": idatas["pf"]})):
+            with pytest.raises(TypeError) as raised:
+                call()
+            chain, error = [], raised.value
+            while error is not None:  # az.compare wraps the error of each model's loo
+                chain.append(error)
+                error = error.__cause__
+            assert "log likelihood not found" in str(chain[-1]) and not any(isinstance(e, IndexError) for e in chain)
+    plt.close("all")
+    with pytest.raises(OptionError, match="compare_log_scores"):
+        loo(idata)
+
+
+def test_files_written_with_a_log_likelihood_group_still_read(idatas):
+    idata = idatas["ekf"]
+    scores = idata.prequential_log_likelihood
+    old = az.InferenceData(**{g: getattr(idata, g) for g in idata.groups() if g != "prequential_log_likelihood"},
+                           log_likelihood=scores.expand_dims(chain=[0], draw=[0]), warn_on_custom_groups=False)
+    xr.testing.assert_allclose(prequential_log_score(old), prequential_log_score(idata))
 
 
 def test_every_name_still_imports_from_inference_data():
