@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "report":
             _check_arguments(args)  # mistakes are answered before JAX starts
         _start_jax(args)
+        if args.command != "report":
+            _import_report_modules_meanwhile()
         return _main(args, where)
     except BayesLSTMError as exc:
         print(f"bayeslstm: error: {flag_names(str(exc))}", file=sys.stderr)
@@ -49,6 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
             _leave(EXIT_FAILED)
         raise
+
+
+def _import_report_modules_meanwhile() -> None:
+    """Import ArviZ and matplotlib (about 2 s) in a background thread while the methods
+    compile and run, so writing the outputs does not begin by waiting for them."""
+    import threading
+
+    def load() -> None:
+        try:
+            import arviz  # noqa: F401
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:  # noqa: BLE001  (the outputs import them again and report any error there)
+            pass
+
+    threading.Thread(target=load, name="bayeslstm-imports", daemon=True).start()
 
 
 def _cache(args: argparse.Namespace) -> int:

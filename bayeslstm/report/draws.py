@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError, OptionError, number
@@ -19,7 +17,6 @@ from ..kernels.protocol import (
     PosteriorForm,
     WeightedSample,
 )
-from ..kernels.resampling import systematic
 
 Labelled = tuple[tuple[str, ...], np.ndarray]  # (dimension names, values): an xarray variable
 
@@ -34,16 +31,31 @@ class Draws(NamedTuple):
 
 
 def resample_equally(log_weights: np.ndarray, seed: int = 0) -> np.ndarray:
-    """N ancestor indices per chain ((chain, N) log weights in) by the package's systematic
-    resampling; the identity for a chain whose weights are all equal."""
-    log_weights = np.asarray(log_weights)
+    """N ancestor indices per chain ((chain, N) log weights in) by systematic resampling (one
+    uniform per chain, from ``numpy.random.default_rng(seed)``); the identity for a chain whose
+    weights are all equal. In NumPy: a report should not wait for a compilation."""
+    log_weights = np.asarray(log_weights, np.float64)
     if not np.isfinite(log_weights).any(axis=-1).all():
         raise InputError("every particle has zero weight; nothing to resample")
-    n = log_weights.shape[-1]
-    keys = jax.random.split(jax.random.key(seed), log_weights.shape[0])
-    drawn = np.asarray(jax.vmap(lambda k, lw: systematic(k, lw, n))(keys, jnp.asarray(log_weights)))
+    chains, n = log_weights.shape
+    weights = np.exp(log_weights - log_weights.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(weights, axis=-1)
+    positions = (np.random.default_rng(seed).uniform(size=(chains, 1)) + np.arange(n)) / n * cdf[:, -1:]
+    drawn = np.stack([np.searchsorted(cdf[k], positions[k], side="right") for k in range(chains)])
     equal = np.all(log_weights == log_weights[:, :1], axis=-1)
-    return np.where(equal[:, None], np.arange(n), drawn)
+    return np.where(equal[:, None], np.arange(n), np.minimum(drawn, n - 1))
+
+
+def square_root(covs: np.ndarray) -> np.ndarray:
+    """A factor L with L L^T = cov for each (..., d, d) covariance: Cholesky, or, where a
+    covariance is not numerically positive definite, its eigendecomposition (negative
+    eigenvalues from rounding clipped to 0). Cholesky is the fast path: several times cheaper."""
+    covs = np.asarray(covs, np.float64)
+    try:
+        return np.linalg.cholesky(covs)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(covs)
+        return vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :]
 
 
 def _chains(value, event_dims: int) -> np.ndarray:
@@ -75,8 +87,7 @@ def _gaussian_draws(form: Gaussian, num_draws: int, rng: np.random.Generator) ->
         draws = mean[:, None, :] + z * np.sqrt(np.maximum(cov.astype(np.float64), 0.0))[:, None, :]
         extra = {"mean": (("chain", "parameter"), mean), "var": (("chain", "parameter"), cov)}
     else:
-        vals, vecs = np.linalg.eigh(cov.astype(np.float64))  # robust to a near-singular cov
-        factor = vecs * np.sqrt(np.maximum(vals, 0.0))[:, None, :]
+        factor = square_root(cov)
         draws = mean[:, None, :] + np.einsum("kij,knj->kni", factor, z)
         extra = {"mean": (("chain", "parameter"), mean), "cov": (("chain", "parameter", "parameter_bis"), cov)}
     return Draws(draws.astype(mean.dtype), {}, extra, "gaussian draws")
@@ -140,8 +151,7 @@ def _mixture_draws(form: GaussianMixture, num_draws: int, rng: np.random.Generat
         scale = np.sqrt(np.maximum(covs.astype(np.float64), 0.0))  # (chain, C, dim)
         factors = None
     else:
-        vals, vecs = np.linalg.eigh(covs.astype(np.float64))
-        factors = vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :]  # (chain, C, dim, dim)
+        factors = square_root(covs)  # (chain, C, dim, dim)
     draws = np.empty((chains, num_draws, dim))
     for k in range(chains):
         centre = means[k][picks[k]]
@@ -190,6 +200,16 @@ def posterior_draws(form: PosteriorForm | None, num_draws: int = 200, seed: int 
         raise OptionError(f"num_draws must be a positive integer; got {num_draws}")
     if form is None:
         return None
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: these factorisations are small, and on a busy machine OpenBLAS's
+    # spinning threads made a 148 x 148 Cholesky factorisation 20-40x slower (measured)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _draws_of(form, int(num_draws), seed)
+
+
+def _draws_of(form: PosteriorForm, num_draws: int, seed: int) -> Draws | None:
+    """The draws of one posterior form (see :func:`posterior_draws`)."""
     if isinstance(form, WeightedSample):
         out = _weighted_draws(form, seed)
     elif isinstance(form, Gaussian):
