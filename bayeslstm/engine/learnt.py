@@ -12,6 +12,7 @@ bisection. The diagnostics are named ``learnt_<site>``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -90,6 +91,16 @@ def learnt_values(ssm: StateSpace, form: Any) -> dict[str, Array]:
     return out
 
 
+def label_noise_sites(ssm: StateSpace, form: Any) -> dict[str, Array]:
+    """The static sites that set the label variance, read from one filter's ``form.label_var``
+    (the others held at the form's centre): how a report turns draws of r into draws of the site."""
+    label_var = form.label_var
+    if isinstance(form, GaussianMixture):
+        label_var = jax.nn.softmax(form.log_weights) @ label_var
+    return {site.name: _site_from_label_var(ssm, site, _centre(form), label_var).reshape(site.shape)
+            for site in ssm.sites if site.static and site.affects_variance}
+
+
 def _per_node(form: Any, dim: int) -> bool:
     """Does this posterior form carry a leading node axis?"""
     leaf = form.values if isinstance(form, WeightedSample) else form.mean if isinstance(form, (Gaussian, LowRankGaussian)) \
@@ -115,4 +126,4 @@ def track_static_sites(method: NetworkMethod, ssm: StateSpace) -> NetworkMethod:
             learnt = jax.tree_util.tree_map(lambda v: jnp.broadcast_to(v, (nodes,) + v.shape), learnt_values(ssm, form))
         return state, dict(info, **learnt)
 
-    return method._replace(step=step, node_step=None)
+    return method._replace(step=step, node_step=None, label_sites=functools.partial(label_noise_sites, ssm))

@@ -7,6 +7,7 @@ at every kept step because running error sums are carried over all steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,6 +93,7 @@ class RunResult(NamedTuple):
     layout: ParamLayout | None = None  # names and shapes of the blocks of theta, for reports
     compile_seconds: float = 0.0
     posterior: PosteriorFn = no_posterior  # reads the final state's posterior over theta
+    label_sites: Callable[[Any], dict] | None = None  # one filter's form -> the sites that set r, from its label_var
 
     @property
     def final_tae(self) -> float:

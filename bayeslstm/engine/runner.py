@@ -345,6 +345,7 @@ def _result(method: NetworkMethod, stream: Stream, rows: dict[str, np.ndarray], 
         layout=layout,
         compile_seconds=compile_seconds,
         posterior=method.posterior,
+        label_sites=method.label_sites,
     )
 
 

@@ -52,7 +52,7 @@ class EKFInfo(NamedTuple):
 
 def posterior(state: EKFState) -> Gaussian:
     """The filter's Gaussian over theta."""
-    return Gaussian(state.mean, state.cov, state.log_evidence, label_variance(state.noise))
+    return Gaussian(state.mean, state.cov, state.log_evidence, label_variance(state.noise), state.noise)
 
 
 def require_gaussian(ssm: StateSpace) -> bool:

@@ -57,7 +57,7 @@ def posterior(state: EnsembleState) -> WeightedSample:
     """The members, equally weighted."""
     n = state.members.shape[-2]
     log_w = jnp.full(state.members.shape[:-1], -jnp.log(n), state.members.dtype)
-    return WeightedSample(state.members, log_w, state.log_evidence, label_variance(state.noise))
+    return WeightedSample(state.members, log_w, state.log_evidence, label_variance(state.noise), state.noise)
 
 
 def check_ensemble_options(num_members: int, update: str, inflation: float) -> int:

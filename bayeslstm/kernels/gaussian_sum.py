@@ -65,7 +65,7 @@ class GaussianSumInfo(NamedTuple):
 def posterior(state: GaussianSumState) -> GaussianMixture:
     """The weighted components."""
     return GaussianMixture(state.means, state.covs, state.log_weights, state.log_evidence,
-                           label_variance(state.noise))
+                           label_variance(state.noise), state.noise)
 
 
 class ComponentFilter(NamedTuple):

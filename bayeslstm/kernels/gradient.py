@@ -40,7 +40,7 @@ class GradientInfo(NamedTuple):
 
 def posterior(state: GradientState) -> PointEstimate:
     """The current weights."""
-    return PointEstimate(state.theta, None, label_variance(state.noise))
+    return PointEstimate(state.theta, None, label_variance(state.noise), state.noise)
 
 
 def squared_loss(ssm: StateSpace, theta: Array, batch: Batch) -> tuple[Array, Array]:

@@ -47,7 +47,7 @@ class LoFiState(NamedTuple):
 
 def posterior(state: LoFiState) -> LowRankGaussian:
     """The filter's Gaussian over theta, in precision form."""
-    return LowRankGaussian(state.mean, state.diag, state.factor, state.log_evidence, label_variance(state.noise))
+    return LowRankGaussian(state.mean, state.diag, state.factor, state.log_evidence, label_variance(state.noise), state.noise)
 
 
 def covariance_times(diag: Array, factor: Array, v: Array) -> Array:

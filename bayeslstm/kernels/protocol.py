@@ -43,6 +43,7 @@ class WeightedSample(NamedTuple):
     log_weights: Array
     log_evidence: Array | None = None
     label_var: Array | None = None  # the learnt label variance, where the filter learns it in closed form
+    label_noise: Any = None  # the inverse-gamma posterior IG(shape, rate) of r behind label_var, where kept
 
 
 class Gaussian(NamedTuple):
@@ -52,6 +53,7 @@ class Gaussian(NamedTuple):
     cov: Array
     log_evidence: Array | None = None
     label_var: Array | None = None
+    label_noise: Any = None  # the inverse-gamma posterior IG(shape, rate) of r behind label_var, where kept
 
 
 class LowRankPrecision(NamedTuple):
@@ -71,6 +73,7 @@ class GaussianMixture(NamedTuple):
     log_weights: Array
     log_evidence: Array | None = None
     label_var: Array | None = None  # (C,) per component
+    label_noise: Any = None  # the inverse-gamma posterior IG(shape, rate) of r behind label_var, where kept
 
 
 class LowRankGaussian(NamedTuple):
@@ -83,6 +86,7 @@ class LowRankGaussian(NamedTuple):
     precision_factor: Array
     log_evidence: Array | None = None
     label_var: Array | None = None
+    label_noise: Any = None  # the inverse-gamma posterior IG(shape, rate) of r behind label_var, where kept
 
 
 class PointEstimate(NamedTuple):
@@ -91,6 +95,7 @@ class PointEstimate(NamedTuple):
     value: Array
     log_evidence: Array | None = None
     label_var: Array | None = None
+    label_noise: Any = None  # the inverse-gamma posterior IG(shape, rate) of r behind label_var, where kept
 
 
 PosteriorForm = WeightedSample | Gaussian | GaussianMixture | LowRankGaussian | PointEstimate

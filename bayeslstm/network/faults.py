@@ -200,4 +200,4 @@ def with_faults(method: NetworkMethod, network: Network | None, faults: Faults) 
             info["live_links"] = jnp.sum(links.live, axis=1).astype(jnp.float32) - 1.0
         return FaultState(inner, state.step + 1), info
 
-    return NetworkMethod(init, step, method.name, None, lambda state: method.posterior(state.inner))
+    return NetworkMethod(init, step, method.name, None, lambda state: method.posterior(state.inner), method.label_sites)

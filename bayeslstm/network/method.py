@@ -90,7 +90,9 @@ class NetworkMethod(NamedTuple):
     ``links`` (a :class:`bayeslstm.network.mixing.Links`) overrides the graph's links for this
     step (link and node faults); methods without a graph ignore it. ``node_step`` is the
     row-local form used for sharding (None for methods without a node axis); ``posterior``
-    reads the state's posterior over theta (per node where the state has a node axis).
+    reads the state's posterior over theta (per node where the state has a node axis);
+    ``label_sites`` reads the static sites that set the label variance from one filter's
+    posterior form's ``label_var`` (set by :func:`bayeslstm.engine.learnt.track_static_sites`).
     """
 
     init: NetworkInitFn
@@ -98,6 +100,7 @@ class NetworkMethod(NamedTuple):
     name: str
     node_step: NodeStepFn | None = None
     posterior: PosteriorFn = no_posterior
+    label_sites: Callable[[Any], dict] | None = None  # one filter's form -> the sites that set r, from its label_var
 
 
 def node_keys(key: Array, nodes: int | Array) -> Array:

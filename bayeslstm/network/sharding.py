@@ -164,7 +164,7 @@ def shard(method: NetworkMethod, mesh, network: Network | None = None, exchange:
             raise GraphError(f"{data.d.shape[0]} nodes cannot be split evenly over {devices} devices")
         return sharded_body(key, state, data, default_links() if links is None else links)
 
-    return NetworkMethod(init, step, method.name, method.node_step, method.posterior)
+    return NetworkMethod(init, step, method.name, method.node_step, method.posterior, method.label_sites)
 
 
 # jax.distributed's own defaults, in seconds: how long a process waits for all to join, after how

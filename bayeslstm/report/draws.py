@@ -227,6 +227,37 @@ def _draws_of(form: PosteriorForm, num_draws: int, seed: int) -> Draws | None:
     return out
 
 
+def label_site_draws(form: PosteriorForm, label_sites, picks: np.ndarray | None, draws: int,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Draws (chain, draw, *shape) of the static sites that set the label variance, from the
+    inverse-gamma posterior IG(shape, rate) of r the filter keeps (``form.label_noise``): each
+    draw takes r ~ IG (a mixture: that of the draw's component, ``picks``), then the site value
+    that gives r (``label_sites``, the run's map from a form's ``label_var`` to the sites)."""
+    import jax
+    import jax.numpy as jnp
+
+    noise = form.label_noise
+    shape, rate = np.asarray(noise.shape, np.float64), np.asarray(noise.rate, np.float64)
+    mixture = isinstance(form, GaussianMixture)
+    per_chain = np.asarray(form.label_var).ndim == (2 if mixture else 1)
+    if not per_chain:
+        form, shape, rate = jax.tree_util.tree_map(lambda v: v[None], form), shape[None], rate[None]
+    shape, rate = shape.reshape(shape.shape[0], -1), rate.reshape(rate.shape[0], -1)  # (chain, C)
+    chains = shape.shape[0]
+    picks = np.zeros((chains, draws), int) if picks is None else picks
+    rng = np.random.default_rng([int(seed), 2])
+    rows = np.arange(chains)[:, None]
+    r = rate[rows, picks] / rng.gamma(shape[rows, picks])  # (chain, draw): IG(shape, rate) draws
+    var_shape = np.asarray(form.label_var).shape[1:]
+
+    def sites(one, r_one):
+        return label_sites(one._replace(label_var=jnp.full(var_shape, r_one, one.label_var.dtype)))
+
+    per_draw = jax.jit(jax.vmap(jax.vmap(sites, in_axes=(None, 0)), in_axes=(0, 0)))
+    out = per_draw(form, jnp.asarray(r, jnp.asarray(form.label_var).dtype))
+    return {name: np.asarray(value) for name, value in out.items()}
+
+
 def predictive_samples(mean, var, num_draws: int = 100, seed: int = 0) -> np.ndarray:
     """``num_draws`` draws (draw, time, node) from the Gaussian one-step predictive N(mean,
     var) of every step and node (NumPy generator seeded with ``seed``; each step and node

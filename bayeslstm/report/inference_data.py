@@ -62,7 +62,7 @@ from ..engine.records import RunResult
 from ..errors import InputError, number
 from ..model.layout import ParamLayout, constrain
 from ..version import __version__
-from .draws import Draws, posterior_draws, predictive_samples, resample_equally
+from .draws import Draws, label_site_draws, posterior_draws, predictive_samples, resample_equally
 from .names import netcdf_name, parameter_dims, parameter_labels
 from .reading import (
     LOG_SCORE,
@@ -111,9 +111,15 @@ def _group_attrs(extra: dict | None = None) -> dict:
     return make_attrs(extra, library=bayeslstm)
 
 
-def _learnt_blocks(result: RunResult, blocks: dict[str, np.ndarray], chains: int) -> dict[str, np.ndarray]:
-    """Blocks a Kalman-type filter learnt through its label variance: every draw holds the
-    learnt value of the last step."""
+def _learnt_blocks(result: RunResult, form: Any, drawn: Draws, blocks: dict[str, np.ndarray],
+                   seed: int) -> dict[str, np.ndarray]:
+    """The blocks a Kalman-type filter learnt through its label variance: drawn from the
+    inverse-gamma posterior of r it keeps; from a result without that posterior (read back
+    from an older file), every draw holds the learnt value of the last step."""
+    chains, draws = drawn.theta.shape[:2]
+    if getattr(form, "label_noise", None) is not None and result.label_sites is not None:
+        found = label_site_draws(form, result.label_sites, drawn.stats.get("component", (None, None))[1], draws, seed)
+        return {**blocks, **{name: v.reshape(blocks[name].shape) for name, v in found.items() if name in blocks}}
     for name in blocks:
         learnt = result.diagnostics.get(f"learnt_{name}")
         if learnt is not None:
@@ -123,7 +129,7 @@ def _learnt_blocks(result: RunResult, blocks: dict[str, np.ndarray], chains: int
 
 
 def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamLayout,
-                      names: Mapping[str, Sequence[str]] | None = None) -> dict[str, xr.Dataset]:
+                      names: Mapping[str, Sequence[str]] | None = None, seed: int = 0) -> dict[str, xr.Dataset]:
     """``posterior`` (one variable per block, each in its support, with the dimension names of
     :func:`parameter_dims`) and, when the draws have per-draw statistics, ``sample_stats``."""
     theta = drawn.theta
@@ -131,7 +137,7 @@ def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamL
     dims = parameter_dims(layout, names)
     blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}
     if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
-        blocks = _learnt_blocks(result, blocks, chains)
+        blocks = _learnt_blocks(result, form, drawn, blocks, seed)
     chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
     posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
                            coords=chain_draw)
@@ -238,7 +244,7 @@ def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, la
         if layout.size != drawn.theta.shape[-1]:
             raise InputError(f"the layout has {layout.size} parameters but the state has {drawn.theta.shape[-1]}")
         chains = drawn.theta.shape[0]
-        groups.update(_posterior_groups(result, form, drawn, layout, dims))
+        groups.update(_posterior_groups(result, form, drawn, layout, dims, seed))
     groups.update(_data_groups(result, config.get("unit"), predictive_draws, seed))
     if drawn is not None:
         groups["filter_state"] = _filter_state_group(drawn, layout, chains)

@@ -263,3 +263,29 @@ def test_every_name_still_imports_from_inference_data():
             if hasattr(module, name) and not name.startswith("_"):
                 assert getattr(inference_data, name) is getattr(module, name), name
     assert {"posterior_draws", "netcdf_name", "prequential_log_score", "to_inference_data"} <= set(inference_data.__all__)
+
+
+@pytest.mark.parametrize("method", ["ekf", "gspf@centralized"])
+def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_filter_keeps(method):
+    """The label variance a Kalman-type filter learns in closed form is reported as draws from
+    its IG(shape, rate) posterior (for the site ``r`` itself: mean rate / (shape - 1)), not as a
+    value repeated in every draw, so az.summary's diagnostics are finite."""
+    import arviz as az
+
+    stream, _ = bl.teacher_stream(steps=40, nodes=2, features=1, min_len=1, max_len=3, seed=1)
+    result = bl.run(stream, method, model_options={"hidden": 2, "learn_r": True})
+    idata = to_inference_data(result, num_draws=4000, seed=0)
+    r = idata.posterior["r"].values.reshape(idata.posterior.sizes["chain"], -1)
+    form = result.posterior(result.final_state)
+    shape, rate = np.atleast_1d(np.asarray(form.label_noise.shape)), np.atleast_1d(np.asarray(form.label_noise.rate))
+    if method.startswith("gspf"):  # one IG per component: the draws' mean is the mixture's
+        weights = np.exp(np.asarray(form.log_weights))
+        expected = np.array([weights @ (rate / (shape - 1))])
+    else:
+        expected = (rate / (shape - 1)).reshape(-1)
+    sd = np.sqrt(expected**2 / (shape.min() - 2))
+    assert np.all(r.std(axis=1) > 0)
+    np.testing.assert_array_less(np.abs(r.mean(axis=1) - expected), 5 * sd / np.sqrt(r.shape[1]) + 1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isfinite(az.summary(idata, var_names=["r"])["ess_bulk"]).all()
