@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ..errors import ModelError, choose
+from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise, label_variance
 from .protocol import Batch, Gaussian, Kernel, gaussian_log_density
@@ -113,8 +113,18 @@ def joseph_label_update(mean: Array, cov: Array, H: Array, residual: Array, r: A
 JOSEPH = ScalarUpdate(_project, joseph_label_update)
 
 
+def label_weight(residual: Array, predictive_var: Array, robust: float | None) -> Array:
+    """How much one label counts: the weight (nu + 1) / (nu + z^2) a Student-t label with nu =
+    ``robust`` degrees of freedom gives a standardised residual z (its iteratively reweighted
+    Gaussian form); 1 when ``robust`` is None. A label 20 predictive standard deviations out
+    counts about (nu + 1) / 400 of a label."""
+    if robust is None:
+        return jnp.ones_like(residual)
+    return (robust + 1.0) / (robust + residual**2 / predictive_var)
+
+
 def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseState,
-              form: ScalarUpdate = JOSEPH) -> tuple:
+              form: ScalarUpdate = JOSEPH, robust: float | None = None) -> tuple:
     """The variational-Bayes joint update of the weights and the label variance (Sarkka &
     Nummenmaa 2009) for one label: (mean, cov, predictive variance, noise).
 
@@ -125,21 +135,26 @@ def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseStat
     use r already updated with the label's residual; they serve the weight update only.)"""
     shape = noise.shape + 0.5
     rate = noise.rate
-    for _ in range(VB_ITERATIONS):
-        new_mean, new_cov, _, posterior_spread = form.update(mean, cov, H, residual, rate / shape)
-        posterior_residual = residual - H @ (new_mean - mean)
-        rate = noise.rate + 0.5 * (posterior_residual**2 + posterior_spread)
     predictive_var = H @ form.times(cov, H) + estimate(noise)
+    weight = label_weight(residual, predictive_var, robust)
+    for _ in range(VB_ITERATIONS):
+        new_mean, new_cov, _, posterior_spread = form.update(mean, cov, H, residual, rate / shape / weight)
+        posterior_residual = residual - H @ (new_mean - mean)
+        rate = noise.rate + 0.5 * (weight * posterior_residual**2 + posterior_spread)
     return new_mean, new_cov, predictive_var, NoiseState(shape, rate)
 
 
 def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any, noise: NoiseState | None,
-                      batch: Batch, r: Array | None) -> tuple[Array, Any, NoiseState | None, EKFInfo]:
+                      batch: Batch, r: Array | None, robust: float | None = None
+                      ) -> tuple[Array, Any, NoiseState | None, EKFInfo]:
     """Predict every entry of ``batch`` from the predicted ``mean`` and ``cov``, then take in
     its valid labels one at a time, in order: (mean, cov, noise, info).
 
     The label variance is ``r`` when ``noise`` is None, else learnt by :func:`vb_update`.
-    Each label's Jacobian is taken at the mean its earlier entries left."""
+    Each label's Jacobian is taken at the mean its earlier entries left. ``robust`` (degrees of
+    freedom nu of a Student-t label): each label counts with the weight of
+    :func:`label_weight`, as if its variance were r / weight, and its squared residual adds to
+    the learnt r with the same weight; scores stay those of the Gaussian predictive."""
     f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, mean, X, m))(batch.X, batch.mask)
     r_now = r if noise is None else estimate(noise)
     pred_var = jax.vmap(lambda h: h @ form.times(cov, h))(H0) + r_now
@@ -150,10 +165,12 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
         index, X, mask, d, valid = entry
         f, H = jax.lax.cond(index == 0, lambda: (f0[0], H0[0]), lambda: value_and_jacobian(ssm, mean, X, mask))
         if noise is None:
-            new_mean, new_cov, s, _ = form.update(mean, cov, H, d - f, r)
+            weight = label_weight(d - f, H @ form.times(cov, H) + r, robust) if robust is not None else 1.0
+            new_mean, new_cov, s, _ = form.update(mean, cov, H, d - f, r / weight)
+            s = s if robust is None else H @ form.times(cov, H) + r
             new_noise = None
         else:
-            new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form)
+            new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form, robust)
         keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
         increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
         keep_all = partial(jax.tree_util.tree_map, keep)
@@ -174,12 +191,20 @@ def initial_mean(ssm: StateSpace, key: Array, init: str) -> Array:
     return ssm.prior_mean
 
 
-def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample") -> Kernel:
+def check_robust(robust: float | None) -> float | None:
+    """``robust`` (a Student-t label's degrees of freedom) as a positive float, or None (a Gaussian label)."""
+    return None if robust is None else number("robust", robust, float, 0.0, low_open=True)
+
+
+def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample",
+                           robust: float | None = None) -> Kernel:
     """EKF kernel. ``init="sample"`` starts the mean at one prior draw: for the LSTM a zero
     mean is a saddle point where every gradient vanishes; ``"prior-mean"`` starts at the
-    prior mean (the exact Kalman filter's start on linear-Gaussian models)."""
+    prior mean (the exact Kalman filter's start on linear-Gaussian models). ``robust``: see
+    :func:`sequential_update`."""
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
+    robust = check_robust(robust)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
     assert q is not None and prior_var is not None  # require_gaussian refuses a declaration without them
@@ -193,7 +218,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
     def step(key: Array, state: EKFState, batch: Batch) -> tuple[EKFState, EKFInfo]:
         del key  # deterministic
         cov = state.cov + (jnp.diag(q) if covariance == "full" else q).astype(state.cov.dtype)
-        mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r)
+        mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r, robust)
         return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise), info
 
     return Kernel(init_fn, step, "ekf", posterior)

@@ -30,7 +30,7 @@ from jax import Array
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
-from .ekf import INITS, EKFInfo, ScalarUpdate, initial_mean, require_gaussian, sequential_update
+from .ekf import INITS, EKFInfo, ScalarUpdate, check_robust, initial_mean, require_gaussian, sequential_update
 from .label_noise import NoiseState, initial_noise, label_variance
 from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
@@ -101,9 +101,10 @@ def precision_times(precision: LowRankPrecision, v: Array) -> Array:
 LOW_RANK = ScalarUpdate(precision_times, update)
 
 
-def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample") -> Kernel:
-    """LoFi kernel of rank ``rank`` (see the module docstring); ``init`` as the EKF's."""
+def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample", robust: float | None = None) -> Kernel:
+    """LoFi kernel of rank ``rank`` (see the module docstring); ``init`` and ``robust`` as the EKF's."""
     rank = number("rank", rank, int, 1)
+    robust = check_robust(robust)
     choose("LoFi init", init, INITS)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
@@ -120,7 +121,7 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
     def step(key: Array, state: LoFiState, batch: Batch) -> tuple[LoFiState, EKFInfo]:
         del key  # deterministic
         prior = LowRankPrecision(*predict(state.diag, state.factor, q.astype(state.diag.dtype)))
-        mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r)
+        mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r, robust)
         return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise), info
 
     return Kernel(init_fn, step, "lofi", posterior)

@@ -59,3 +59,34 @@ def test_options_and_declarations_are_checked():
     state = extended_kalman_filter(ssm, init="prior-mean").init(jax.random.key(0))
     np.testing.assert_array_equal(np.asarray(state.mean), [0.0, 0.0])  # the prior mean, not a draw
     np.testing.assert_allclose(np.asarray(state.cov), np.eye(2))  # prior_scale 1
+
+
+def test_robust_updates_keep_outliers_from_moving_the_weights():
+    """5% of labels moved 20 label standard deviations: with robust=4 (Student-t weights) the
+    late MSE on the clean labels stays within 10% of the outlier-free run (measured: 6%);
+    without it, it is several times worse (measured: 6x)."""
+    import bayeslstm as bl
+
+    stream, _ = bl.teacher_stream(steps=400, nodes=1, features=2, min_len=2, max_len=4, seed=3, noise_var=0.01)
+    rng = np.random.default_rng(0)
+    bad = rng.random(stream.steps) < 0.05
+    d = stream.d.copy()
+    d[bad, 0] += 20 * stream.d[:, 0].std() * rng.choice([-1, 1], size=bad.sum())
+    late = (np.arange(stream.steps) >= stream.steps // 2) & ~bad
+
+    def late_mse(data, **options):
+        result = bl.run(data, "ekf", model_options={"hidden": 2}, **options)
+        return float(np.mean((result.predictions[late, 0] - stream.d[late, 0]) ** 2))
+
+    clean = late_mse(stream, robust=4.0)
+    assert late_mse(stream._replace(d=d), robust=4.0) <= 1.10 * clean
+    assert late_mse(stream._replace(d=d)) > 2.0 * late_mse(stream)
+
+
+def test_robust_must_be_positive():
+    from bayeslstm.kernels.ekf import check_robust
+
+    assert check_robust(None) is None and check_robust("4") == 4.0
+    for bad in (0, -1, float("nan"), "x"):
+        with pytest.raises(OptionError, match="robust"):
+            check_robust(bad)
