@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and the API ref
     from .data.tables import TableStream, original_variance, table_stream, to_original_units
     from .data.teacher import teacher_stream
     from .engine import online
+    from .engine.averaging import model_average
     from .engine.online import online_learner
     from .engine.runner import RunResult, run, run_method
     from .kernels.protocol import Batch, Kernel
@@ -46,6 +47,7 @@ _LAZY = {
     **dict.fromkeys(("TableStream", "original_variance", "table_stream", "to_original_units"), ".data.tables"),
     "teacher_stream": ".data.teacher",
     "online_learner": ".engine.online",
+    "model_average": ".engine.averaging",
     **dict.fromkeys(("RunResult", "run", "run_method"), ".engine.runner"),
     **dict.fromkeys(("Batch", "Kernel"), ".kernels.protocol"),
     **dict.fromkeys(("StateSpace", "read_model"), ".model.statespace"),
@@ -74,5 +76,5 @@ __all__ = [
     "NumericalError", "OptionError", "RunResult", "StateSpace", "Stream", "make_stream", "read_model", "run",
     "run_method", "teacher_stream", "compare_results", "compare_log_scores", "prequential_log_score", "to_inference_data",
     "TableStream", "table_stream", "to_original_units", "original_variance",
-    "DATASETS", "dataset_table", "load_dataset", "online", "online_learner",
+    "DATASETS", "dataset_table", "load_dataset", "online", "online_learner", "model_average",
 ]
