@@ -29,6 +29,7 @@ from jax import Array
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
+from .fading import check_fading, next_level, q_scale
 from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise, label_variance
 from .protocol import Batch, Gaussian, Kernel, gaussian_log_density
 
@@ -41,6 +42,7 @@ class EKFState(NamedTuple):
     cov: Array  # (dim, dim) full, or (dim,) diagonal
     log_evidence: Array
     noise: NoiseState | None = None  # the label variance's posterior, when a static site sets it
+    level: Array | None = None  # alpha, the learnt scale of q (bayeslstm.kernels.fading), when on
 
 
 class EKFInfo(NamedTuple):
@@ -197,14 +199,14 @@ def check_robust(robust: float | None) -> float | None:
 
 
 def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample",
-                           robust: float | None = None) -> Kernel:
+                           robust: float | None = None, fading: float | None = None) -> Kernel:
     """EKF kernel. ``init="sample"`` starts the mean at one prior draw: for the LSTM a zero
     mean is a saddle point where every gradient vanishes; ``"prior-mean"`` starts at the
     prior mean (the exact Kalman filter's start on linear-Gaussian models). ``robust``: see
-    :func:`sequential_update`."""
+    :func:`sequential_update`; ``fading``: learnt process noise (:mod:`bayeslstm.kernels.fading`)."""
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
-    robust = check_robust(robust)
+    robust, fading = check_robust(robust), check_fading(fading)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
     assert q is not None and prior_var is not None  # require_gaussian refuses a declaration without them
@@ -213,12 +215,19 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
         mean = initial_mean(ssm, key, init)
         var = prior_var.astype(mean.dtype)
         cov = jnp.diag(var) if covariance == "full" else var
-        return EKFState(mean, cov, jnp.zeros((), mean.dtype), initial_noise(ssm, mean.dtype) if learns_noise else None)
+        return EKFState(mean, cov, jnp.zeros((), mean.dtype), initial_noise(ssm, mean.dtype) if learns_noise else None,
+                        None if fading is None else jnp.ones((), mean.dtype))
 
     def step(key: Array, state: EKFState, batch: Batch) -> tuple[EKFState, EKFInfo]:
         del key  # deterministic
-        cov = state.cov + (jnp.diag(q) if covariance == "full" else q).astype(state.cov.dtype)
+        scaled_q = q_scale(state.level) * q
+        cov = state.cov + (jnp.diag(scaled_q) if covariance == "full" else scaled_q).astype(state.cov.dtype)
         mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r, robust)
-        return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise), info
+        level = state.level
+        if fading is not None:
+            assert level is not None and (r is not None or state.noise is not None)  # init_fn set them
+            level = next_level(level, fading, batch, info.prediction, info.predictive_var,
+                               estimate(state.noise) if state.noise is not None else r)
+        return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise, level), info
 
     return Kernel(init_fn, step, "ekf", posterior)

@@ -31,7 +31,8 @@ from jax import Array
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .ekf import INITS, EKFInfo, ScalarUpdate, check_robust, initial_mean, require_gaussian, sequential_update
-from .label_noise import NoiseState, initial_noise, label_variance
+from .fading import check_fading, next_level, q_scale
+from .label_noise import NoiseState, estimate, initial_noise, label_variance
 from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
 DEFAULT_RANK = 10
@@ -43,6 +44,7 @@ class LoFiState(NamedTuple):
     factor: Array  # (d, R) the low-rank part: precision = diag(diag) + factor factor^T
     log_evidence: Array
     noise: NoiseState | None = None
+    level: Array | None = None  # alpha, the learnt scale of q (bayeslstm.kernels.fading), when on
 
 
 def posterior(state: LoFiState) -> LowRankGaussian:
@@ -101,10 +103,12 @@ def precision_times(precision: LowRankPrecision, v: Array) -> Array:
 LOW_RANK = ScalarUpdate(precision_times, update)
 
 
-def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample", robust: float | None = None) -> Kernel:
-    """LoFi kernel of rank ``rank`` (see the module docstring); ``init`` and ``robust`` as the EKF's."""
+def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample", robust: float | None = None,
+                    fading: float | None = None) -> Kernel:
+    """LoFi kernel of rank ``rank`` (see the module docstring); ``init``, ``robust`` and
+    ``fading`` as the EKF's."""
     rank = number("rank", rank, int, 1)
-    robust = check_robust(robust)
+    robust, fading = check_robust(robust), check_fading(fading)
     choose("LoFi init", init, INITS)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
@@ -116,12 +120,18 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
         mean = initial_mean(ssm, key, init)
         diag = (1.0 / prior_var).astype(mean.dtype)
         return LoFiState(mean, diag, jnp.zeros((mean.shape[0], rank), mean.dtype), jnp.zeros((), mean.dtype),
-                         initial_noise(ssm, mean.dtype) if learns_noise else None)
+                         initial_noise(ssm, mean.dtype) if learns_noise else None,
+                         None if fading is None else jnp.ones((), mean.dtype))
 
     def step(key: Array, state: LoFiState, batch: Batch) -> tuple[LoFiState, EKFInfo]:
         del key  # deterministic
-        prior = LowRankPrecision(*predict(state.diag, state.factor, q.astype(state.diag.dtype)))
+        prior = LowRankPrecision(*predict(state.diag, state.factor, (q_scale(state.level) * q).astype(state.diag.dtype)))
         mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r, robust)
-        return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise), info
+        level = state.level
+        if fading is not None:
+            assert level is not None and (r is not None or state.noise is not None)  # init_fn set them
+            level = next_level(level, fading, batch, info.prediction, info.predictive_var,
+                               estimate(state.noise) if state.noise is not None else r)
+        return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise, level), info
 
     return Kernel(init_fn, step, "lofi", posterior)
