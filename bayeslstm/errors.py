@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_SEED = 2**63 - 1  # the largest seed both NumPy and JAX take
+
 
 class BayesLSTMError(Exception):
     """Base class of every error bayeslstm raises on purpose."""
@@ -76,3 +78,31 @@ def number(name: str, value, kind: type = float, low: float | None = None, high:
         bounds = " and ".join(filter(None, (lo, hi)))
         raise OptionError(f"{name} must be {what}{' ' + bounds if bounds else ''}; got {value!r}")
     return converted
+
+
+def writable_folder(name: str, path) -> Any:
+    """``path`` as a :class:`pathlib.Path` if it is a folder that can be written, or one that
+    can be made, else an OptionError naming ``name``. A temporary file is made and removed in
+    the nearest folder that exists, so that read-only and virtual file systems are refused
+    before any work (permission bits alone do not say so for every user)."""
+    import os
+    import pathlib
+    import tempfile
+
+    try:
+        folder = pathlib.Path(path)
+    except TypeError:
+        raise OptionError(f"{name} must be a folder path; got {path!r}") from None
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{name} {path} is a file, not a folder: give a folder (it is created if missing)")
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OptionError(f"{name} {path}: {parent} is a file, so the folder cannot be made there")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise OptionError(f"{name} {path}: {parent} is not writable ({os.strerror(exc.errno or 0)})") from None
+    return folder

@@ -60,6 +60,7 @@ def child(spec: dict) -> dict:
     if spec.get("devices", 1) > 1:
         jax.config.update("jax_num_cpu_devices", spec["devices"])
     import bayeslstm as bl
+    from bayeslstm.methods import method_specs
     from bayeslstm.models import lstm_regression
 
     teacher = lstm_regression(features=FEATURES, hidden=spec["hidden"], prior_scale=2.0 / math.sqrt(spec["hidden"]))
@@ -68,8 +69,9 @@ def child(spec: dict) -> dict:
     options = dict(spec["options"])
     if spec.get("devices", 1) > 1:
         options["mesh"] = spec["devices"]
-    result = bl.run(stream, spec["method"], graph=spec.get("graph", "small-world"),
-                    model_options={"hidden": spec["hidden"]}, **options)
+    if method_specs(spec["method"])[0][2] == "distributed":  # the others take no graph
+        options["graph"] = spec.get("graph", "small-world")
+    result = bl.run(stream, spec["method"], model_options={"hidden": spec["hidden"]}, **options)
     return {"ms_per_step": 1e3 * result.seconds / spec["steps"], "compile_seconds": result.compile_seconds,
             "final_tae": result.final_tae, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "weights": int(result.config["parameters"])}

@@ -10,10 +10,12 @@ import numpyro.distributions as dist
 
 from bayeslstm.model.layout import ParamLayout
 from bayeslstm.model.noise import random_walk
+from bayeslstm.model.regression import check_model_options
 
 
 def linear_gaussian(features: int = 4, q: float = 1e-3, r: float = 0.1, prior_scale: float = 1.0):
     """NumPyro declaration of the linear-Gaussian random-walk regression."""
+    check_model_options({"features": features, "q": q, "r": r, "prior_scale": prior_scale})
     layout = ParamLayout(("theta",), ((features,),))
 
     def model(X, mask, theta_prev=None, d=None):

@@ -99,7 +99,9 @@ def model_args(pairs: Sequence[str], model: str | None) -> dict[str, Any]:
         raw[key.strip()] = value.strip()
     if not raw:
         return {}
+    from ..model.builtin import BUILTIN
     from ..model.declarations import load_declaration
+    from ..model.regression import check_model_options
     from ..model.statespace import is_declaration
 
     factory = load_declaration("lstm" if model is None else model)
@@ -115,4 +117,9 @@ def model_args(pairs: Sequence[str], model: str | None) -> dict[str, Any]:
             raise OptionError(f"--model-arg {key}={text}: the model {name} has no option {key!r}; it takes "
                               f"{', '.join(sorted(parameters)) or 'none'}")
         out[key] = _typed(key, text, parameters[key], name)
+    if factory in BUILTIN.values():
+        try:
+            check_model_options(out)
+        except OptionError as exc:
+            raise OptionError(f"--model-arg {', '.join(f'{k}={raw[k]}' for k in out)}: {exc}") from None
     return out

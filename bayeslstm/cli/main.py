@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from ..errors import BayesLSTMError, NumericalError, OptionError
 from ..methods import baseline_names, distributed_names, method_options, method_specs
+from .checks import check_early, check_model
 from .flags import flag_names, model_args, option_flags
 from .outputs import output_folder, run_config, unit_squared, write_outputs
 from .parser import build_parser, given_arguments
@@ -112,6 +113,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     """The checks that need neither JAX nor the data: methods, their flags, the graph, faults,
     the record and the output folder."""
     output_folder(args.out)
+    check_early(args)
     names = [args.method] if args.command == "run" else args.methods
     specs = method_specs(names, args.fusion)
     _method_flags(args, specs)
@@ -193,6 +195,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     """Every check before any work (nothing is written until the runs are over)."""
     from ..engine.runner import record_stride
 
+    check_model(args.model)
     model_options = model_args(args.model_arg, args.model)
     names = [args.method] if args.command == "run" else args.methods
     specs = method_specs(names, args.fusion)  # names and modes first: typos fail before any work
@@ -272,6 +275,7 @@ def _main(args: argparse.Namespace, where: Where) -> int:
                      model=args.model, model_options=plan.model_options, graph=args.graph,
                      rule=args.rule or "metropolis", allow_disconnected=args.allow_disconnected, seed=args.seed,
                      strict=False, describe={"noise_var": noise_var, "stream": plan.stream_config}, **plan.options)
+    _check_sizes(args, plan, built)
     writer = args.process_id in (None, 0)
     config = run_config(args, built, plan.stream, plan.table, plan.stream_config, plan.model_options, plan.distributed)
     if args.checkpoint and writer:
@@ -291,6 +295,18 @@ def _main(args: argparse.Namespace, where: Where) -> int:
         print(f"bayeslstm: {len(failures)} of {len(built)} methods failed: {', '.join(failures)} "
               f"(see {files.report})", file=sys.stderr)
     return _agree(code)
+
+
+def _check_sizes(args: argparse.Namespace, plan: Plan, built) -> None:
+    """Every method's state and the outputs' draws against the memory there is, before any run."""
+    from ..engine.records import record_stride
+    from ..engine.sizes import check_output_size, check_state_size
+
+    stream = plan.stream
+    for assembled in built:
+        check_state_size(assembled.method, stream.nodes, assembled.label, assembled.options)
+    rows = -(-stream.steps // record_stride(plan.record, stream.steps))
+    check_output_size(args.draws, args.predictive_draws, stream.nodes, built[0].ssm.dim, rows)
 
 
 def _network_flags(args: argparse.Namespace, distributed: bool) -> None:

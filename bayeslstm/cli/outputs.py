@@ -3,11 +3,10 @@ as summary.json gives it, and the folder's files."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 from typing import Any
 
-from ..errors import OptionError
+from ..errors import writable_folder
 from ..network.topology import DEFAULT_GRAPH
 
 
@@ -16,18 +15,8 @@ def unit_squared(table) -> str:
 
 
 def output_folder(text: str) -> pathlib.Path:
-    """``--out`` checked before any work: a folder, or a path where one can be made."""
-    out = pathlib.Path(text)
-    if out.exists() and not out.is_dir():
-        raise OptionError(f"--out {text} is a file, not a folder: give a folder (it is created if missing)")
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OptionError(f"--out {text}: {parent} is a file, so the folder cannot be made there")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OptionError(f"--out {text}: {parent} is not writable")
-    return out
+    """``--out`` checked before any work: a folder, or a path where one can be made, writable."""
+    return writable_folder("--out", text)
 
 
 def run_config(args, built, stream, table, stream_config, model_options, distributed) -> dict[str, Any]:

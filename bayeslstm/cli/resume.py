@@ -15,6 +15,7 @@ from ..version import __version__
 from .parser import DEFAULT_CHECKPOINT_EVERY
 
 COMMAND_FILE = "command.json"  # beside a checkpoint: the arguments of the run it holds
+MANIFEST_NAME = "manifest.json"  # bayeslstm.engine.checkpoint.MANIFEST, named here without starting JAX
 NOT_RESTORED = ("command", "resume", "checkpoint", "checkpoint_every", "coordinator", "num_processes", "process_id")
 
 
@@ -54,10 +55,9 @@ def checkpoint_of(args: argparse.Namespace, label: str) -> dict[str, Any]:
     from ..report.names import netcdf_name
 
     folder = pathlib.Path(args.resume or args.checkpoint)
-    resume = args.resume is not None
     if args.command == "compare":  # methods not reached before the interruption start afresh
         folder = folder / netcdf_name(label)
-        resume = resume and (folder / MANIFEST).exists()
+    resume = args.resume is not None and (folder / MANIFEST).exists()  # killed before its first checkpoint: afresh
     every = args.checkpoint_every
     if every is None and not resume:
         every = DEFAULT_CHECKPOINT_EVERY
@@ -79,8 +79,9 @@ def checkpoints(args: argparse.Namespace, labels: list[str]) -> dict[str, dict[s
         return {}
     found = {label: checkpoint_of(args, label) for label in labels}
     if args.resume:
-        single = args.command == "run"
-        if not pathlib.Path(folder).is_dir() or single and not (pathlib.Path(folder) / ckpt.MANIFEST).exists():
+        path = pathlib.Path(folder)
+        started = (path / ckpt.MANIFEST).exists() or (path / COMMAND_FILE).exists()
+        if not path.is_dir() or args.command == "run" and not started:
             raise CheckpointError(f"there is no checkpoint in {folder} (no {ckpt.MANIFEST}); start the run with "
                                   f"--checkpoint {folder} first, or leave out --resume")
     else:
@@ -94,8 +95,8 @@ def save_command(args: argparse.Namespace) -> None:
     folder = pathlib.Path(args.checkpoint)
     folder.mkdir(parents=True, exist_ok=True)
     arguments = {k: v for k, v in vars(args).items() if k not in NOT_RESTORED}
-    text = json.dumps({"command": args.command, "bayeslstm_version": __version__, "arguments": arguments},
-                      indent=1, default=json_default)
+    text = json.dumps({"command": args.command, "bayeslstm_version": __version__, "arguments": arguments,
+                       "checkpoint_every": args.checkpoint_every}, indent=1, default=json_default)
     (folder / COMMAND_FILE).write_text(text)
 
 
@@ -115,6 +116,20 @@ def restore_arguments(args: argparse.Namespace, given: set[str]) -> None:
     if stored.get("command") != args.command:
         raise CheckpointError(f"{folder} holds a checkpoint of `bayeslstm {stored.get('command')}`; continue it with: "
                               f"bayeslstm {stored.get('command')} --resume {folder}")
+    _same_methods(args, arguments, given, folder)
     for key, value in arguments.items():
         if key not in given and key not in NOT_RESTORED and hasattr(args, key):
             setattr(args, key, value)
+    if "checkpoint_every" not in given and not (folder / MANIFEST_NAME).exists():  # started afresh: as it was
+        args.checkpoint_every = stored.get("checkpoint_every")
+
+
+def _same_methods(args: argparse.Namespace, arguments: dict, given: set[str], folder: pathlib.Path) -> None:
+    """A resumed run keeps its methods: another one given with --resume is refused by name
+    (not by the flags the checkpointed run had and the new method would not take)."""
+    for key in ("method", "methods", "fusion"):
+        if key in given and key in arguments and getattr(args, key) != arguments[key]:
+            flag = "--" + key
+            raise CheckpointError(f"{folder} holds a run of {flag} {arguments[key]}, not {flag} {getattr(args, key)}: "
+                                  f"leave out {flag} to continue it, or give a new --checkpoint folder to start "
+                                  "another run")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import OptionError
+from ..errors import InputError, OptionError
+from .checks import synthetic_width
 from .flags import RUN_FLAGS
 
 DATA_FLAGS = ("target", "group", "order", "window", "horizon", "assign", "nan", "unit")
@@ -25,12 +26,16 @@ def read_stream(args: argparse.Namespace):
                 given["features"] = tuple(c.strip() for c in args.features.split(",") if c.strip())
             table = load_dataset(args.dataset, nodes=args.nodes, max_steps=args.max_steps, seed=args.seed, **given)
         else:
-            from ..data.tables import table_stream
+            from ..data.tables import read_rows, table_stream
 
             if "target" not in given:
                 raise OptionError("--data needs --target COLUMN (the label)")
             features = None if args.features is None else [c.strip() for c in args.features.split(",") if c.strip()]
-            table = table_stream(args.data, features=features, nodes=args.nodes or 10, max_steps=args.max_steps,
+            try:
+                frame = read_rows(args.data)
+            except InputError as exc:
+                raise InputError(f"--data: {exc}") from None
+            table = table_stream(frame, features=features, nodes=args.nodes or 10, max_steps=args.max_steps,
                                  seed=args.seed, **given)
         description = {"dataset": args.dataset, "data": args.data, **{k: str(v) for k, v in given.items()},
                        "shape": list(table.stream.X.shape), "target": table.target, "features": list(table.features),
@@ -41,11 +46,7 @@ def read_stream(args: argparse.Namespace):
         flags = [RUN_FLAGS[k] for k in sorted(given)] or ["--max-steps"]
         raise OptionError(f"{', '.join(flags)} describe{'s' if len(flags) == 1 else ''} a table: add --data FILE or "
                           "--dataset NAME")
-    try:
-        width = 4 if args.features is None else int(args.features)
-    except ValueError:
-        raise OptionError(f"--features of the synthetic stream is a width (an integer); got {args.features!r} "
-                          "(column names go with --data FILE)") from None
+    width = synthetic_width(args)
     nodes = 10 if args.nodes is None else args.nodes
     stream, _ = teacher_stream(steps=args.steps, nodes=nodes, features=width, min_len=args.min_len,
                                max_len=args.max_len, noise_var=args.noise_var, seed=args.seed,

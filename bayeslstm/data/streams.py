@@ -10,6 +10,7 @@ streams before any computation. Each step's sequences are cut to a length bucket
 from __future__ import annotations
 
 import math
+import os
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -52,6 +53,7 @@ def make_stream(X, lengths, d, observed=None) -> Stream:
 
 def validate(stream: Stream) -> Stream:
     """Check shapes, lengths and finiteness; raise InputError naming the first problem."""
+    _check_kind(stream)
     X, lengths, d, observed = stream
     if X.ndim != 4:
         raise InputError(f"X must have shape (steps, nodes, max_len, features); got {X.shape}")
@@ -92,6 +94,19 @@ def validate(stream: Stream) -> Stream:
     X = np.where(valid_rows[..., None], X, 0.0).astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float32)
     d = np.where(observed, d, 0.0)
     return Stream(X, lengths.astype(np.int32), d, observed)
+
+
+def _check_kind(stream) -> None:
+    """A stream is a :class:`Stream` (four arrays): say what to pass instead of anything else."""
+    if isinstance(stream, (str, os.PathLike)):
+        raise InputError(f"stream must be a Stream, not the path {os.fspath(stream)!r}: read a table file with "
+                         "bl.table_stream(path, target=COLUMN), a built-in dataset with bl.load_dataset(name)")
+    if type(stream).__name__ == "DataFrame" or hasattr(stream, "to_dataframe"):
+        raise InputError(f"stream must be a Stream, not a {type(stream).__name__}: cut a table into one with "
+                         "bl.table_stream(table, target=COLUMN)")
+    if not isinstance(stream, tuple) or len(stream) != 4:
+        raise InputError(f"stream must be a Stream (bl.make_stream(X, lengths, d), bl.teacher_stream(...)) or a "
+                         f"TableStream (bl.table_stream, bl.load_dataset); got {type(stream).__name__}")
 
 
 def _magnitude_limit() -> float:

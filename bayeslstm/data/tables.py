@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import InputError, choose
 from .catalog import ASSIGNS, NAN_RULES
 from .streams import Stream, make_stream
+from .window import Window, parse_window, positive_int
 
 WARMUP_ROWS = 2  # pairs predicted with fewer rows known are not emitted: no statistics yet
 STD_FLOOR = 1e-8  # a running std below STD_FLOOR * max(1, |mean|) means "constant so far": scale 1
@@ -47,14 +48,6 @@ class TableStream(NamedTuple):
     target: str
     info: dict
     unit: str | None = None
-
-
-class Window(NamedTuple):
-    """Window lengths: drawn uniformly in [min_len, max_len], or all the history (``grow``)."""
-
-    min_len: int
-    max_len: int | None  # None: uncapped ("all" only)
-    grow: bool
 
 
 class Pairs(NamedTuple):
@@ -101,35 +94,6 @@ def in_table_units(ts: TableStream) -> TableStream:
     return ts._replace(stream=stream._replace(X=X, d=d), label_offset=np.full(shape, c), label_scale=np.ones(shape))
 
 
-def parse_window(window) -> Window:
-    """``(min, max)``, ``L``, ``"MIN:MAX"``, ``"all"``, ``("all", max)`` or ``"all:MAX"``."""
-    if isinstance(window, str):
-        parts = window.split(":")
-        if len(parts) > 2 or not all(parts):
-            raise InputError(f"window {window!r} is not MIN:MAX, L, all or all:MAX")
-        window = parts[0] if len(parts) == 1 else tuple(parts)
-    if isinstance(window, (str, int, np.integer)):
-        window = (window, window) if window != "all" else ("all", None)
-    if not isinstance(window, (tuple, list)) or len(window) != 2:
-        raise InputError(f"window must be (min_len, max_len), an int, 'all' or ('all', max_len); got {window!r}")
-    low, high = window
-    high = None if high is None else _positive_int("window max_len", high)
-    if low == "all":
-        return Window(1, high, True)
-    low = _positive_int("window min_len", low)
-    if high is None or high < low:
-        raise InputError(f"window needs 1 <= min_len <= max_len; got {window!r}")
-    return Window(low, high, False)
-
-
-def _positive_int(name: str, value) -> int:
-    """``value`` as an int >= 1 (an int or a string of digits), else an InputError."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) or text.isdigit()) or int(text) < 1:
-        raise InputError(f"{name} must be a positive integer; got {value!r}")
-    return int(text)
-
-
 def read_table(table) -> pd.DataFrame:
     """A DataFrame from a DataFrame, an xarray Dataset/DataArray or a CSV/TSV/Parquet path.
 
@@ -148,10 +112,33 @@ def read_table(table) -> pd.DataFrame:
     if name.endswith((".parquet", ".pq")):
         if importlib.util.find_spec("pyarrow") is None and importlib.util.find_spec("fastparquet") is None:
             raise InputError(f"reading {path} needs a Parquet engine: pip install \"bayeslstm[parquet]\"")
-        return pd.read_parquet(path)
+        return _read(pd.read_parquet, path, "Parquet")
     if ".csv" in name or ".tsv" in name:
-        return pd.read_csv(path, sep="\t" if ".tsv" in name else ",")
+        tsv = ".tsv" in name
+        return _read(lambda p: pd.read_csv(p, sep="\t" if tsv else ","), path, "TSV" if tsv else "CSV")
     raise InputError(f"cannot tell the format of {path}: use a .csv, .tsv, .parquet or .pq file")
+
+
+def read_rows(table) -> pd.DataFrame:
+    """:func:`read_table`, refusing a table without rows (a file with only its header)."""
+    frame = read_table(table)
+    if len(frame) == 0:
+        raise InputError(f"the table has no rows, only the header {list(map(str, frame.columns))}")
+    return frame
+
+
+def _read(reader, path: str, form: str) -> pd.DataFrame:
+    """``reader(path)``, with what goes wrong (a malformed or empty file, bytes that are not
+    text) said as an InputError naming the file."""
+    try:
+        return reader(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path} is empty: a {form} table needs a header row and data rows") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not a {form} text file (byte {exc.start} is not UTF-8)") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path} is not a readable {form} table: {first}") from None
 
 
 def resolve_features(frame: pd.DataFrame, target: str, features, group, order: tuple[str, ...], horizon: int) -> tuple[str, ...]:
@@ -294,8 +281,8 @@ def check_options(window, horizon, nodes, max_steps, assign: str, nan: str) -> t
     choose("nan rule", nan, NAN_RULES)
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 0:
         raise InputError(f"horizon must be an integer >= 0; got {horizon!r}")
-    max_steps = None if max_steps is None else _positive_int("max_steps", max_steps)
-    return parse_window(window), int(horizon), _positive_int("nodes", nodes), max_steps
+    max_steps = None if max_steps is None else positive_int("max_steps", max_steps)
+    return parse_window(window), int(horizon), positive_int("nodes", nodes), max_steps
 
 
 def usable_pairs(time_id, codes, window: Window, horizon: int, nodes: int, standardize: bool, seed) -> tuple:
@@ -303,7 +290,7 @@ def usable_pairs(time_id, codes, window: Window, horizon: int, nodes: int, stand
     pairs = make_pairs(codes, window, horizon, np.random.default_rng(seed))
     if len(pairs.end) == 0:
         raise InputError(f"no series is long enough: each needs at least {window.min_len + horizon} rows "
-                         f"(window min_len {window.min_len} + horizon {horizon}); the table has {len(codes)} usable "
+                         f"(the window's shortest input, {window.min_len}, + horizon {horizon}); the table has {len(codes)} usable "
                          f"rows in {len(np.unique(codes))} series")
     seen = seen_rows(time_id, pairs.end, pairs.label)
     warmup = seen < WARMUP_ROWS if standardize else np.zeros(len(seen), bool)
@@ -349,7 +336,7 @@ def table_stream(
         raise InputError(f"unit must be a string such as 'MPa'; got {unit!r}")
     window, horizon, nodes, max_steps = check_options(window, horizon, nodes, max_steps, assign, nan)
     order = (order,) if isinstance(order, str) else tuple(order or ())
-    frame = read_table(table)
+    frame = read_rows(table)
     rows = len(frame)
     features = resolve_features(frame, target, features, group, order, horizon)
     numeric = list(dict.fromkeys(features + (target,)))

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import InputError
+from ..engine.sizes import check_stream_size
+from ..errors import MAX_SEED, InputError, number
 from ..model.statespace import read_model
 from ..models.lstm import lstm_regression
 from .streams import Stream, make_stream
@@ -38,12 +39,14 @@ def teacher_stream(
     standard normal, lengths uniform on [min_len, max_len], labels
     d = f(theta*, X) + N(0, noise_var). Returns (stream, theta*).
     """
-    if not 1 <= min_len <= max_len:
-        raise InputError(f"need 1 <= min_len <= max_len; got {min_len}, {max_len}")
-    if steps < 1 or nodes < 1 or features < 1:
-        raise InputError(f"steps, nodes and features must be positive; got {steps}, {nodes}, {features}")
-    if not noise_var >= 0:
-        raise InputError(f"noise_var must be >= 0; got {noise_var}")
+    steps, nodes, features, min_len, max_len = (number(name, value, int, 1) for name, value in (
+        ("steps", steps), ("nodes", nodes), ("features", features), ("min_len", min_len), ("max_len", max_len)))
+    if min_len > max_len:
+        raise InputError(f"need min_len <= max_len; got min_len={min_len} and max_len={max_len}")
+    number("noise_var", noise_var, float, 0)
+    number("teacher_scale", teacher_scale, float, 0, low_open=True)
+    seed = number("seed", seed, int, 0, MAX_SEED)
+    check_stream_size(steps, nodes, max_len, features)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((steps, nodes, max_len, features)).astype(np.float32)
     lengths = rng.integers(min_len, max_len + 1, size=(steps, nodes)).astype(np.int32)

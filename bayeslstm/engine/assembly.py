@@ -19,7 +19,7 @@ import numpy as np
 from ..data.streams import Stream
 from ..data.tables import TableStream
 from ..errors import GraphError, OptionError
-from ..methods import REGISTRY, builder, family, method_defaults, method_options, method_specs, resolve
+from ..methods import REGISTRY, builder, distributed_names, family, method_defaults, method_options, method_specs, resolve
 from ..model.declarations import build_model, load_declaration
 from ..model.declarations import model_options as factory_options
 from ..model.statespace import StateSpace, is_declaration, read_model
@@ -149,6 +149,8 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
     network = None
     if any(f == "distributed" for _, _, f in specs):
         network = prepare_network(graph, base.nodes, seed, rule, allow_disconnected)
+    elif strict and (graph is not None or allow_disconnected):
+        _refuse_graph(graph, specs)
     model_options = table_model_options(model, model_options, table)
     ssm = prepare_model(base, model, model_options)
     graph_config = None if network is None else {"rule": network.rule, "edges": [list(e) for e in network.graph.edges]}
@@ -175,6 +177,16 @@ def assemble(stream: Stream | TableStream, methods: str | Sequence[str] = "pf", 
         }
         built.append(Assembled(label, name, mode, method, kernel_options, config, ssm, network))
     return built
+
+
+def _refuse_graph(graph, specs) -> None:
+    """A graph given to methods that use none is a mistake (the command line refuses it too)."""
+    given = f"graph={graph!r}" if isinstance(graph, str) or graph is None else f"a graph ({type(graph).__name__})"
+    if graph is None:
+        given = "allow_disconnected=True"
+    label, _, fusion = specs[0]
+    raise OptionError(f"{given} is for distributed methods ({', '.join(distributed_names())}, or a kernel with "
+                      f"fusion='distributed'); {label!r} runs {fusion}, without a graph: leave it out")
 
 
 def build_method(

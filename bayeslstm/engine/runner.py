@@ -29,7 +29,7 @@ import xarray as xr
 
 from ..data.streams import Stream, step_buckets, used_buckets, validate
 from ..data.tables import TableStream, in_table_units
-from ..errors import NumericalError, OptionError
+from ..errors import MAX_SEED, NumericalError, OptionError, number, writable_folder
 from ..methods import reads_table_units
 from ..model.layout import ParamLayout
 from ..network.method import NetworkMethod, StepData
@@ -40,6 +40,7 @@ from .compilation_cache import use_compilation_cache
 from .metrics import Units
 from .progress import interactive, progress_bar
 from .records import RunResult, Trace, keep, record_stride, running_tae
+from .sizes import check_state_size
 
 
 def chunk_length(chunk_size: int, steps: int, checkpoint_every: int | None) -> int:
@@ -174,6 +175,8 @@ def plan_run(method: NetworkMethod, stream: Stream, seed: int, chunk_size: int, 
     stride = record_stride(record, T)
     if resume and checkpoint is None:
         raise OptionError("resume=True needs the checkpoint folder: pass checkpoint=DIR")
+    if checkpoint is not None:
+        writable_folder("checkpoint", checkpoint)
     saved = ckpt.load(checkpoint) if resume else None
     if saved is not None and checkpoint_every is None:
         checkpoint_every = saved.config["checkpoint_every"]
@@ -283,14 +286,16 @@ def run_method(
     """
     use_compilation_cache(cache)
     stream = validate(stream)
+    seed = number("seed", seed, int, 0, MAX_SEED)
     T = stream.steps
     plan = plan_run(method, stream, seed, chunk_size, config, record, checkpoint, checkpoint_every, resume)
+    shown = str(plan.config.get("label") or method.name)
+    check_state_size(method, stream.nodes, shown, plan.config.get("options"))  # before the state is made
     seed_key = jax.random.key(seed)
     counter = [0]
     runner = chunk_program(method, plan.buckets, counter)
     now, identity = start_run(method, stream, seed_key, plan, checkpoint)
     per_node = method.node_step is not None
-    shown = str(plan.config.get("label") or method.name)
     bar = progress_bar(T, now.done, progress, shown)
     live = interactive()
     with bar:
@@ -391,6 +396,7 @@ def run(
     :func:`bayeslstm.engine.assembly.assemble`, the path every entry point shares.
     """
     use_compilation_cache(cache)  # before the model is read: its probes compile too
+    seed = number("seed", seed, int, 0, MAX_SEED)
     units = None
     if isinstance(stream, TableStream):
         stream = stream._replace(stream=validate(stream.stream))

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from jax import Array
 
 from .layout import ParamLayout
-from .regression import recurrent_regression
+from .regression import check_model_options, recurrent_regression
 
 
 class Cell(NamedTuple):
@@ -46,6 +46,7 @@ def cell_regression(cell: Cell) -> Callable[..., Callable]:
         skip: bool = False,
         learn_r: bool = False,
     ):  # the annotations stay real types: the command line reads them
+        check_model_options({"features": features, "hidden": hidden, "q": q, "r": r, "prior_scale": prior_scale})
         layout = cell.layout(features, hidden, output_bias, skip)
         return recurrent_regression(layout, partial(cell.predict, pooling=pooling), q, r, prior_scale, readout,
                                     target_feature, learn_r)

@@ -14,7 +14,7 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ModelError
+from ..errors import BayesLSTMError, ModelError
 from .builtin import BUILTIN
 from .statespace import is_declaration
 
@@ -60,6 +60,25 @@ def load_declaration(spec: str | Callable) -> Callable:
     return getattr(module, name)
 
 
+DECLARATION_FORM = "model(X, mask, theta_prev=None, d=None)"
+
+
+def check_factory(fn: Callable) -> None:
+    """A callable that is no declaration (it takes no label ``d``) must be a factory: every
+    parameter with a default, so that it can be called with options alone."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return
+    required = [p.name for p in parameters if p.default is inspect.Parameter.empty
+                and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if required:
+        name = getattr(fn, "__name__", repr(fn))
+        raise ModelError(f"the model {name}{inspect.signature(fn)} is neither a declaration {DECLARATION_FORM} "
+                         f"(it takes no label d) nor a factory (its parameter(s) {', '.join(required)} have no "
+                         "default): write it as a declaration with NumPyro sites, see docs/models.md")
+
+
 def build_model(spec: str | Callable | None, features: int, **options: Any) -> Callable:
     """Resolve ``spec`` (default: the paper's LSTM) and call it if it is a factory.
 
@@ -70,13 +89,18 @@ def build_model(spec: str | Callable | None, features: int, **options: Any) -> C
         if options:
             raise ModelError(f"options {sorted(options)} given, but the model is already a declaration, not a factory")
         return fn
+    check_factory(fn)
     accepted = model_options(fn)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ModelError(f"unknown model option(s) {unknown}; {getattr(fn, '__name__', 'the factory')} accepts {sorted(accepted)}")
     if "features" in accepted:
         options = {"features": features, **options}
-    declaration = fn(**options)
+    try:
+        declaration = fn(**options)
+    except BayesLSTMError as exc:  # the factory refused an option: say it came from model_options
+        raise ModelError(f"model_options {', '.join(f'{k}={v}' for k, v in options.items() if k != 'features')}: "
+                         f"{exc}") from None
     if not callable(declaration) or not is_declaration(declaration):
-        raise ModelError("a model factory must return model(X, mask, theta_prev=None, d=None)")
+        raise ModelError(f"a model factory must return {DECLARATION_FORM}, a declaration")
     return declaration

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ..errors import ModelError, choose
+from ..errors import ModelError, choose, number
 from .layout import ParamLayout
 from .noise import random_walk
 from .recurrence import naive_forecast
@@ -51,6 +51,21 @@ def recurrent_regression(layout: ParamLayout, predict: Callable, q: float, r: fl
 
     model.layout = layout  # type: ignore[attr-defined]  # a declaration carries its layout as a function attribute
     return model
+
+
+SIZES = {"features": 1, "hidden": 1}  # whole-number options and their least values
+SCALES = {"q": (0.0, False), "r": (0.0, True), "prior_scale": (0.0, True)}  # finite, above (or from) a bound
+
+
+def check_model_options(options: dict) -> None:
+    """The built-in models' sizes and scales: ``hidden`` a whole number >= 1, ``q`` >= 0, ``r``
+    and ``prior_scale`` > 0, all finite (options of other names are left to their model)."""
+    for name, low in SIZES.items():
+        if name in options:
+            number(name, options[name], int, low)
+    for name, (bound, open_) in SCALES.items():
+        if name in options:
+            number(name, options[name], float, bound, low_open=open_)
 
 
 def layout_features(layout: ParamLayout) -> int:

@@ -391,11 +391,11 @@ def test_target_among_features_at_horizon_zero_is_a_leak():
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    (dict(window=(3, 2)), InputError, "min_len <= max_len"),
-    (dict(window=(0, 2)), InputError, "min_len must be a positive integer"),
-    (dict(window="a:b"), InputError, "positive integer"),
+    (dict(window=(3, 2)), InputError, "window must have MIN <= MAX"),
+    (dict(window=(0, 2)), InputError, "whole numbers >= 1"),
+    (dict(window="a:b"), InputError, "whole numbers >= 1"),
     (dict(window="1:2:3"), InputError, "MIN:MAX"),
-    (dict(window=(1.5, 3)), InputError, "positive integer"),
+    (dict(window=(1.5, 3)), InputError, "whole numbers >= 1"),
     (dict(horizon=-1), InputError, "horizon"),
     (dict(horizon=1.5), InputError, "horizon"),
     (dict(nodes=0), InputError, "nodes"),
