@@ -17,6 +17,8 @@ def check_early(args: argparse.Namespace) -> None:
     """Every check of this module, in the order of the help's groups."""
     _finite(args)
     number("seed", args.seed, int, 0, MAX_SEED)
+    if args.checkpoint_every is not None and not (args.checkpoint or args.resume):
+        raise OptionError("--checkpoint-every needs --checkpoint DIR (or --resume DIR)")
     if args.checkpoint:
         writable_folder("--checkpoint", args.checkpoint)
     if args.resume and pathlib.Path(args.resume).is_dir():
