@@ -313,11 +313,11 @@ PYTHON_CASES = [
      "max_len=100000000"),
     ("teacher-scale-inf", lambda s, d: ("teacher_stream", {"teacher_scale": float("inf")}), "OptionError",
      "teacher_scale must be a finite number > 0"),
-    ("teacher-noise-nan", lambda s, d: ("teacher_stream", {"noise_var": float("nan")}), "OptionError",
+    ("teacher-noise-nan", lambda s, d: ("teacher_stream", {"noise_var": float("nan")}), "InputError",
      "noise_var must be a finite number >= 0"),
     ("teacher-lengths", lambda s, d: ("teacher_stream", {"min_len": 5, "max_len": 2}), "InputError",
      "min_len <= max_len"),
-    ("teacher-steps-zero", lambda s, d: ("teacher_stream", {"steps": 0}), "OptionError", "steps must be"),
+    ("teacher-steps-zero", lambda s, d: ("teacher_stream", {"steps": 0}), "InputError", "steps must be"),
     ("teacher-seed", lambda s, d: ("teacher_stream", {"seed": -1}), "OptionError", "seed must be"),
     # tables
     ("table-malformed", lambda s, d: ("table_stream", f"{d}/malformed.csv", {"target": "y"}), "InputError",

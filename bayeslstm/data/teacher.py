@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine.sizes import check_stream_size
-from ..errors import MAX_SEED, InputError, number
+from ..errors import MAX_SEED, InputError, OptionError, number
 from ..model.statespace import read_model
 from ..models.lstm import lstm_regression
 from .streams import Stream, make_stream
@@ -39,11 +39,12 @@ def teacher_stream(
     standard normal, lengths uniform on [min_len, max_len], labels
     d = f(theta*, X) + N(0, noise_var). Returns (stream, theta*).
     """
-    steps, nodes, features, min_len, max_len = (number(name, value, int, 1) for name, value in (
+    steps, nodes, features, min_len, max_len = (_size(name, value) for name, value in (
         ("steps", steps), ("nodes", nodes), ("features", features), ("min_len", min_len), ("max_len", max_len)))
     if min_len > max_len:
         raise InputError(f"need min_len <= max_len; got min_len={min_len} and max_len={max_len}")
-    number("noise_var", noise_var, float, 0)
+    if not (isinstance(noise_var, (int, float)) and math.isfinite(noise_var) and noise_var >= 0):
+        raise InputError(f"noise_var must be a finite number >= 0; got {noise_var!r}")
     number("teacher_scale", teacher_scale, float, 0, low_open=True)
     seed = number("seed", seed, int, 0, MAX_SEED)
     check_stream_size(steps, nodes, max_len, features)
@@ -60,3 +61,11 @@ def teacher_stream(
     clean = np.asarray(mean_fn(jnp.asarray(X.reshape(-1, max_len, features)), jnp.asarray(mask)))
     d = clean.reshape(steps, nodes) + math.sqrt(noise_var) * rng.standard_normal((steps, nodes))
     return make_stream(X, lengths, d.astype(np.float32)), np.asarray(theta_star)
+
+
+def _size(name: str, value) -> int:
+    """A size of the stream as an int >= 1, else an InputError naming it."""
+    try:
+        return number(name, value, int, 1)
+    except OptionError:
+        raise InputError(f"{name} must be a positive whole number; got {value!r}") from None
