@@ -341,6 +341,33 @@ def test_ctrl_c_names_the_checkpoint_and_resume_needs_only_the_folder(tmp_path, 
     assert f"continue it with: bayeslstm run --resume {ck}" in capsys.readouterr().err
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_afresh_on_resume(tmp_path, capsys, monkeypatch):
+    """Killed before its first checkpoint, the folder holds the saved command but no manifest:
+    ``--resume DIR`` alone runs it from step 0 with that command and its checkpoint interval,
+    and gives the uninterrupted run's numbers (a resume that looked for the manifest refused
+    it; one that dropped the saved arguments ran another configuration)."""
+    import bayeslstm.engine.runner as runner
+
+    ck, out = tmp_path / "ck", tmp_path / "out"
+    real_run = runner.run_method
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_method", interrupted)
+    argv = ["run", *BASE, "--method", "ekf", "--checkpoint", str(ck), "--checkpoint-every", "10", "--out", str(out)]
+    assert main(argv) == 130
+    assert "no checkpoint had been written yet" in capsys.readouterr().err
+    assert sorted(p.name for p in ck.iterdir()) == ["command.json"]
+    monkeypatch.setattr(runner, "run_method", real_run)
+    assert main(["run", "--resume", str(ck)]) == 0
+    manifest = json.loads((ck / "manifest.json").read_text())
+    assert manifest["step"] == 30 and manifest["config"]["checkpoint_every"] == 10
+    assert main(["run", *BASE, "--method", "ekf", "--out", str(tmp_path / "plain")]) == 0
+    resumed, plain = (json.loads((folder / "summary.json").read_text())["methods"]["ekf"] for folder in (out, tmp_path / "plain"))
+    assert resumed["tae"] == plain["tae"]
+
+
 def test_ctrl_c_without_a_checkpoint_says_how_to_keep_one(tmp_path, capsys, monkeypatch):
     import bayeslstm.engine.runner as runner
 
