@@ -80,6 +80,12 @@ def options_for(method: str, fusion: str, wanted: Mapping[str, Any], own: Mappin
     return {**{k: v for k, v in wanted.items() if k in accepted and v is not None}, **(own or {})}
 
 
+def graph_for(method: str, fusion: str | None, graph: Any) -> Any:
+    """The benchmark's ``--graph`` for a distributed method, None for the others (which
+    refuse a graph)."""
+    return graph if method_specs([method], fusion)[0][2] == "distributed" else None
+
+
 def cpu_model() -> str:
     """The processor's model name, as the kernel reports it."""
     try:

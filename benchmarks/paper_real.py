@@ -103,7 +103,7 @@ def run_all(args, name, specs) -> dict[str, Any]:
                 summary, extras = common.load_run(cache)
             else:
                 try:  # the assembly gives baseline-last the target's column when the target is a feature
-                    result = bl.run(ts, method, fusion=fusion, graph=args.graph, seed=seed,
+                    result = bl.run(ts, method, fusion=fusion, graph=common.graph_for(method, fusion, args.graph), seed=seed,
                                     model_options=MODEL_OPTIONS, **options)
                 except bl.BayesLSTMError as exc:  # a diverged filter is a result, not a crash
                     out["errors"][label].append(f"seed {seed}: {exc}")

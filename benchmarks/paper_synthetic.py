@@ -75,8 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run_one(bl, stream, method, fusion, args, seed, options):
     """One (seed, method) run: its summary and what the tables need besides."""
-    result = bl.run(stream, method, fusion=fusion, graph=args.graph, seed=seed, model_options={"hidden": HIDDEN},
-                    progress=args.progress, **options)
+    result = bl.run(stream, method, fusion=fusion, graph=common.graph_for(method, fusion, args.graph), seed=seed,
+                    model_options={"hidden": HIDDEN}, progress=args.progress, **options)
     diag = result.diagnostics
     extras = {
         "compilations": result.compilations,
