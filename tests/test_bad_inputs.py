@@ -200,7 +200,7 @@ CLI_CASES = [
     ("run --method ekf --checkpoint {d}/ck-new --checkpoint-every 0", "argument --checkpoint-every"),
     ("run --resume {d}/missing", "no checkpoint in"),
     ("run --resume {d}/empty-folder", "no checkpoint in"),
-    ("run --resume {d}/started --method ekf", "holds a run of --method dekf, not --method ekf"),
+    ("run --resume {d}/started --method ekf", "was written by a different run: --method dekf in its command but --method ekf now"),
     ("compare --resume {d}/started", "continue it with: bayeslstm run --resume"),
     ("run --resume {d}/started --checkpoint {d}/other", "leave out --checkpoint"),
 ]

@@ -130,6 +130,15 @@ def _same_methods(args: argparse.Namespace, arguments: dict, given: set[str], fo
     for key in ("method", "methods", "fusion"):
         if key in given and key in arguments and getattr(args, key) != arguments[key]:
             flag = "--" + key
-            raise CheckpointError(f"{folder} holds a run of {flag} {arguments[key]}, not {flag} {getattr(args, key)}: "
-                                  f"leave out {flag} to continue it, or give a new --checkpoint folder to start "
-                                  "another run")
+            raise CheckpointError(f"the checkpoint in {folder} was written by a different run: {_saved_method(folder)}"
+                                  f"{flag} {arguments[key]} in its command but {flag} {getattr(args, key)} now; leave out "
+                                  f"{flag} to continue it, or give a new --checkpoint folder to start another run")
+
+
+def _saved_method(folder: pathlib.Path) -> str:
+    """``run.method is 'NAME' in the checkpoint, `` as the manifest has it (empty before the first checkpoint)."""
+    try:
+        method = json.loads((folder / MANIFEST_NAME).read_text())["config"]["run"]["method"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"run.method is {method!r} in the checkpoint, "
