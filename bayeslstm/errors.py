@@ -7,6 +7,9 @@ Every error a user can cause is raised before any computation starts and is a su
 
 from __future__ import annotations
 
+import os
+import pathlib
+import tempfile
 from typing import Any
 
 MAX_SEED = 2**63 - 1  # the largest seed both NumPy and JAX take
@@ -80,15 +83,11 @@ def number(name: str, value, kind: type = float, low: float | None = None, high:
     return converted
 
 
-def writable_folder(name: str, path) -> Any:
+def writable_folder(name: str, path) -> pathlib.Path:
     """``path`` as a :class:`pathlib.Path` if it is a folder that can be written, or one that
     can be made, else an OptionError naming ``name``. A temporary file is made and removed in
     the nearest folder that exists, so that read-only and virtual file systems are refused
     before any work (permission bits alone do not say so for every user)."""
-    import os
-    import pathlib
-    import tempfile
-
     try:
         folder = pathlib.Path(path)
     except TypeError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from ..errors import MAX_SEED, OptionError, number, writable_folder
+from ..errors import MAX_SEED, ModelError, OptionError, number, writable_folder
 from ..methods import OPTIONS
 
 FINITE_FLAGS = ("link_failure", "node_dropout", "noise_var", "teacher_scale")  # besides the methods' float options
@@ -67,7 +67,6 @@ def _synthetic(args: argparse.Namespace) -> None:
 def check_model(model: str) -> None:
     """``--model``: a name, file or module that gives a declaration or a factory (JAX is
     imported with the model, so this runs after it starts)."""
-    from ..errors import ModelError
     from ..model.declarations import check_factory, load_declaration
     from ..model.statespace import is_declaration
 

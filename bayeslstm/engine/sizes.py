@@ -83,9 +83,12 @@ def state_bytes(method: Any, nodes: int) -> int:
 
 
 def check_state_size(method: Any, nodes: int, label: str, options: dict | None = None) -> None:
-    """Refuse a method whose state cannot fit: a step holds the old state and the new one."""
+    """Refuse a method whose state cannot fit: a step holds the old state and the new one
+    (a multi-host run holds its share of the nodes on each host)."""
+    import jax
+
     state = state_bytes(method, nodes)
-    need, free = 2 * state, device_memory()
+    need, free = 2 * state // jax.process_count(), device_memory()
     if free is None or need <= free:
         return
     sizes = [f"{name}={value}" for name, value in (options or {}).items() if name in SIZE_OPTIONS]
