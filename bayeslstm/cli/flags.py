@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import OptionError
+from ..errors import ModelError, OptionError
 from ..methods import OPTIONS
 
 # flags that set a parameter of the same meaning in the library (the methods' options come from the registry)
@@ -120,6 +120,6 @@ def model_args(pairs: Sequence[str], model: str | None) -> dict[str, Any]:
     if factory in BUILTIN.values():
         try:
             check_model_options(out)
-        except OptionError as exc:
-            raise OptionError(f"--model-arg {', '.join(f'{k}={raw[k]}' for k in out)}: {exc}") from None
+        except ModelError as exc:
+            raise ModelError(f"--model-arg {', '.join(f'{k}={raw[k]}' for k in out)}: {exc}") from None
     return out

@@ -96,11 +96,13 @@ def build_model(spec: str | Callable | None, features: int, **options: Any) -> C
         raise ModelError(f"unknown model option(s) {unknown}; {getattr(fn, '__name__', 'the factory')} accepts {sorted(accepted)}")
     if "features" in accepted:
         options = {"features": features, **options}
+    given = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "features")
     try:
         declaration = fn(**options)
     except BayesLSTMError as exc:  # the factory refused an option: say it came from model_options
-        raise ModelError(f"model_options {', '.join(f'{k}={v}' for k, v in options.items() if k != 'features')}: "
-                         f"{exc}") from None
+        if not given:
+            raise
+        raise type(exc)(f"model_options {given}: {exc}") from None
     if not callable(declaration) or not is_declaration(declaration):
         raise ModelError(f"a model factory must return {DECLARATION_FORM}, a declaration")
     return declaration

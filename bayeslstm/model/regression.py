@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ..errors import ModelError, choose, number
+from ..errors import ModelError, OptionError, choose, number
 from .layout import ParamLayout
 from .noise import random_walk
 from .recurrence import naive_forecast
@@ -60,12 +60,15 @@ SCALES = {"q": (0.0, False), "r": (0.0, True), "prior_scale": (0.0, True)}  # fi
 def check_model_options(options: dict) -> None:
     """The built-in models' sizes and scales: ``hidden`` a whole number >= 1, ``q`` >= 0, ``r``
     and ``prior_scale`` > 0, all finite (options of other names are left to their model)."""
-    for name, low in SIZES.items():
-        if name in options:
-            number(name, options[name], int, low)
-    for name, (bound, open_) in SCALES.items():
-        if name in options:
-            number(name, options[name], float, bound, low_open=open_)
+    try:
+        for name, low in SIZES.items():
+            if name in options:
+                number(name, options[name], int, low)
+        for name, (bound, open_) in SCALES.items():
+            if name in options:
+                number(name, options[name], float, bound, low_open=open_)
+    except OptionError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def layout_features(layout: ParamLayout) -> int:
