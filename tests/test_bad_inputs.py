@@ -190,6 +190,8 @@ CLI_CASES = [
     ("run --method dekf --devices 64 " + SMALL, "available"),
     ("run --exchange carrier-pigeon", "argument --exchange: invalid choice"),
     ("run --coordinator 127.0.0.1:1", "need all of"),
+    ("run --coordinator localhost --num-processes 2 --process-id 0", "--coordinator must be HOST:PORT"),
+    ("run --coordinator host:99999 --num-processes 2 --process-id 0", "--coordinator must be HOST:PORT"),
     ("run --num-processes 0", "argument --num-processes: must be a positive integer"),
     ("run --process-id -1", "argument --process-id"),
     ("run --coordinator 127.0.0.1:1 --num-processes 2 --process-id 5", "--process-id < --num-processes"),

@@ -23,6 +23,8 @@ def check_early(args: argparse.Namespace) -> None:
         writable_folder("--checkpoint", args.checkpoint)
     if args.resume and pathlib.Path(args.resume).is_dir():
         writable_folder("--resume", args.resume)
+    if args.coordinator is not None:
+        _address(args.coordinator)
     if args.data or args.dataset:
         if args.window is not None:
             from ..data.window import parse_window
@@ -40,6 +42,13 @@ def _finite(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None:
             number(name, value, float)
+
+
+def _address(text: str) -> None:
+    """``--coordinator HOST:PORT``, refused here rather than by a connection that never comes."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise OptionError(f"--coordinator must be HOST:PORT with a port from 1 to 65535, e.g. 10.0.0.1:1234; got {text!r}")
 
 
 def synthetic_width(args: argparse.Namespace) -> int:
