@@ -165,7 +165,8 @@ def test_the_progress_bar_says_compiling_and_shows_the_running_tae(stream, capsy
     """With progress on a terminal, the bar names the compilation while it happens (seconds of
     silence otherwise), then moves every chunk with the network-mean TAE so far; the last value
     shown is the run's final TAE."""
-    monkeypatch.setattr("bayeslstm.engine.progress.interactive", lambda stream=None: True)
+    for where in ("bayeslstm.engine.progress.interactive", "bayeslstm.engine.runner.interactive"):
+        monkeypatch.setattr(where, lambda stream=None: True)
     result = bl.run(stream, "ekf", model_options={"hidden": 2}, progress=True, chunk_size=8)
     err = capsys.readouterr().err
     assert "compiling" in err
