@@ -65,6 +65,12 @@ CLI_CASES = [
     ("run --max-steps 5", "--max-steps describes a table"),
     ("run --unit kWh", "--unit describes a table"),
     ("run --target y", "--target describes a table"),
+    # --average (compare)
+    ("compare --average 0", "argument --average: must lie in (0, 1]"),
+    ("compare --average 1.5", "argument --average: must lie in (0, 1]"),
+    ("compare --average x", "argument --average: expected a number in (0, 1]"),
+    ("compare --average --record summary", "--average mixes every step's predictions: it needs --record full"),
+    ("run --average 0.9", "unrecognized arguments: --average"),
     # the synthetic stream: --steps, --nodes, --features, --min-len, --max-len, --noise-var, --teacher-scale
     ("run --steps 0", "argument --steps: must be a positive integer"),
     ("run --steps abc", "argument --steps: expected a whole number"),

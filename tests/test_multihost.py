@@ -159,9 +159,10 @@ def test_two_processes_checkpoint_and_resume(tmp_path):
 
 @pytest.mark.slow
 def test_a_process_given_a_bad_argument_fails_the_launch(tmp_path):
-    """Process 1 is refused an argument after joining the cluster: it exits 2 at once, process
-    0 fails at its first exchange with it instead of waiting, the launcher exits non-zero and
-    nothing is written."""
+    """Process 1 is refused an argument (before JAX starts): it joins the cluster only to leave
+    it, exits 2 at once, process 0 fails at its first exchange with it instead of waiting for it
+    at start-up (jax.distributed's timeout: 5 minutes), the launcher exits non-zero and nothing
+    is written."""
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")
     bin_dir = _command(tmp_path, fail_process=1, bad=("--out", str(not_a_folder)))

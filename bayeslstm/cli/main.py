@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, where)
     except BayesLSTMError as exc:
         print(f"bayeslstm: error: {flag_names(str(exc))}", file=sys.stderr)
+        _join_to_leave(args)
         return _leave(EXIT_USAGE)  # multi-host: see bayeslstm.network.sharding.leave
     except KeyboardInterrupt:
         print(where.message(), file=sys.stderr)
@@ -92,6 +93,18 @@ def _joined() -> bool:
     return joined()
 
 
+def _join_to_leave(args: argparse.Namespace) -> None:
+    """Multi-host: a process refused before it joined the cluster joins it, so that leaving
+    ends its peers at their next exchange instead of at their start-up timeout (minutes)."""
+    cluster = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
+    if _joined() or any(v is None for v in cluster) or getattr(args, "command", None) not in ("run", "compare"):
+        return
+    try:
+        _start_jax(args)
+    except Exception:  # noqa: BLE001  (the cluster itself is what is wrong: nothing to join)
+        pass
+
+
 def _leave(code: int) -> int:
     """End a multi-host process with ``code`` (see :func:`bayeslstm.network.sharding.leave`);
     a process that never started JAX just returns it."""
@@ -120,6 +133,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
     _network_flags(args, any(fusion == "distributed" for _, _, fusion in specs))
     _run_extras(args, [fusion for _, _, fusion in specs])
     _record(args.record)
+    if getattr(args, "average", None) is not None and args.record != "full":
+        raise OptionError("--average mixes every step's predictions: it needs --record full")
 
 
 def _start_jax(args: argparse.Namespace) -> None:
@@ -281,6 +296,12 @@ def _main(args: argparse.Namespace, where: Where) -> int:
     if args.checkpoint and writer:
         save_command(args)
     results, failures = _run_each(args, plan, built, where)
+    if getattr(args, "average", None) is not None and len(results) >= 2:
+        from ..engine.averaging import model_average
+
+        results["average"] = model_average(results, forgetting=args.average)
+        print(f"{'average':>20s}  final TAE {results['average'].network_tae[-1]:.5g}{unit_squared(plan.table)}  "
+              f"(of {len(results) - 1} methods, forgetting {args.average})", flush=True)
     code = EXIT_FAILED if failures else EXIT_OK
     if not writer:  # waits until process 0 has written the outputs, and ends as it does
         code = _agree(code)

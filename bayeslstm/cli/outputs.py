@@ -83,5 +83,10 @@ def write_outputs(args, out: pathlib.Path, config: dict, built, results: dict, f
                                                             predictive_draws=args.predictive_draws)
         else:  # a baseline: no weights, so no InferenceData; summary.json keeps its per-node TAE
             runs[label] = result
+    for label in set(results) - {assembled.label for assembled in built}:  # the model average: no weights of its own
+        result = results[label]
+        methods[label] = RunSummary.from_result(result, fusion="average", options={"forgetting": result.config["forgetting"]},
+                                                unit=config.get("unit")).to_json()
+        runs[label] = result
     title = f"bayeslstm run: {built[0].label}" if args.command == "run" else "bayeslstm comparison"
     return write_folder(out, {"config": config, "methods": methods}, idatas, runs, title=title)

@@ -87,6 +87,20 @@ def count(low: int) -> Callable[[str], int]:
     return parse
 
 
+def forgetting_type(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]; got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1]; got {text}")
+    return value
+
+
+forgetting_type.__name__ = "number in (0, 1]"
+
+
 def _real_data(parser: argparse.ArgumentParser) -> None:
     real = parser.add_argument_group("real data (instead of the synthetic stream; see docs/data.md)")
     real.add_argument("--dataset", choices=sorted(DATASETS), metavar="NAME",
@@ -229,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE), metavar="NAME[@FUSION],...",
                          help=f"comma-separated; NAME: {' | '.join(names)}; FUSION: {' | '.join(FUSIONS)} "
                               f"(default: {','.join(DEFAULT_COMPARE)}; on real data the baselines are added)")
+    compare.add_argument("--average", type=forgetting_type, nargs="?", const=0.98, default=None, metavar="FORGETTING",
+                         help="also score the online model average of the methods that finish: their predictive "
+                              "densities mixed with weights from their log scores of the earlier labels, discounted "
+                              "by FORGETTING per label (default 0.98; 1: Bayesian model averaging); needs --record full")
     _common(compare)
     report = sub.add_parser("report", help="redraw report.md and the figures of an output folder", formatter_class=raw,
                             description="Redraw OUT/report.md and its figures from OUT/summary.json and the netCDF "

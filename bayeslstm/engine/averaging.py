@@ -80,8 +80,10 @@ def model_average(results: Mapping[str, RunResult], forgetting: float = DEFAULT_
     weights = average_weights(np.where(first.observed, scores, 0.0), first.observed, forgetting)
     mean = np.sum(weights * means, axis=0)
     var = np.maximum(np.sum(weights * (variances + means**2), axis=0) - mean**2, 0.0)
-    top = np.max(np.log(weights) + scores, axis=0)
-    log_density = top + np.log(np.sum(np.exp(np.log(weights) + scores - top), axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a weight of 0 is a log weight of -inf
+        weighted = np.log(weights) + scores
+        top = np.max(weighted, axis=0)
+        log_density = top + np.log(np.sum(np.exp(weighted - top), axis=0))
     _, _, tae = accumulate_tae(None, None, mean, first.labels, first.observed)
     coords = {"time": np.asarray(first.diagnostics["time"]), "node": np.arange(mean.shape[1])}
     diagnostics = xr.Dataset({"prediction": (("time", "node"), mean), "predictive_var": (("time", "node"), var),
