@@ -233,20 +233,14 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 def _run_each(args: argparse.Namespace, plan: Plan, built, where: Where) -> tuple[dict, dict]:
     """Run every built method in turn; a numerical failure or crash of one does not stop the others."""
-    from ..data.tables import in_table_units
-    from ..engine.metrics import Units
-    from ..engine.runner import run_method
-    from ..methods import reads_table_units
+    from ..engine.runner import run_method, table_data
 
     table = plan.table
     several = args.num_processes not in (None, 1)  # every process meets a NumericalError alike (replicated outputs)
     results, failures = {}, {}
     for assembled in built:
         label = assembled.label
-        stream, units = plan.stream, None if table is None else Units(table.label_offset, table.label_scale)
-        if table is not None and reads_table_units(label):
-            learnt = in_table_units(table)
-            stream, units = learnt.stream, Units(learnt.label_offset, learnt.label_scale)
+        stream, units = (plan.stream, None) if table is None else table_data(table, label)
         where.label, where.folder, where.steps = label, (plan.checkpoints.get(label) or {}).get("checkpoint"), stream.steps
         try:
             results[label] = run_method(assembled.method, stream, seed=args.seed, chunk_size=PROGRESS_CHUNK,

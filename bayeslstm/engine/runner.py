@@ -327,6 +327,14 @@ def run_method(
                    compile_seconds)
 
 
+def table_data(table: TableStream, method: str) -> tuple[Stream, Units]:
+    """The stream ``method`` learns from on a table, and how its numbers go back to the table's
+    units: the standardised stream, or for a method that learns in the table's own units (the
+    naive forecasts) the labels as given (:func:`bayeslstm.data.tables.in_table_units`)."""
+    learnt = in_table_units(table) if reads_table_units(method) else table
+    return learnt.stream, Units(learnt.label_offset, learnt.label_scale)
+
+
 def _result(method: NetworkMethod, stream: Stream, rows: dict[str, np.ndarray], state, seconds: float, compilations: int,
             config: dict, layout: ParamLayout | None, compile_seconds: float) -> RunResult:
     """Package the kept rows of a finished run."""
@@ -400,8 +408,7 @@ def run(
     units = None
     if isinstance(stream, TableStream):
         stream = stream._replace(stream=validate(stream.stream))
-        learnt = in_table_units(stream) if reads_table_units(method) else stream
-        units, data = Units(learnt.label_offset, learnt.label_scale), learnt.stream
+        data, units = table_data(stream, method)
     else:
         stream = data = validate(stream)
     (built,) = assemble(stream, [method], fusion=fusion, model=model, model_options=model_options, graph=graph,

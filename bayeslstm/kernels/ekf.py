@@ -166,10 +166,12 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
         mean, cov, increment, noise = carry
         index, X, mask, d, valid = entry
         f, H = jax.lax.cond(index == 0, lambda: (f0[0], H0[0]), lambda: value_and_jacobian(ssm, mean, X, mask))
-        if noise is None:
-            weight = label_weight(d - f, H @ form.times(cov, H) + r, robust) if robust is not None else 1.0
-            new_mean, new_cov, s, _ = form.update(mean, cov, H, d - f, r / weight)
-            s = s if robust is None else H @ form.times(cov, H) + r
+        if noise is None and robust is None:
+            new_mean, new_cov, s, _ = form.update(mean, cov, H, d - f, r)
+            new_noise = None
+        elif noise is None:  # the update as if the label's variance were r / weight; scored with r itself
+            s = H @ form.times(cov, H) + r
+            new_mean, new_cov, _, _ = form.update(mean, cov, H, d - f, r / label_weight(d - f, s, robust))
             new_noise = None
         else:
             new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form, robust)
@@ -223,11 +225,7 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
         scaled_q = q_scale(state.level) * q
         cov = state.cov + (jnp.diag(scaled_q) if covariance == "full" else scaled_q).astype(state.cov.dtype)
         mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r, robust)
-        level = state.level
-        if fading is not None:
-            assert level is not None and (r is not None or state.noise is not None)  # init_fn set them
-            level = next_level(level, fading, batch, info.prediction, info.predictive_var,
-                               estimate(state.noise) if state.noise is not None else r)
+        level = next_level(state.level, fading, batch, info, state.noise, r)
         return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise, level), info
 
     return Kernel(init_fn, step, "ekf", posterior)

@@ -20,10 +20,13 @@ predictive distributions stay one-step-ahead; 1 / (1 - beta) steps is the memory
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 from jax import Array
 
 from ..errors import number
+from .label_noise import NoiseState, estimate
 from .protocol import Batch
 
 RATIO_RANGE = (1e-2, 1e2)  # one step's rho is clipped here: a wild label moves alpha by at most 100^(1 - beta)
@@ -40,13 +43,17 @@ def q_scale(level: Array | None) -> Array | float:
     return 1.0 if level is None else level
 
 
-def next_level(level: Array, fading: float, batch: Batch, prediction: Array, predictive_var: Array,
-               label_var: Array | None) -> Array:
-    """alpha after a step, from its labels' innovations (``prediction`` and ``predictive_var``
-    made with P + alpha q) and the label variance ``label_var`` they used."""
-    assert label_var is not None  # a filter without a label variance has no innovations to read
-    state_part = jnp.maximum(predictive_var - label_var, 1e-30)  # h P- h^T
-    rho = jnp.clip(((batch.d - prediction) ** 2 - label_var) / state_part, *RATIO_RANGE)
+def next_level(level: Array | None, fading: float | None, batch: Batch, info: Any, noise: NoiseState | None,
+               r: Array | None) -> Array | None:
+    """alpha after a step (unchanged without fading), from its labels' innovations: ``info``'s
+    predictions and predictive variances, made with P + alpha q, and the label variance they
+    used (``estimate(noise)`` where it is learnt, else ``r``)."""
+    if fading is None or level is None:
+        return level
+    label_var = estimate(noise) if noise is not None else r
+    assert label_var is not None  # a Kalman-type filter has a fixed or a learnt label variance
+    state_part = jnp.maximum(info.predictive_var - label_var, 1e-30)  # h P- h^T
+    rho = jnp.clip(((batch.d - info.prediction) ** 2 - label_var) / state_part, *RATIO_RANGE)
     valid = batch.valid.astype(level.dtype)
     count = jnp.sum(valid)
     log_rho = jnp.sum(valid * jnp.log(rho)) / jnp.maximum(count, 1.0)

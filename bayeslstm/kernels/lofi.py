@@ -32,7 +32,7 @@ from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .ekf import INITS, EKFInfo, ScalarUpdate, check_robust, initial_mean, require_gaussian, sequential_update
 from .fading import check_fading, next_level, q_scale
-from .label_noise import NoiseState, estimate, initial_noise, label_variance
+from .label_noise import NoiseState, initial_noise, label_variance
 from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
 DEFAULT_RANK = 10
@@ -127,11 +127,7 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
         del key  # deterministic
         prior = LowRankPrecision(*predict(state.diag, state.factor, (q_scale(state.level) * q).astype(state.diag.dtype)))
         mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r, robust)
-        level = state.level
-        if fading is not None:
-            assert level is not None and (r is not None or state.noise is not None)  # init_fn set them
-            level = next_level(level, fading, batch, info.prediction, info.predictive_var,
-                               estimate(state.noise) if state.noise is not None else r)
+        level = next_level(state.level, fading, batch, info, state.noise, r)
         return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise, level), info
 
     return Kernel(init_fn, step, "lofi", posterior)

@@ -28,6 +28,7 @@ from river import base
 
 from ..errors import InputError, OptionError
 from ..methods import kernel_names, lookup, method_options
+from .streams import finite_number
 
 
 class Regressor(base.Regressor):
@@ -157,14 +158,14 @@ class Regressor(base.Regressor):
     def _learner(self):
         """The online learner in its current state (the configuration's initial one on the first example)."""
         assert self._features is not None
-        start = _compiled(self._configuration(len(self._features)))
+        start = _compiled(*self._configuration(len(self._features)))
         return start if self._state is None else start._replace(state=self._state, step=self._steps)
 
-    def _configuration(self, features: int) -> str:
+    def _configuration(self, features: int) -> tuple:
+        """What the compiled learner depends on, hashable (the option dicts as sorted JSON)."""
         model_options = {**(self.model_options or {}), "hidden": self.hidden}
-        return json.dumps({"method": self.method, "window": self.window, "features": features, "seed": self.seed,
-                           "model": self.model, "model_options": model_options, "options": self.options},
-                          sort_keys=True, default=_registered)
+        return (self.method, self.window, features, self.seed, self.model,
+                json.dumps(model_options, sort_keys=True, default=repr), json.dumps(self.options, sort_keys=True, default=repr))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -175,32 +176,19 @@ class Regressor(base.Regressor):
         return state
 
 
-_MODELS: dict[str, Any] = {}
-
-
-def _registered(model: Any) -> str:
-    """A JSON stand-in for a model object (kept so the configuration can be rebuilt)."""
-    name = f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', type(model).__name__)}@{id(model)}"
-    _MODELS[name] = model
-    return name
-
-
 @functools.lru_cache(maxsize=32)
-def _compiled(configuration: str):
+def _compiled(method: str, window: int, features: int, seed: int, model: Any, model_options: str, options: str):
     """The initial online learner of a configuration, its step program compiled once per process."""
     from ..engine.assembly import real_data_model_options
     from ..engine.online import online_learner
 
-    settings = json.loads(configuration)
-    model = _MODELS.get(settings["model"], settings["model"])
-    return online_learner(settings["method"], nodes=1, features=settings["features"], max_len=settings["window"],
-                          seed=settings["seed"], model=model,
-                          model_options=real_data_model_options(model, settings["model_options"]), **settings["options"])
+    return online_learner(method, nodes=1, features=features, max_len=window, seed=seed, model=model,
+                          model_options=real_data_model_options(model, json.loads(model_options)), **json.loads(options))
 
 
 def _label(y: Any) -> float:
     """``y`` as a finite float, or a ValueError that says what was given."""
-    if isinstance(y, bool) or not isinstance(y, numbers.Real) or not math.isfinite(y):
+    if not finite_number(y):
         raise ValueError(f"y must be a finite number; got {y!r}")
     return float(y)
 

@@ -69,17 +69,22 @@ def network_stream(streams: Sequence[Iterable[tuple[dict, Any]]], window: int = 
                         nodes=len(examples), assign="group", standardize=standardize, unit=unit)
 
 
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a bool) and finite: what a feature or a label must be."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
 def _row(x: dict, columns: list, node: int, step: int) -> list[float]:
     values = []
     for key in columns:
         value = x.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if not finite_number(value):
             raise InputError(f"stream {node}, example {step}: feature {key!r} is {value!r}; features must be finite numbers")
         values.append(float(value))
     return values
 
 
 def _label(y: Any, node: int, step: int) -> float:
-    if isinstance(y, bool) or not isinstance(y, numbers.Real) or not math.isfinite(y):
+    if not finite_number(y):
         raise InputError(f"stream {node}, example {step}: y is {y!r}; labels must be finite numbers")
     return float(y)
