@@ -41,7 +41,7 @@ def _members(results: Mapping[str, RunResult]) -> tuple[list[str], np.ndarray, n
     for label in labels:
         run = results[label]
         same = run.labels.shape == first.labels.shape and np.array_equal(run.observed, first.observed) and \
-            np.allclose(np.nan_to_num(run.labels), np.nan_to_num(first.labels))
+            np.allclose(np.where(first.observed, run.labels, 0.0), np.where(first.observed, first.labels, 0.0))
         if not same or not np.array_equal(np.asarray(run.diagnostics["time"]), steps):
             raise InputError(f"run {label!r} was not made on the same stream as {labels[0]!r}")
         for name in ("predictive_var", "log_pred_density"):

@@ -57,3 +57,17 @@ def test_runs_that_cannot_be_averaged_are_refused(runs):
         bl.model_average({"a": bl.run(stream, "baseline-mean", record=10), "b": bl.run(stream, "baseline-last", record=10)})
     with pytest.raises(Exception, match="forgetting"):
         bl.model_average(members, forgetting=0.0)
+
+
+def test_a_learner_and_a_naive_forecast_on_a_table_average_despite_unscored_cells():
+    """Naive forecasts learn in the table's units and a learner in standardised ones: their
+    labels agree wherever a label was scored, and differ (the offset against 0) where none was.
+    A check that compared every cell refused to average them on any table with a gap."""
+    ts = bl.load_dataset("concrete", max_steps=103)
+    assert not ts.stream.observed.all()  # the gap this test is about
+    members = {"sgd": bl.run(ts, "sgd", fusion="local", model_options={"hidden": 2}),
+               "mean": bl.run(ts, "baseline-mean", fusion="local")}
+    average = bl.model_average(members)
+    scored = ts.stream.observed
+    np.testing.assert_allclose(average.labels[scored], ts.labels[scored], rtol=1e-5)
+    assert average.final_tae <= 1.05 * min(m.final_tae for m in members.values())
