@@ -38,6 +38,7 @@ DEFAULT_METHODS = (
     "dgspf", "gspf@local",
     "denkf", "enkf@local",
     "dekf", "ekf@local",
+    "dekf[fading=0.9]", "dekf[robust=4]",
     "dsgd", "dadam",
 ) + BASELINES  # the Markov-chain DPF and the centralized references: --methods adds them (hours more)
 PLOTTED = DISTRIBUTED_FILTERS + LOCAL_FILTERS + BASELINES + ("dsgd",)
@@ -46,6 +47,33 @@ HIDDEN = 4
 # last-state pooling, the residual readout when the target is a feature) and hidden size 4
 MODEL_OPTIONS = dict(hidden=HIDDEN)
 Z90 = 1.6448536269514722  # the 90% central interval of a Gaussian: mean +- Z90 sd
+AVERAGE = "average"  # the online model average of every method that finished, naive forecasts included
+FORECAST_FIELDS = ("predictions", "labels", "observed", "time", "predictive_var", "log_pred_density")
+
+
+def forecast_arrays(result) -> dict[str, np.ndarray]:
+    """What the model average needs of a run: its step-by-step predictive means, variances and
+    log scores, with the labels they were scored on."""
+    diag = result.diagnostics
+    return {"predictions": result.predictions, "labels": result.labels, "observed": result.observed,
+            "time": np.asarray(diag["time"]), "predictive_var": diag["predictive_var"].values,
+            "log_pred_density": diag["log_pred_density"].values,
+            "seconds": np.float64(result.seconds), "compile_seconds": np.float64(result.compile_seconds)}
+
+
+def member_run(label: str, arrays) -> Any:
+    """A RunResult holding only the forecasts of a cached run: enough for ``bl.model_average``."""
+    import xarray as xr
+
+    from bayeslstm.engine.records import RunResult
+
+    coords = {"time": arrays["time"], "node": np.arange(arrays["predictions"].shape[1])}
+    diag = xr.Dataset({k: (("time", "node"), arrays[k]) for k in ("predictive_var", "log_pred_density")}, coords=coords)
+    empty = xr.DataArray(np.zeros((len(coords["node"]), len(coords["time"]))), coords=coords, dims=("node", "time"))
+    return RunResult(method=label, predictions=arrays["predictions"], labels=arrays["labels"],
+                     observed=arrays["observed"], tae=empty, diagnostics=diag, final_state=None,
+                     seconds=float(arrays["seconds"]), compilations=0, config={},
+                     compile_seconds=float(arrays["compile_seconds"]))
 
 
 def calibration(result, ts) -> dict[str, float]:
@@ -75,6 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per dataset (default: the full set)")
     p.add_argument("--graph", default="small-world", help="graph spec for the distributed methods")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
+    p.add_argument("--forgetting", type=float, default=0.98,
+                   help="the model average's forgetting factor (memory about 1/(1-f) labels; default 0.98)")
     p.add_argument("--quick", action="store_true", help="smoke run: 150 steps, 1 seed, 100 particles")
     p.add_argument("--resume", action="store_true", help="reuse runs cached in OUT/cache_real/")
     args = p.parse_args(argv)
@@ -87,20 +117,26 @@ def run_all(args, name, specs) -> dict[str, Any]:
     """Every method on every seed of one dataset: {"runs": {label: [RunSummary]}, "errors", "shape", "info"}."""
     import bayeslstm as bl
 
-    out: dict[str, Any] = {"runs": {label: [] for label, *_ in specs}, "errors": {label: [] for label, *_ in specs}}
+    labels = [label for label, *_ in specs] + [AVERAGE]
+    out: dict[str, Any] = {"runs": {label: [] for label in labels}, "errors": {label: [] for label in labels},
+                           "final_weights": []}
     for seed in range(args.seeds):
         ts = bl.load_dataset(name, max_steps=args.max_steps, seed=seed)
         s = ts.stream
         out["shape"] = list(s.X.shape)
         out["info"] = {k: v for k, v in ts.info.items() if isinstance(v, (int, float, str))}
         print(f"[{name} seed {seed}] T={s.steps} K={s.nodes} M={s.max_len} p={s.features}", flush=True)
+        members: dict[str, Any] = {}
         for label, method, fusion, own in specs:
             options = common.options_for(method, fusion, {"num_particles": args.particles}, own)
             key = {"dataset": name, "label": label, "seed": seed, "options": options, "max_steps": args.max_steps,
                    "graph": args.graph, "model": MODEL_OPTIONS}
             cache = common.cache_path(pathlib.Path(args.out) / "cache_real", key)
-            if args.resume and cache.exists():
+            forecasts = cache.with_suffix(".npz")
+            if args.resume and cache.exists() and forecasts.exists():
                 summary, extras = common.load_run(cache)
+                with np.load(forecasts) as arrays:
+                    members[label] = member_run(label, dict(arrays))
             else:
                 try:  # the assembly gives baseline-last the target's column when the target is a feature
                     result = bl.run(ts, method, fusion=fusion, graph=common.graph_for(method, fusion, args.graph), seed=seed,
@@ -112,10 +148,34 @@ def run_all(args, name, specs) -> dict[str, Any]:
                 summary = common.summarize(result)
                 extras = calibration(result, ts)
                 common.save_run(cache, summary, extras)
-            out["runs"][label].append(summary)
-            out.setdefault("calibration", {}).setdefault(label, []).append(extras)
-            print(f"  {label:>22s}  final TAE {common.final_tae(summary):.5g}  ({summary.seconds:.1f} s)", flush=True)
+                arrays = forecast_arrays(result)
+                np.savez(forecasts, **arrays)
+                members[label] = member_run(label, arrays)
+            record(out, label, summary, extras)
+        average(out, members, ts, args.forgetting, seed)
     return out
+
+
+def record(out: dict[str, Any], label: str, summary, extras: dict[str, float]) -> None:
+    out["runs"][label].append(summary)
+    out.setdefault("calibration", {}).setdefault(label, []).append(extras)
+    print(f"  {label:>22s}  final TAE {common.final_tae(summary):.5g}  ({summary.seconds:.1f} s)", flush=True)
+
+
+def average(out: dict[str, Any], members: dict[str, Any], ts, forgetting: float, seed: int) -> None:
+    """The online model average of every run that finished on this seed (it is formed from
+    their forecasts after the runs: each step's weights use earlier labels only)."""
+    import bayeslstm as bl
+
+    try:
+        result = bl.model_average(members, forgetting=forgetting, name=AVERAGE)
+    except bl.BayesLSTMError as exc:
+        out["errors"][AVERAGE].append(f"seed {seed}: {exc}")
+        print(f"  {AVERAGE:>22s}  FAILED: {exc}", flush=True)
+        return
+    weights = result.diagnostics["weight"].isel(time=-1).mean("node")
+    out["final_weights"].append({str(m): float(w) for m, w in zip(weights["member"].values, weights.values)})
+    record(out, AVERAGE, common.summarize(result), calibration(result, ts))
 
 
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
@@ -156,12 +216,28 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             claims[name]["forecasting"] = {
                 "best_distributed_learner": best, "tae_over_best_baseline": tae / base_tae,
                 "late_half_mse_over_best_baseline": half / base_half,
-                "beats_both_baselines": bool(tae < base_tae and half < base_half), **cal,
+                "beats_both_baselines": bool(tae < base_tae and half < base_half),
+                "within_1pct_of_best_baseline": bool(tae <= 1.01 * base_tae), **cal,
                 "coverage_in_85_95": bool(0.85 <= cal["coverage90"] <= 0.95),
                 "r_within_factor_2": bool(0.5 <= cal["r_over_mse"] <= 2.0),
             }
+        others = {label: row["final_tae"] for label, row in rows.items() if label != AVERAGE}
+        if AVERAGE in rows and others and name in claims:
+            best_member = min(others, key=others.get)
+            ratio = rows[AVERAGE]["final_tae"] / others[best_member]
+            weights = data.get("final_weights") or [{}]
+            last = {m: float(np.mean([w.get(m, 0.0) for w in weights])) for m in weights[0]}
+            claims[name]["averaging"] = {"best_member": best_member, "average_over_best_member": ratio,
+                                         "within_2pct_of_best_member": bool(ratio <= 1.02),
+                                         "final_weights": dict(sorted(last.items(), key=lambda kv: -kv[1]))}
     held = sum(c["holds"] for c in claims.values())
     return {"per_dataset": claims, "tables": tables, "datasets_where_claim_holds": held, "datasets": len(claims)}
+
+
+def finite_mean(values) -> str:
+    """The mean of the finite values, to 2 decimals, or "-" where there is none (an average has no learnt r)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return f"{np.mean(finite):.2f}" if finite else "-"
 
 
 def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
@@ -187,6 +263,18 @@ def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
                 errors = results[n]["errors"][label]
                 cells.append("failed: " + "; ".join(errors)[:60] if errors else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    last = names[-1]
+    lines += ["", "Where each method has got to: the mean squared error over the last quarter of each node's labels (in "
+              "brackets: the skill against baseline-last over the last half, 1 - MSE / its MSE; above 0 beats it), and "
+              f"the cost on {last}: milliseconds per step for the whole network, floats each node sends per step.", "",
+              "| method | " + " | ".join(names) + " | ms/step | floats/node/step |", "| --- |" + " --- |" * len(names)
+              + " ---: | ---: |"]
+    for label in labels:
+        rows = [summary["tables"][n].get(label) for n in names]
+        cells = [f"{r['late_mse']:.4g} [{r['skill_last_late']:+.2f}]" if r else "-" for r in rows]
+        cost = rows[-1]
+        cells += [f"{cost['ms_per_step']:.3g}", f"{cost['floats_per_step']:.0f}"] if cost else ["-", "-"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "## Claims", ""]
     for n, c in summary["per_dataset"].items():
         lines.append(f"- **{n}**: best distributed filter `{c['best_distributed_filter']}`; beats the baselines: "
@@ -207,6 +295,17 @@ def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
         if f:
             lines.append(f"| {n} | {f['best_distributed_learner']} | {f['tae_over_best_baseline']:.3f} | "
                          f"{f['late_half_mse_over_best_baseline']:.3f} | {f['coverage90']:.3f} | {f['r_over_mse']:.2f} |")
+    lines += ["", "## Online model average", "",
+              f"`{AVERAGE}` mixes every other method's predictive density, naive forecasts included, with weights "
+              "from their discounted predictive log scores of earlier labels (`bl.model_average`). Its final TAE over "
+              "the best single method's, and the three largest weights at the last step (network mean, mean over "
+              "seeds).", "", "| dataset | best member | average / best member | largest final weights |",
+              "| --- | --- | ---: | --- |"]
+    for n, c in summary["per_dataset"].items():
+        a = c.get("averaging")
+        if a:
+            top = ", ".join(f"{m} {w:.2f}" for m, w in list(a["final_weights"].items())[:3])
+            lines.append(f"| {n} | {a['best_member']} | {a['average_over_best_member']:.3f} | {top} |")
     lines += ["", "Calibration of every learner (late half, mean over seeds): 90% interval coverage / learnt r over late MSE.",
               "", "| method | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for label in labels:
@@ -215,7 +314,7 @@ def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
         cells = []
         for n in names:
             cal = results[n].get("calibration", {}).get(label, [])
-            cells.append(" / ".join(f"{np.nanmean([c[k] for c in cal]):.2f}" for k in ("coverage90", "r_over_mse"))
+            cells.append(" / ".join(finite_mean([c[k] for c in cal]) for k in ("coverage90", "r_over_mse"))
                          if cal else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", f"The best distributed filter beats the trivial baselines and the local filters on "
