@@ -12,6 +12,13 @@ formed after the runs. Per node, with ``a_m`` the log weight of member ``m`` (0 
 ``forgetting`` < 1 discounts old scores (an effective memory of 1 / (1 - forgetting) labels),
 so the weights can move to another member when the series changes; 1 is Bayesian model
 averaging. The mixture's score is its own predictive log density, the log of the weighted sum.
+
+``pool="network"`` (the default) gives every node the same weights, learnt from the mean of
+the scores of the nodes that saw a label at that step: the nodes of one network forecast one
+process, so each learns which member to trust from every label the network has seen, not only
+its own (in a deployment, one all-reduce of one number per member per step), so the weights
+settle K times sooner on K nodes. ``pool="node"`` keeps the update above, each node on its own
+labels.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError, number
+from ..errors import InputError, OptionError, number
 from .metrics import accumulate_tae
 from .records import RunResult
 
 DEFAULT_FORGETTING = 0.98
+POOLS = ("network", "node")
 
 
 def _members(results: Mapping[str, RunResult]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -53,31 +61,40 @@ def _members(results: Mapping[str, RunResult]) -> tuple[list[str], np.ndarray, n
     return labels, np.stack(means), np.stack(variances), np.stack(scores)
 
 
-def average_weights(scores: np.ndarray, observed: np.ndarray, forgetting: float) -> np.ndarray:
+def average_weights(scores: np.ndarray, observed: np.ndarray, forgetting: float, pool: str = "node") -> np.ndarray:
     """(member, T, K) weights each step predicts with, from the members' (member, T, K) log
-    scores: a softmax of the discounted sums of the scores of the earlier observed labels."""
+    scores: a softmax of the discounted sums of the scores of the earlier observed labels, each
+    node's own (``pool="node"``) or the network's mean at each step (``pool="network"``)."""
     members, steps, nodes = scores.shape
     log_w = np.zeros((members, nodes))
     weights = np.empty_like(scores)
     for t in range(steps):
         shifted = np.exp(log_w - log_w.max(axis=0))
         weights[:, t] = shifted / shifted.sum(axis=0)
-        log_w = np.where(observed[t], forgetting * log_w + scores[:, t], log_w)
+        if pool == "network":
+            seen = observed[t].sum()
+            if seen:
+                log_w = forgetting * log_w + np.where(observed[t], scores[:, t], 0.0).sum(axis=1, keepdims=True) / seen
+        else:
+            log_w = np.where(observed[t], forgetting * log_w + scores[:, t], log_w)
     return weights
 
 
 def model_average(results: Mapping[str, RunResult], forgetting: float = DEFAULT_FORGETTING,
-                  name: str = "average") -> RunResult:
+                  name: str = "average", pool: str = "network") -> RunResult:
     """The online mixture of ``results`` ({label: RunResult}, every one on the same stream, every
     step kept): a RunResult scored like any run, whose diagnostics hold the mixture's
     ``predictive_var`` and ``log_pred_density`` and each member's weight (``weight``, over
-    ``member``). See the module docstring for the update."""
+    ``member``). ``pool``: "network" (the nodes share their scores) or "node". See the module
+    docstring for the update."""
     forgetting = number("forgetting", forgetting, float, 0.0, 1.0, low_open=True)
+    if pool not in POOLS:
+        raise OptionError(f"pool must be one of {POOLS}; got {pool!r}")
     labels, means, variances, scores = _members(results)
     first = results[labels[0]]
     if not np.isfinite(scores[:, first.observed]).all():
         raise InputError("a member's log score is not finite at an observed label: it cannot be averaged")
-    weights = average_weights(np.where(first.observed, scores, 0.0), first.observed, forgetting)
+    weights = average_weights(np.where(first.observed, scores, 0.0), first.observed, forgetting, pool)
     mean = np.sum(weights * means, axis=0)
     var = np.maximum(np.sum(weights * (variances + means**2), axis=0) - mean**2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):  # a weight of 0 is a log weight of -inf
@@ -93,6 +110,6 @@ def model_average(results: Mapping[str, RunResult], forgetting: float = DEFAULT_
         method=name, predictions=mean, labels=first.labels, observed=first.observed,
         tae=xr.DataArray(tae.T, coords=coords, dims=("node", "time"), name="tae"), diagnostics=diagnostics,
         final_state=None, seconds=sum(r.seconds for r in results.values()), compilations=0,
-        config={"method": name, "fusion": "average", "members": labels, "forgetting": forgetting,
+        config={"method": name, "fusion": "average", "members": labels, "forgetting": forgetting, "pool": pool,
                 **{k: v for k, v in first.config.items() if k in ("unit", "stream")}},
         compile_seconds=sum(r.compile_seconds for r in results.values()))

@@ -7,7 +7,7 @@ from scipy.special import logsumexp, softmax
 
 import bayeslstm as bl
 from bayeslstm.engine.averaging import average_weights
-from bayeslstm.errors import InputError
+from bayeslstm.errors import InputError, OptionError
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,22 @@ def test_the_weights_are_a_softmax_of_the_discounted_earlier_scores():
         log_w = np.where(observed[t], 0.5 * log_w + scores[:, t], log_w)
 
 
+def test_pooled_weights_use_the_mean_score_of_the_nodes_that_saw_a_label():
+    rng = np.random.default_rng(1)
+    scores, observed = rng.normal(size=(3, 6, 4)), np.ones((6, 4), bool)
+    observed[2, 1:] = False
+    observed[4] = False  # no label anywhere: the weights stay
+    weights = average_weights(scores, observed, forgetting=0.5, pool="network")
+    log_w = np.zeros(3)
+    for t in range(6):
+        np.testing.assert_allclose(weights[:, t], softmax(log_w)[:, None].repeat(4, axis=1), rtol=1e-12)
+        if observed[t].any():
+            log_w = 0.5 * log_w + scores[:, t][:, observed[t]].mean(axis=1)
+
+
 def test_the_mixture_scores_its_own_density_and_keeps_up_with_its_best_member(runs):
     stream, members = runs
-    average = bl.model_average(members, forgetting=0.98)
+    average = bl.model_average(members, forgetting=0.98, pool="node")
     w = average.diagnostics["weight"].values
     assert w.shape == (3, stream.steps, stream.nodes) and np.allclose(w.sum(axis=0), 1.0)
     np.testing.assert_allclose(w[:, 0], 1 / 3)  # no score yet: equal weights
@@ -57,6 +70,8 @@ def test_runs_that_cannot_be_averaged_are_refused(runs):
         bl.model_average({"a": bl.run(stream, "baseline-mean", record=10), "b": bl.run(stream, "baseline-last", record=10)})
     with pytest.raises(Exception, match="forgetting"):
         bl.model_average(members, forgetting=0.0)
+    with pytest.raises(OptionError, match="pool"):
+        bl.model_average(members, pool="graph")
 
 
 def test_a_learner_and_a_naive_forecast_on_a_table_average_despite_unscored_cells():
