@@ -110,7 +110,8 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
 _PF = {"num_particles": 300, "resampling": "systematic", "ess_threshold": 0.5, "move": "auto", "discount": 0.98}
 _EKF = {"covariance": "full", "init": "sample", "robust": None, "fading": None}
 _ENKF = {"num_members": 64, "update": "sqrt", "inflation": 1.0}
-_GSPF = {"num_components": 2, "covariance": "full", "init": "sample", "respawn_below": 0.0, "rank": 10}
+_GSPF = {"num_components": 2, "covariance": "full", "init": "sample", "respawn_below": 0.0, "rank": 10, "robust": None,
+         "fading": None}
 _LOFI = {"rank": 10, "init": "sample", "robust": None, "fading": None}
 # a kernel's diffusion (adapt, then combine over live links) is one record naming this builder
 _DIFFUSION = "bayeslstm.network.diffusion:diffusion_of"

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.scipy.special import gammaln
 
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
@@ -50,6 +51,7 @@ class EKFInfo(NamedTuple):
     predictive_var: Array  # (B,)
     log_pred_density: Array  # (B,)
     log_evidence_increment: Array
+    robust_increment: Array | None = None  # with robust: the labels' log density as Student-t labels, same order
 
 
 def posterior(state: EKFState) -> Gaussian:
@@ -125,6 +127,14 @@ def label_weight(residual: Array, predictive_var: Array, robust: float | None) -
     return (robust + 1.0) / (robust + residual**2 / predictive_var)
 
 
+def student_t_log_density(d: Array, mean: Array, var: Array, nu: float) -> Array:
+    """log t_nu(d; mean, var): a Student-t density with nu degrees of freedom and squared scale
+    ``var`` (the Gaussian predictive variance, as :func:`label_weight` standardises by), elementwise."""
+    half = 0.5 * (nu + 1.0)
+    return (gammaln(half) - gammaln(0.5 * nu) - 0.5 * jnp.log(nu * jnp.pi * var)
+            - half * jnp.log1p((d - mean) ** 2 / (nu * var)))
+
+
 def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseState,
               form: ScalarUpdate = JOSEPH, robust: float | None = None) -> tuple:
     """The variational-Bayes joint update of the weights and the label variance (Sarkka &
@@ -156,14 +166,16 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
     Each label's Jacobian is taken at the mean its earlier entries left. ``robust`` (degrees of
     freedom nu of a Student-t label): each label counts with the weight of
     :func:`label_weight`, as if its variance were r / weight, and its squared residual adds to
-    the learnt r with the same weight; scores stay those of the Gaussian predictive."""
+    the learnt r with the same weight; scores stay those of the Gaussian predictive, and the
+    info's ``robust_increment`` adds the labels' :func:`student_t_log_density` in the same order
+    (what a Gaussian sum weighs its components by)."""
     f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, mean, X, m))(batch.X, batch.mask)
     r_now = r if noise is None else estimate(noise)
     pred_var = jax.vmap(lambda h: h @ form.times(cov, h))(H0) + r_now
     log_pred = gaussian_log_density(batch.d, f0, pred_var)
 
     def one(carry, entry):
-        mean, cov, increment, noise = carry
+        mean, cov, increment, robust_increment, noise = carry
         index, X, mask, d, valid = entry
         f, H = jax.lax.cond(index == 0, lambda: (f0[0], H0[0]), lambda: value_and_jacobian(ssm, mean, X, mask))
         if noise is None and robust is None:
@@ -177,13 +189,17 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
             new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form, robust)
         keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
         increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
+        if robust is not None:
+            robust_increment = robust_increment + jnp.where(valid, student_t_log_density(d, f, s, robust), 0.0)
         keep_all = partial(jax.tree_util.tree_map, keep)
-        return (keep(new_mean, mean), keep_all(new_cov, cov), increment, keep_all(new_noise, noise)), None
+        return (keep(new_mean, mean), keep_all(new_cov, cov), increment, robust_increment,
+                keep_all(new_noise, noise)), None
 
     entries = (jnp.arange(batch.d.shape[0]), batch.X, batch.mask, batch.d, batch.valid)
     zero = jnp.zeros((), mean.dtype)
-    (mean, cov, increment, noise), _ = jax.lax.scan(one, (mean, cov, zero, noise), entries)
-    return mean, cov, noise, EKFInfo(f0, pred_var, log_pred, increment)
+    carry = (mean, cov, zero, None if robust is None else zero, noise)
+    (mean, cov, increment, robust_increment, noise), _ = jax.lax.scan(one, carry, entries)
+    return mean, cov, noise, EKFInfo(f0, pred_var, log_pred, increment, robust_increment)
 
 
 def initial_mean(ssm: StateSpace, key: Array, init: str) -> Array:

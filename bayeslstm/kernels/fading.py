@@ -50,12 +50,21 @@ def next_level(level: Array | None, fading: float | None, batch: Batch, info: An
     used (``estimate(noise)`` where it is learnt, else ``r``)."""
     if fading is None or level is None:
         return level
+    return moved_level(level, fading, *log_ratio(batch, info, noise, r))
+
+
+def log_ratio(batch: Batch, info: Any, noise: NoiseState | None, r: Array | None) -> tuple[Array, Array]:
+    """mean(log rho) over the step's valid labels (0 when there are none), and their count."""
     label_var = estimate(noise) if noise is not None else r
     assert label_var is not None  # a Kalman-type filter has a fixed or a learnt label variance
     state_part = jnp.maximum(info.predictive_var - label_var, 1e-30)  # h P- h^T
     rho = jnp.clip(((batch.d - info.prediction) ** 2 - label_var) / state_part, *RATIO_RANGE)
-    valid = batch.valid.astype(level.dtype)
+    valid = batch.valid.astype(info.predictive_var.dtype)
     count = jnp.sum(valid)
-    log_rho = jnp.sum(valid * jnp.log(rho)) / jnp.maximum(count, 1.0)
+    return jnp.sum(valid * jnp.log(rho)) / jnp.maximum(count, 1.0), count
+
+
+def moved_level(level: Array, fading: float, log_rho: Array, count: Array) -> Array:
+    """alpha * exp(log_rho)^(1 - beta), kept in SCALE_RANGE; alpha itself when no label was seen."""
     updated = jnp.clip(level * jnp.exp((1.0 - fading) * log_rho), *SCALE_RANGE)
     return jnp.where(count > 0, updated, level)

@@ -17,6 +17,16 @@ is the EKF exactly.
 LoFi filters (:mod:`bayeslstm.kernels.lofi`: a diagonal-plus-rank-``rank`` precision, cost
 linear in the number of weights), for networks too large for a covariance per component.
 With C = 1 and low-rank components the filter is LoFi exactly.
+
+``robust=nu`` (outlier-robust updates, as the EKF's): each component takes in a label with the
+Student-t weight of its own residual and predictive variance, and its weight is multiplied by
+its Student-t predictive density t_nu(d_b; f_c, s_c) instead of the Gaussian one, so that one
+wild label cannot hand the mixture to whichever component predicted widest; the evidence and
+the scores stay those of the Gaussian predictive. ``fading=beta`` (learnt process noise,
+:mod:`bayeslstm.kernels.fading`): one alpha per filter, shared by its components, which all
+predict with P_c + alpha q; each step alpha moves by the average of the components' mean log
+ratios weighted by the mixture weights the step predicted with. With C = 1 both are the EKF's
+(LoFi's) exactly.
 """
 
 from __future__ import annotations
@@ -31,7 +41,8 @@ from jax.scipy.special import logsumexp
 
 from ..errors import choose, number
 from ..model.statespace import StateSpace
-from .ekf import COVARIANCES, EKFState, extended_kalman_filter
+from .ekf import COVARIANCES, EKFState, check_robust, extended_kalman_filter
+from .fading import check_fading, log_ratio, moved_level
 from .label_noise import NoiseState, label_variance
 from .lofi import DEFAULT_RANK, LoFiState, low_rank_filter
 from .protocol import Batch, GaussianMixture, Kernel, LowRankPrecision
@@ -51,6 +62,7 @@ class GaussianSumState(NamedTuple):
     log_evidence: Array
     noise: NoiseState | None = None  # each component's label-variance posterior, when a static site sets it
     labels_seen: Array | None = None  # labels absorbed (merging groups keep the weights that saw most)
+    level: Array | None = None  # alpha, the learnt scale of q shared by the components, with fading
 
 
 class GaussianSumInfo(NamedTuple):
@@ -72,21 +84,27 @@ class ComponentFilter(NamedTuple):
     """The filter each component runs, and how a mixture's fields map to its state."""
 
     kernel: Kernel
-    state: Callable  # (means, covs, noise) -> the components' kernel state, batched over C
+    state: Callable  # (means, covs, noise, level) -> the components' kernel state, batched over C
     parts: Callable  # the components' kernel state -> (means, covs)
 
 
-def component_filter(ssm: StateSpace, covariance: str, init: str, rank: int) -> ComponentFilter:
-    """EKF components (full or diagonal covariance) or LoFi components (low-rank precision)."""
+def component_filter(ssm: StateSpace, covariance: str, init: str, rank: int,
+                     robust: float | None = None) -> ComponentFilter:
+    """EKF components (full or diagonal covariance) or LoFi components (low-rank precision),
+    with ``robust`` updates. A component predicts with the mixture's ``level`` but leaves it
+    alone (its kernel has no fading of its own): :func:`shared_level` moves it."""
     choose("Gaussian-sum covariance", covariance, MIXTURE_COVARIANCES)
+    levels = lambda means, level: None if level is None else jnp.broadcast_to(level, means.shape[:1])  # noqa: E731
     if covariance == "low-rank":
         return ComponentFilter(
-            low_rank_filter(ssm, rank, init),
-            lambda means, covs, noise: LoFiState(means, covs.diag, covs.factor, jnp.zeros(means.shape[:1], means.dtype), noise),
+            low_rank_filter(ssm, rank, init, robust),
+            lambda means, covs, noise, level: LoFiState(means, covs.diag, covs.factor, jnp.zeros(means.shape[:1], means.dtype),
+                                                        noise, levels(means, level)),
             lambda state: (state.mean, LowRankPrecision(state.diag, state.factor)))
     return ComponentFilter(
-        extended_kalman_filter(ssm, covariance, init),
-        lambda means, covs, noise: EKFState(means, covs, jnp.zeros(means.shape[:1], means.dtype), noise),
+        extended_kalman_filter(ssm, covariance, init, robust),
+        lambda means, covs, noise, level: EKFState(means, covs, jnp.zeros(means.shape[:1], means.dtype), noise,
+                                                   levels(means, level)),
         lambda state: (state.mean, state.cov))
 
 
@@ -98,10 +116,11 @@ def marginal_variances(covs: Array | LowRankPrecision) -> Array:
     return covs if covs.ndim == 2 else jnp.diagonal(covs, axis1=1, axis2=2)
 
 
-def check_mixture_options(num_components: int, respawn_below: float) -> int:
-    """Refuse bad Gaussian-sum options before any work; return C as an int."""
+def check_mixture_options(num_components: int, respawn_below: float, robust: float | None = None,
+                          fading: float | None = None) -> tuple[int, float | None, float | None]:
+    """Refuse bad Gaussian-sum options before any work; return C as an int, robust and fading."""
     number("respawn_below", respawn_below, float, 0.0, 1.0, high_open=True)
-    return number("num_components", num_components, int, 1)
+    return number("num_components", num_components, int, 1), check_robust(robust), check_fading(fading)
 
 
 def mixture_moments(log_weights: Array, prediction: Array, var: Array, log_density: Array) -> tuple[Array, Array, Array]:
@@ -119,6 +138,26 @@ def reweight_components(log_weights: Array, increments: Array) -> tuple[Array, A
     unnormalised = log_weights + increments
     total = logsumexp(unnormalised)
     return unnormalised - total, total
+
+
+def robust_reweight(log_weights: Array, increments: Array, robust_increments: Array | None) -> tuple[Array, Array]:
+    """:func:`reweight_components`, but with ``robust_increments`` (the components' Student-t
+    densities, when robust) setting the weights; the evidence stays the Gaussian ``increments``'."""
+    log_w, total = reweight_components(log_weights, increments)
+    if robust_increments is not None:
+        log_w = reweight_components(log_weights, robust_increments)[0]
+    return log_w, total
+
+
+def shared_level(level: Array | None, fading: float | None, log_weights: Array, batch: Batch, info,
+                 noise: NoiseState | None, r: Array | None) -> Array | None:
+    """The mixture's alpha after a step: moved by sum_c w_c mean(log rho_c), the components'
+    covariance-matching ratios (:mod:`bayeslstm.kernels.fading`) weighted by the weights
+    ``log_weights`` the step predicted with; unchanged without fading."""
+    if fading is None or level is None:
+        return level
+    ratios, counts = jax.vmap(log_ratio, in_axes=(None, 0, 0, None))(batch, info, noise, r)
+    return moved_level(level, fading, jnp.sum(jnp.exp(log_weights) * ratios), counts[0])
 
 
 def respawn(key: Array, state: GaussianSumState, below: float) -> tuple[GaussianSumState, Array]:
@@ -139,35 +178,39 @@ def respawn(key: Array, state: GaussianSumState, below: float) -> tuple[Gaussian
     return state._replace(means=means, covs=covs, log_weights=log_w - logsumexp(log_w), noise=noise), jnp.sum(collapsed)
 
 
-def initial_mixture(component: ComponentFilter, key: Array, count: int) -> GaussianSumState:
+def initial_mixture(component: ComponentFilter, key: Array, count: int, fading: float | None = None) -> GaussianSumState:
     """``count`` component starts, equally weighted; the first is the component filter's own
-    start from ``key``, so that one component is that filter (the EKF, or LoFi)."""
+    start from ``key``, so that one component is that filter (the EKF, or LoFi). alpha starts
+    at 1 with ``fading``."""
     keys = jnp.concatenate([key[None], jax.random.split(key, count - 1)]) if count > 1 else key[None]
     components = jax.vmap(component.kernel.init)(keys)
     means, covs = component.parts(components)
     flat = jnp.full((count,), -jnp.log(count), means.dtype)
-    return GaussianSumState(means, covs, flat, jnp.zeros((), means.dtype), components.noise)
+    level = None if fading is None else jnp.ones((), means.dtype)
+    return GaussianSumState(means, covs, flat, jnp.zeros((), means.dtype), components.noise, level=level)
 
 
 def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENTS, covariance: str = "full",
                         init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
-                        rank: int = DEFAULT_RANK) -> Kernel:
+                        rank: int = DEFAULT_RANK, robust: float | None = None, fading: float | None = None) -> Kernel:
     """Gaussian-sum filter of ``num_components`` EKFs (``covariance`` "full" or "diagonal",
-    ``init`` as the EKF's) or LoFi filters of rank ``rank`` (``covariance="low-rank"``)."""
-    count = check_mixture_options(num_components, respawn_below)
-    component = component_filter(ssm, covariance, init, rank)
+    ``init`` as the EKF's) or LoFi filters of rank ``rank`` (``covariance="low-rank"``);
+    ``robust`` and ``fading`` as in the module docstring."""
+    count, robust, fading = check_mixture_options(num_components, respawn_below, robust, fading)
+    component = component_filter(ssm, covariance, init, rank, robust)
 
     def init_fn(key: Array) -> GaussianSumState:
-        return initial_mixture(component, key, count)
+        return initial_mixture(component, key, count, fading)
 
     def step(key: Array, state: GaussianSumState, batch: Batch) -> tuple[GaussianSumState, GaussianSumInfo]:
-        components = component.state(state.means, state.covs, state.noise)
+        components = component.state(state.means, state.covs, state.noise, state.level)
         updated, info = jax.vmap(component.kernel.step, in_axes=(None, 0, None))(key, components, batch)
         prediction, pred_var, log_pred = mixture_moments(state.log_weights, info.prediction, info.predictive_var,
                                                          info.log_pred_density)
-        log_w, increment = reweight_components(state.log_weights, info.log_evidence_increment)
+        log_w, increment = robust_reweight(state.log_weights, info.log_evidence_increment, info.robust_increment)
         means, covs = component.parts(updated)
-        new = GaussianSumState(means, covs, log_w, state.log_evidence + increment, updated.noise)
+        level = shared_level(state.level, fading, state.log_weights, batch, info, state.noise, ssm.obs_var)
+        new = GaussianSumState(means, covs, log_w, state.log_evidence + increment, updated.noise, level=level)
         ess = effective_sample_size(log_w)
         new, respawned = respawn(key, new, respawn_below) if count > 1 else (new, jnp.zeros((), jnp.int32))
         return new, GaussianSumInfo(prediction, pred_var, log_pred, increment, ess, respawned)

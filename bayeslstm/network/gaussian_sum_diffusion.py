@@ -13,6 +13,11 @@ default, or by L rounds of average consensus), so that every member holds the sa
 decides the same re-spawns and predicts with the same mixture weights, every present label
 counted once. When groups meet again the weights that have absorbed the most labels are kept.
 With C = 1 it is the DEKF (with low-rank components, diffusion LoFi).
+
+``robust`` and ``fading`` as the Gaussian-sum filter's: each component takes in its neighbours'
+labels with Student-t weights, and the group agrees on the components' Student-t log densities
+of their own labels as well (they set the weights; the Gaussian ones the evidence); each node
+keeps its own alpha, shared by its components and learnt from the labels it adapts on.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from ..kernels.ekf import student_t_log_density
 from ..kernels.gaussian_sum import (
     DEFAULT_COMPONENTS,
     DEFAULT_RESPAWN_BELOW,
@@ -31,7 +37,8 @@ from ..kernels.gaussian_sum import (
     mixture_moments,
     posterior,
     respawn,
-    reweight_components,
+    robust_reweight,
+    shared_level,
 )
 from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
@@ -69,24 +76,26 @@ from .mixing import Links, combine
 def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: int = DEFAULT_COMPONENTS,
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
                            consensus: str = "exact", consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
-                           flood_rounds: int | None = None, rank: int = DEFAULT_RANK) -> NetworkMethod:
+                           flood_rounds: int | None = None, rank: int = DEFAULT_RANK, robust: float | None = None,
+                           fading: float | None = None) -> NetworkMethod:
     """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
     ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
     ``consensus``, ``consensus_iters`` and ``flood_rounds`` as the consensus DPF's. Traffic per
     node and step: to each live neighbour the raw example and the C component means (the
     DEKF's with C means); the groups' flood; C + 1 numbers up and down the group's tree (or L C
-    per live neighbour with average consensus); C + 2 more when a node takes its leader's weights.
+    per live neighbour with average consensus; C more of each with ``robust``); C + 2 more when
+    a node takes its leader's weights.
     """
-    count = check_mixture_options(num_components, respawn_below)
+    count, robust, fading = check_mixture_options(num_components, respawn_below, robust, fading)
     agreement = plan(network, "the distributed Gaussian-sum filter", consensus, consensus_iters, flood_rounds)
-    component = component_filter(ssm, covariance, init, rank)
+    component = component_filter(ssm, covariance, init, rank, robust)
     table = agreement.table
     own_slot = own_slots(network)
     shares_examples = example_traffic(count * ssm.dim)  # the raw example and the C means
 
     def adapt(key: Array, state: GaussianSumState, batch: Batch):
-        components = component.state(state.means, state.covs, state.noise)
+        components = component.state(state.means, state.covs, state.noise, state.level)
         return jax.vmap(component.kernel.step, in_axes=(None, 0, None))(key, components, batch)
 
     def node_step(key: Array, state: GaussianSumState, data: StepData, links: Links, axis: NodeAxis):
@@ -101,13 +110,15 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         prediction, pred_var, log_pred = jax.vmap(mixture_moments)(
             log_weights, pick(info.prediction)[..., None], pick(info.predictive_var)[..., None],
             pick(info.log_pred_density)[..., None])
-        local = jnp.where(data.observed[:, None], pick(info.log_pred_density), 0.0)
-        agreed = agree_on_total(agreement, groups, local, data.observed, links, rows, axis)
-        log_w, increment = jax.vmap(reweight_components)(log_weights, agreed.total)
+        scores = own_scores(pick(info.prediction), pick(info.predictive_var), pick(info.log_pred_density), data)
+        agreed = agree_on_total(agreement, groups, scores, data.observed, links, rows, axis)
+        log_w, increment = jax.vmap(robust_reweight)(log_weights, *agreed.total)
         log_w, increment = from_leader((log_w, increment), groups.leader, axis)
         means, covs = component.parts(updated)
         means = combine(links.weights[rows], table[rows], axis.gather(means))
-        new = GaussianSumState(means, covs, log_w, log_evidence + increment, updated.noise, labels_seen + agreed.labels)
+        level = None if fading is None else jax.vmap(node_level)(state.level, log_weights, batch, info, state.noise)
+        new = GaussianSumState(means, covs, log_w, log_evidence + increment, updated.noise, labels_seen + agreed.labels,
+                               level)
         ess = jax.vmap(effective_sample_size)(log_w)
         if count > 1:  # the same key and the same weights at every node: the same re-spawns
             new, respawned = jax.vmap(lambda s: respawn(jax.random.fold_in(key, 1), s, respawn_below))(new)
@@ -120,5 +131,16 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
         out.update(traffic(messages + agreed.messages + stale, floats + agreed.floats + stale * (count + 2)))
         return new, out
 
-    init_fn = start_together(network, lambda key: initial_mixture(component, key, count))
+    def node_level(level: Array | None, log_weights: Array, batch: Batch, info, noise) -> Array | None:
+        return shared_level(level, fading, log_weights, batch, info, noise, ssm.obs_var)
+
+    def own_scores(prediction: Array, pred_var: Array, log_pred: Array, data: StepData) -> tuple:
+        """Each component's log density of the node's own label, (K_here, C): the Gaussian one
+        and, with robust, the Student-t one (zero where the node has no label)."""
+        observed = data.observed[:, None]
+        robust_scores = None if robust is None else jnp.where(
+            observed, student_t_log_density(data.d[:, None], prediction, pred_var, robust), 0.0)
+        return jnp.where(observed, log_pred, 0.0), robust_scores
+
+    init_fn = start_together(network, lambda key: initial_mixture(component, key, count, fading))
     return graph_method(network, init_fn, node_step, "dgspf", posterior)

@@ -207,9 +207,12 @@ def _itemsize(leaf: Any) -> int:
 
 
 def info_per_node(info: Any, nodes: int, entry: Array | None = None) -> dict[str, Array]:
-    """Kernel info -> dict of (K,) arrays. ``entry`` picks each node's own batch entry."""
+    """Kernel info -> dict of (K,) arrays (an optional field left None is not reported).
+    ``entry`` picks each node's own batch entry."""
     out = {}
     for name, value in info._asdict().items():
+        if value is None:
+            continue
         value = jnp.asarray(value)
         if name in PER_ENTRY:
             value = value[..., 0] if entry is None else own_entry(value, entry)

@@ -39,6 +39,8 @@ def centralized(kernel: Kernel) -> NetworkMethod:
         state, info = kernel.step(key, state, Batch(data.X, data.mask, data.d, data.observed))
         out = {}
         for name, value in info._asdict().items():
+            if value is None:  # an optional field the kernel left off (the EKF's robust_increment)
+                continue
             value = jnp.asarray(value)
             out[name] = value if name in PER_ENTRY else jnp.broadcast_to(value, (nodes,))
         return state, out

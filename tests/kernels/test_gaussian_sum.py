@@ -130,3 +130,39 @@ def test_bad_options_are_refused():
         bl.run(stream, "gspf", num_components=0)
     with pytest.raises(OptionError, match="respawn_below"):
         bl.run(stream, "gspf", respawn_below=1.0)
+
+
+def test_robust_weights_keep_outliers_from_moving_the_mixture():
+    """5% of labels moved 20 label standard deviations: with robust=4 (Student-t updates and
+    component weights) the late MSE on the clean labels stays within 10% of the outlier-free
+    run (measured: 6%); without it, it is several times worse (measured: 14x)."""
+    stream, _ = bl.teacher_stream(steps=400, nodes=1, features=2, min_len=2, max_len=4, seed=3, noise_var=0.01)
+    rng = np.random.default_rng(0)
+    bad = rng.random(stream.steps) < 0.05
+    d = stream.d.copy()
+    d[bad, 0] += 20 * stream.d[:, 0].std() * rng.choice([-1, 1], size=bad.sum())
+    late = (np.arange(stream.steps) >= stream.steps // 2) & ~bad
+
+    def late_mse(data, **options):
+        result = bl.run(data, "gspf", **SMALL, **options)
+        return float(np.mean((result.predictions[late, 0] - stream.d[late, 0]) ** 2))
+
+    assert late_mse(stream._replace(d=d), robust=4.0) <= 1.10 * late_mse(stream, robust=4.0)
+    assert late_mse(stream._replace(d=d)) > 2.0 * late_mse(stream)
+
+
+def test_fading_none_keeps_the_plain_filter_and_fading_raises_alpha_after_a_jump():
+    """fading=None: no alpha, the plain filter's results bit for bit. fading=0.9: the shared
+    alpha stays near 1 on a teacher that holds still and jumps when the teacher changes
+    (measured: 1.0 after 256 steps of one teacher, 1.1 after 241; 24 fifteen steps into a second one)."""
+    def teacher(seed, steps):
+        return bl.teacher_stream(steps=steps, nodes=1, features=2, min_len=2, max_len=4, seed=seed, noise_var=0.01)[0]
+
+    still = teacher(1, 256)  # the outlier test's shapes: its compiled programs serve here too
+    jump = bl.Stream(*(np.concatenate(parts) for parts in zip(teacher(1, 241), teacher(2, 15))))
+    plain, none = bl.run(jump, "gspf", **SMALL), bl.run(jump, "gspf", fading=None, robust=None, **SMALL)
+    assert none.final_state.level is None
+    np.testing.assert_array_equal(none.predictions, plain.predictions)
+    level = [bl.run(stream, "gspf", fading=0.9, **SMALL).final_state.level for stream in (still, jump)]
+    assert level[0].shape == (1,) and 1.0 <= float(level[0][0]) < 2.0
+    assert float(level[1][0]) > 10.0

@@ -17,7 +17,7 @@ def _shared_start(stream, name, seed, **options):
     """``name`` (dekf or dlofi) with every node started from the same draw, as dgspf's components
     start: the component filter's own start from the run's initial key."""
     built = assemble(stream, name, seed=seed, **SMALL, **options)[0]
-    kernel = (low_rank_filter(built.ssm, options["rank"]) if name == "dlofi" else extended_kalman_filter(built.ssm))
+    kernel = (low_rank_filter if name == "dlofi" else extended_kalman_filter)(built.ssm, **options)
     init = lambda key, nodes: jax.vmap(lambda _: kernel.init(key))(np.arange(nodes))  # noqa: E731
     return run_method(built.method._replace(init=init), stream, seed=seed)
 
@@ -32,6 +32,17 @@ def test_one_component_is_the_dekf():
                                    rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(dgspf.final_state.covs)[:, 0], np.asarray(dekf.final_state.cov),
                                    rtol=1e-12, atol=1e-14)
+
+
+def test_one_component_with_robust_and_fading_is_the_dekf_with_them():
+    """robust (the Student-t scores agreed in the groups run too) and fading (one alpha per node)."""
+    stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
+    options = dict(robust=3.0, fading=0.8)
+    dekf = _shared_start(stream, "dekf", seed=2, **options)
+    dgspf = bl.run(stream, "dgspf", num_components=1, seed=2, **SMALL, **options)
+    np.testing.assert_array_equal(dgspf.predictions, dekf.predictions)
+    np.testing.assert_array_equal(np.asarray(dgspf.final_state.level), np.asarray(dekf.final_state.level))
+    assert dgspf.final_state.level.shape == (5,) and float(dgspf.final_state.level.max()) > 1.0  # alpha moved
 
 
 def test_one_low_rank_component_is_diffusion_lofi():
