@@ -1,4 +1,5 @@
-"""Figures of a comparison: TAE over time, ESS over time, output weights, the network.
+"""Figures of a comparison: TAE over time, ESS over time, output weights, the network, and the
+weights of a model average's members over time.
 
 Every function draws with Matplotlib and returns the Axes or Figure it drew on: by default a
 new pyplot figure (shown as pyplot shows any, e.g. inline in Jupyter), or with
@@ -303,6 +304,37 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
     bar = fig.add_axes((1 - 1.25 / width, 0.15, 0.18 / width, 0.7))
     fig.colorbar(mappable, cax=bar, label="final TAE of the node")
     fig.suptitle("Final TAE per node")
+    return fig
+
+
+def plot_average_weights(averages, detached: bool = False):
+    """The weight of each member of a model average (``bl.model_average``) against time, network
+    mean over nodes, stacked (they sum to 1): the share of each method's predictive density in
+    the mixture that predicts each step. ``averages``: a model average's RunResult, or its
+    :class:`~bayeslstm.report.summary.RunSummary`, or ``{label: either}`` for one panel each.
+    Returns the Figure, or None if none has member weights; ``detached``: draw on a figure that
+    pyplot does not track."""
+    from .summary import RunSummary, summarize_run
+
+    if isinstance(averages, Mapping):
+        summaries = {str(label): summarize_run(run) for label, run in averages.items()}
+    else:
+        summaries = {"average": summarize_run(averages)}
+    summaries = {label: s for label, s in summaries.items() if isinstance(s, RunSummary) and s.member_weights}
+    if not summaries:
+        return None
+    fig, axes = _subplots(detached, len(summaries), 1, figsize=(9.5, 0.5 + 3.5 * len(summaries)), squeeze=False)
+    for ax, (label, summary) in zip(axes[:, 0], summaries.items()):
+        weights = summary.member_weights or {}
+        time = summary.time if summary.time is not None else np.arange(1, len(next(iter(weights.values()))) + 1)
+        colormap = matplotlib.colormaps["tab20" if len(weights) > 10 else "tab10"]
+        colors = [colormap(k % colormap.N) for k in range(len(weights))]
+        layers = ax.stackplot(time, *weights.values(), labels=list(weights), colors=colors, linewidth=0)
+        forgetting = (summary.options or {}).get("forgetting")
+        ax.set(xlim=(time[0], time[-1]), ylim=(0, 1), xlabel="time step t", ylabel="weight (network mean)",
+               title=f"{label}: weight of each member" + (f" (forgetting {forgetting:g})" if forgetting is not None else ""))
+        ax.legend(layers[::-1], list(weights)[::-1], fontsize="small", frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # top to bottom, as stacked
     return fig
 
 
