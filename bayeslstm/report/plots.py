@@ -220,7 +220,7 @@ def _forest(ax, site: xr.DataArray, var_name: str, hdi_prob: float, cycle: Seque
         ax.axhspan(-first + 0.5, -(first + chains - 1) - 0.5, color="k", alpha=0.1, linewidth=0)
     names = _entry_names(site, entry_dims, var_name)
     if name_rows:
-        nodes = [f"node {c}" for c in site["chain"].values]
+        nodes = [f"node {c}" for c in site["chain"].values] if chains > 1 else ["network"]
         ax.set_yticks(y, [f"{nodes[c]}: {names[e]}" for c in range(chains) for e in range(entries)], fontsize=7)
     else:
         ax.set_yticks(-(top + (chains - 1) / 2), names, fontsize=8)
