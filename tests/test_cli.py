@@ -130,9 +130,12 @@ def test_compare_with_average_scores_the_online_model_average_of_the_methods(tmp
     table = bl.load_dataset("concrete", nodes=3, max_steps=12)
     runs = {m: bl.run(table, m, **({"model_options": {"hidden": 2}} if m == "ekf" else {}))
             for m in ("ekf", "baseline-last", "baseline-mean")}
-    expected = bl.model_average(runs, forgetting=0.9).final_tae
-    assert summary["methods"]["average"]["final_tae"] == pytest.approx(expected, rel=1e-5)
-    assert "average" in (tmp_path / "report.md").read_text()
+    average = bl.model_average(runs, forgetting=0.9)
+    assert summary["methods"]["average"]["final_tae"] == pytest.approx(average.final_tae, rel=1e-5)
+    weights = average.diagnostics["weight"].mean("node")  # each member's weight per step, drawn in average.png
+    for member, drawn in summary["methods"]["average"]["member_weights"].items():
+        np.testing.assert_allclose(drawn, weights.sel(member=member), rtol=1e-4, atol=1e-6)
+    assert "](average.png)" in (tmp_path / "report.md").read_text() and (tmp_path / "average.png").is_file()
 
 
 def test_compare_on_a_builtin_dataset_scores_in_original_units(tmp_path):

@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--average", type=forgetting_type, nargs="?", const=0.98, default=None, metavar="FORGETTING",
                          help="also score the online model average of the methods that finish: their predictive "
                               "densities mixed with weights from their log scores of the earlier labels, discounted "
-                              "by FORGETTING per label (default 0.98; 1: Bayesian model averaging); needs --record full")
+                              "by FORGETTING per label (default 0.98; 1: Bayesian model averaging); the report draws each "
+                              "method's weight over time (average.png); needs --record full")
     _common(compare)
     report = sub.add_parser("report", help="redraw report.md and the figures of an output folder", formatter_class=raw,
                             description="Redraw OUT/report.md and its figures from OUT/summary.json and the netCDF "

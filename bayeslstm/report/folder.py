@@ -27,6 +27,7 @@ from ..errors import InputError
 from .comparison import Comparison, compare_results, table_markdown
 from .inference_data import to_inference_data
 from .names import netcdf_name
+from .netcdf import write_netcdf
 from .reading import is_inference_data
 from .summary import RunSummary, replicates, summarize_run
 
@@ -36,6 +37,9 @@ FIGURES = {
                        "the dotted line is the resampling threshold."),
     "weights": ("weights.png", "Posterior of {site} at the last step, one colour per node."),
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
+    "average": ("average.png", "The model average: the weight of each member's predictive density in the mixture "
+                               "that predicts each step (network mean over nodes), learnt from the members' log "
+                               "scores of the earlier labels."),
 }
 SUMMARY = "summary.json"
 REPORT = "report.md"
@@ -73,7 +77,8 @@ def _idata(run) -> Any:
 
 def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
     """Write every ``InferenceData`` to ``OUT/<label>.nc`` (label made file-safe, clashes
-    numbered); returns ``{label: file name}``."""
+    numbered), uncompressed, as ``idata.to_netcdf(path, compress=False)`` would but faster
+    (:func:`~bayeslstm.report.netcdf.write_netcdf`); returns ``{label: file name}``."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
@@ -83,7 +88,7 @@ def save_runs(out_dir, idatas: Mapping[str, Any]) -> dict[str, str]:
         while name in names.values():
             n += 1
             name = f"{stem}_{n}.nc"
-        idata.to_netcdf(str(out / name))
+        write_netcdf(idata, out / name)
         names[label] = name
     return names
 
@@ -273,25 +278,31 @@ def _data_lines(written: list[str], finished: int, entries: Mapping[str, RunSumm
     if names:
         data.append("Each method's run is an ArviZ InferenceData in " + ", ".join(names) + " (`arviz.from_netcdf`; "
                     "see the ArviZ page of the documentation).")
-    if len(written) < finished:
-        data.append("The baselines learn no weights, so they have no InferenceData: their numbers are in "
-                    f"`{SUMMARY}`.")
+    averages = sum(e.fusion == "average" and e.status != "failed" for e in entries.values())
+    if finished - len(written) > averages:
+        data.append(f"The baselines learn no weights, so they have no InferenceData: their numbers are in `{SUMMARY}`.")
+    if averages:
+        data.append("The model average learns no weights of its own and has no InferenceData: its numbers, with "
+                    f"each member's weight per step, are in `{SUMMARY}`.")
     data.append(f"`bayeslstm report DIR` redraws this page from `{SUMMARY}` and the netCDF files.")
     return ["## Data", "", " ".join(data), ""]
 
 
 def _draw_figures(comparison: Comparison, idatas: Mapping[str, Any], edges, noise_floor: float | None,
-                  site: str | None, unit: str | None) -> dict[str, Any]:
+                  site: str | None, unit: str | None, summaries: Mapping[str, RunSummary]) -> dict[str, Any]:
     """The report's figures, on figures that pyplot does not track (no backend is touched);
-    None for one with nothing to draw (the weights figure when ``site`` is None)."""
+    None for one with nothing to draw (the weights figure when ``site`` is None, the model
+    average's when no run is one)."""
     from . import plots
 
+    averages = {label: s for label, s in summaries.items() if s.member_weights is not None}
     return {
         "tae": plots.plot_tae(comparison, noise_floor=noise_floor, unit=unit, detached=True),
         "ess": plots.plot_ess(comparison, detached=True),
         "weights": None if site is None else plots.plot_weights({k: v for k, v in idatas.items() if v is not None},
                                                                 var_name=site, detached=True),
         "network": plots.plot_network(comparison, edges=edges, detached=True),
+        "average": plots.plot_average_weights(averages, detached=True) if averages else None,
     }
 
 
@@ -342,7 +353,8 @@ def write_report(
     site, note = weights_site(idatas, var_name)
     drawn = {} if comparison is None else _draw_figures(
         comparison, idatas, edges if edges is not None else config.get("edges"),
-        noise_floor if noise_floor is not None else config.get("noise_var"), site, unit)
+        noise_floor if noise_floor is not None else config.get("noise_var"), site, unit,
+        {label: group[0] for label, group in summaries.items()})
     figures = _save_figures(out, drawn)
     lines = _heading_lines(title, comparison, len(runs), len(failed))
     if config or entries:

@@ -1,29 +1,31 @@
-"""Figures of a comparison: TAE over time, ESS over time, output weights, the network.
+"""Figures of a comparison: TAE over time, ESS over time, output weights, the network, and the
+weights of a model average's members over time.
 
 Every function draws with Matplotlib and returns the Axes or Figure it drew on: by default a
 new pyplot figure (shown as pyplot shows any, e.g. inline in Jupyter), or with
 ``detached=True`` a :class:`matplotlib.figure.Figure` that pyplot does not track, so that no
 backend is chosen or changed (what reports use; :func:`save_figure` writes it). Inputs are a
 :class:`~bayeslstm.report.comparison.Comparison`
-(or its dataset) and, for posteriors, ``{label: InferenceData}``; ArviZ draws the posteriors.
+(or its dataset) and, for posteriors, ``{label: InferenceData}``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Literal
 
 import matplotlib
 import numpy as np
 import xarray as xr
+from matplotlib.colors import to_rgba
 
 from ..errors import InputError
 from .comparison import Comparison, edges_of
 
 FAMILY_COLORS = {"pf": "tab:blue", "ekf": "tab:orange", "sgd": "tab:green", "adam": "tab:red"}
 FUSION_STYLES = {"distributed": "-", "local": "--", "centralized": ":"}
+NETWORK_COLOR = "0.25"  # the weights figure's colour for a centralized run's one filter
 SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
 
@@ -35,16 +37,18 @@ def _dataset(comparison: Comparison | xr.Dataset) -> xr.Dataset:
     raise InputError(f"expected a Comparison (from compare_results) or its dataset; got {type(comparison).__name__}")
 
 
-def _subplots(detached: bool, nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
+def _subplots(detached: bool, nrows: int = 1, ncols: int = 1, figsize=None, layout: Literal["constrained"] | None = "constrained",
+              **kwargs):
     """(Figure, Axes) of a new figure: a pyplot one, or, ``detached``, one that pyplot does not
-    track (drawing and saving it touch no backend)."""
+    track (drawing and saving it touch no backend). ``layout=None``: the caller places the axes
+    (constrained layout measures every text of the figure once more before drawing it)."""
     if not detached:
         import matplotlib.pyplot as plt
 
-        return plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", **kwargs)
+        return plt.subplots(nrows, ncols, figsize=figsize, layout=layout, **kwargs)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
@@ -142,48 +146,98 @@ def _grid(n: int, ncols: int) -> tuple[int, int]:
 
 def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int = 3, hdi_prob: float = 0.94,
                  detached: bool = False):
-    """One ArviZ forest plot per method of ``var_name``'s posterior, a colour per node (chain).
+    """One forest plot per method of ``var_name``'s posterior, a colour per node (chain): for
+    every entry of the site (``w_out[0]``...), one row per node, node 0 at the top, with the
+    ``hdi_prob`` highest-density interval (thin line), the interquartile range (thick line) and
+    the median (circle), as ArviZ's ``plot_forest(..., combined=True)`` draws them with one model
+    per node. A legend names the nodes' colours; with more nodes than colours every row is named
+    instead. A centralized run's one filter is drawn in dark grey.
 
     Local nodes learn on their own and may settle on different (equally good, e.g. permuted)
     weights; cooperative methods should agree. Returns the Figure, or None if no run has
     ``var_name``. ``detached``: draw on a figure that pyplot does not track.
     """
-    import arviz as az
+    from matplotlib.lines import Line2D
 
     runs = {label: idata for label, idata in idatas.items() if "posterior" in idata.groups() and var_name in idata.posterior}
     if not runs:
         return None
     rows_per_panel = max(idata.posterior[var_name].size // idata.posterior.sizes["draw"] for idata in runs.values())
     nrows, ncols = _grid(len(runs), ncols)
-    fig, axes = _subplots(detached, nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.6 + nrows * (1.2 + 0.14 * rows_per_panel)),
+    fig, axes = _subplots(detached, nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.9 + nrows * (1.2 + 0.14 * rows_per_panel)),
                           squeeze=False)
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    chains = {idata.posterior.sizes["chain"] for idata in runs.values()}
+    name_rows = max(chains) > len(cycle)
     for ax, (label, idata) in zip(axes.flat, runs.items()):
-        chains = idata.posterior["chain"].values
-        per_chain = [idata.sel(chain=[c], groups="posterior") for c in chains]
-        names = [f"node {c}" for c in chains] if len(chains) > 1 else ["network"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            az.plot_forest(per_chain, model_names=names, var_names=[var_name], combined=True, hdi_prob=hdi_prob,
-                           ax=ax, legend=False, textsize=8, markersize=4, linewidth=1.2,
-                           colors=[colors[k % len(colors)] for k in range(len(chains))])
+        _forest(ax, idata.posterior[var_name], var_name, hdi_prob, cycle, name_rows)
         ax.set_title(f"{label}  ({idata.attrs.get('draws_are', '')})", fontsize=9)
-        # ArviZ names an entry's variable only on its first line; every line gets it here
-        ax.set_yticks(ax.get_yticks(), [_weight_label(t.get_text(), var_name) for t in ax.get_yticklabels()])
-        ax.set_xlabel(f"value of {var_name}", fontsize=8)
     for ax in list(axes.flat)[len(runs):]:
         ax.set_visible(False)
-    fig.suptitle(f"Posterior of {var_name} at the last step: {round(hdi_prob * 100)}% HDI, one colour per node",
-                 fontsize="medium", wrap=True)
+    if not name_rows:
+        handles = [Line2D([], [], color=cycle[k], linewidth=2.4, label=f"node {k}") for k in range(max(chains) if max(chains) > 1 else 0)]
+        if 1 in chains:
+            handles.append(Line2D([], [], color=NETWORK_COLOR, linewidth=2.4, label="network (one filter)"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False)
+    fig.suptitle(f"Posterior of {var_name} at the last step: {round(hdi_prob * 100)}% HDI (thin), interquartile range "
+                 "(thick) and median, one colour per node", fontsize="medium", wrap=True)
     return fig
 
 
-def _weight_label(text: str, var_name: str) -> str:
-    """``node 0: [1]`` -> ``node 0: w_out[1]``; ``node 0: w_out[0]`` stays."""
-    head, sep, tail = text.rpartition(": ")
-    if tail.startswith("["):
-        tail = var_name + tail
-    return f"{head}{sep}{tail}" if sep else (var_name + text if text.startswith("[") else text)
+def hdi(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """The narrowest interval holding ``prob`` of the draws on the last axis, as ArviZ's
+    ``hdi`` finds it for a unimodal sample: (lower, upper) over the other axes."""
+    x = np.sort(np.asarray(values, float), axis=-1)
+    n = x.shape[-1]
+    k = int(np.floor(prob * n))
+    widths = x[..., k:] - x[..., : n - k]
+    start = np.argmin(np.where(np.isnan(widths), np.inf, widths), axis=-1)[..., None]
+    return np.take_along_axis(x, start, -1)[..., 0], np.take_along_axis(x, start + k, -1)[..., 0]
+
+
+def _forest(ax, site: xr.DataArray, var_name: str, hdi_prob: float, cycle: Sequence[str], name_rows: bool,
+            linewidth: float = 1.2, markersize: float = 4) -> None:
+    """A forest plot of one run's ``site`` (chain, draw, ...) on ``ax``: rows grouped by entry
+    (every other group shaded), one row per chain in a group, top to bottom; the groups named on
+    the y axis, or every row (``node 3: w_out[0]``) with ``name_rows``. A handful of artists
+    whatever the number of rows."""
+    chains = site.sizes["chain"]
+    entry_dims = [d for d in site.dims if d not in ("chain", "draw")]
+    values = site.transpose("chain", *entry_dims, "draw").values.reshape(chains, -1, site.sizes["draw"])
+    entries = values.shape[1]
+    lower, upper = hdi(values, hdi_prob)
+    q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=-1)
+    top = np.arange(entries) * (chains + 1)  # each group's first row; a blank row between groups
+    y = -(top[None, :] + np.arange(chains)[:, None])  # (chain, entry)
+    palette = [cycle[c % len(cycle)] for c in range(chains)] if chains > 1 else [NETWORK_COLOR]
+    colors = np.repeat([to_rgba(c) for c in palette], entries, axis=0)
+    y, lower, upper, q25, median, q75 = (np.ravel(a) for a in (y, lower, upper, q25, median, q75))
+    ax.hlines(y, lower, upper, colors=colors, linewidth=linewidth)
+    ax.hlines(y, q25, q75, colors=colors, linewidth=2 * linewidth)
+    ax.scatter(median, y, s=(0.75 * markersize) ** 2, facecolors=ax.get_facecolor(), edgecolors=colors,
+               linewidths=1.0, zorder=3)
+    for first in top[::2]:
+        ax.axhspan(-first + 0.5, -(first + chains - 1) - 0.5, color="k", alpha=0.1, linewidth=0)
+    names = _entry_names(site, entry_dims, var_name)
+    if name_rows:
+        nodes = [f"node {c}" for c in site["chain"].values] if chains > 1 else ["network"]
+        ax.set_yticks(y, [f"{nodes[c]}: {names[e]}" for c in range(chains) for e in range(entries)], fontsize=7)
+    else:
+        ax.set_yticks(-(top + (chains - 1) / 2), names, fontsize=8)
+    ax.set_ylim(y.min() - 0.8, y.max() + 0.8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(False)
+    ax.set_xlabel(f"value of {var_name}", fontsize=8)
+
+
+def _entry_names(site: xr.DataArray, dims: Sequence[Hashable], var_name: str) -> list[str]:
+    """``w_out[0]``, ``W_i[0, 1]``..., by the coordinates of the site's own dimensions, in C order."""
+    if not dims:
+        return [var_name]
+    coords = [site[d].values if d in site.coords else np.arange(site.sizes[d]) for d in dims]
+    grid = np.meshgrid(*coords, indexing="ij")
+    return [f"{var_name}[{', '.join(str(g.flat[i]) for g in grid)}]" for i in range(grid[0].size)]
 
 
 def _positions(nodes: int, edges: Sequence[tuple[int, int]] | None):
@@ -221,7 +275,12 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
         norm = Normalize(0.5 * low, 1.5 * low)
     nrows, ncols = _grid(len(methods), ncols)
     size = 3.2 if K <= 20 else 4.2
-    fig, axes = _subplots(detached, nrows, ncols, figsize=(size * ncols + 0.8, size * nrows), squeeze=False)
+    width, height = size * ncols + 1.5, size * nrows + 0.4
+    fig, axes = _subplots(detached, nrows, ncols, figsize=(width, height), squeeze=False, layout=None)
+    # placed by hand: 0.4 inch at the top for the figure's title, 0.45 inch above each panel for
+    # its two-line title, 1.5 inches on the right for the colour bar and its label
+    fig.subplots_adjust(left=0.05 / width, right=1 - 1.5 / width, bottom=0.05 / height, top=1 - 0.85 / height,
+                        wspace=0.05, hspace=0.45 / (size - 0.45))
     node_size = max(60, 500 - 12 * K)
     colormap = matplotlib.colormaps[cmap]
     for ax, method in zip(axes.flat, methods):
@@ -238,12 +297,44 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
         name = method if f"@{fusion}" in method else f"{method} ({fusion})"
         ax.set_title(f"{name}\nmean TAE {np.nanmean(values):.3g}", fontsize=9)
         ax.set_axis_off()
-        ax.margins(0.12)
+        ax.set(xlim=(-1.25, 1.25), ylim=(-1.25, 1.25), aspect="equal")  # the layouts lie in [-1, 1]^2
     for ax in list(axes.flat)[len(methods):]:
         ax.set_visible(False)
     mappable = ScalarMappable(norm=norm, cmap=colormap)
-    fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8, label="final TAE of the node")
+    bar = fig.add_axes((1 - 1.25 / width, 0.15, 0.18 / width, 0.7))
+    fig.colorbar(mappable, cax=bar, label="final TAE of the node")
     fig.suptitle("Final TAE per node")
+    return fig
+
+
+def plot_average_weights(averages, detached: bool = False):
+    """The weight of each member of a model average (``bl.model_average``) against time, network
+    mean over nodes, stacked (they sum to 1): the share of each method's predictive density in
+    the mixture that predicts each step. ``averages``: a model average's RunResult, or its
+    :class:`~bayeslstm.report.summary.RunSummary`, or ``{label: either}`` for one panel each.
+    Returns the Figure, or None if none has member weights; ``detached``: draw on a figure that
+    pyplot does not track."""
+    from .summary import RunSummary, summarize_run
+
+    if isinstance(averages, Mapping):
+        summaries = {str(label): summarize_run(run) for label, run in averages.items()}
+    else:
+        summaries = {"average": summarize_run(averages)}
+    summaries = {label: s for label, s in summaries.items() if isinstance(s, RunSummary) and s.member_weights}
+    if not summaries:
+        return None
+    fig, axes = _subplots(detached, len(summaries), 1, figsize=(9.5, 0.5 + 3.5 * len(summaries)), squeeze=False)
+    for ax, (label, summary) in zip(axes[:, 0], summaries.items()):
+        weights = summary.member_weights or {}
+        time = summary.time if summary.time is not None else np.arange(1, len(next(iter(weights.values()))) + 1)
+        colormap = matplotlib.colormaps["tab20" if len(weights) > 10 else "tab10"]
+        colors = [colormap(k % colormap.N) for k in range(len(weights))]
+        layers = ax.stackplot(time, *weights.values(), labels=list(weights), colors=colors, linewidth=0)
+        forgetting = (summary.options or {}).get("forgetting")
+        ax.set(xlim=(time[0], time[-1]), ylim=(0, 1), xlabel="time step t", ylabel="weight (network mean)",
+               title=f"{label}: weight of each member" + (f" (forgetting {forgetting:g})" if forgetting is not None else ""))
+        ax.legend(layers[::-1], list(weights)[::-1], fontsize="small", frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # top to bottom, as stacked
     return fig
 
 

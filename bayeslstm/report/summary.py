@@ -66,6 +66,7 @@ class RunSummary(NamedTuple):
     status: str = "ok"  # ok | failed
     error: str | None = None  # why a failed method stopped
     netcdf: str | None = None  # the file of its InferenceData, in the output folder
+    member_weights: dict[str, np.ndarray] | None = None  # a model average: {member: its weight per step, network mean}
 
     @classmethod
     def failed(cls, method: str, fusion: str, options: Mapping[str, Any] | None, error: str) -> RunSummary:
@@ -97,7 +98,8 @@ class RunSummary(NamedTuple):
             steps=int(result.tae["time"][-1]), half_mse=result.late_mse(0.5), ess_threshold=_ess_threshold(config),
             unit=unit or config.get("unit"), network_tae=np.asarray(result.network_tae, float),
             time=np.asarray(result.tae["time"].values, int), compilations=int(result.compilations),
-            options=dict(options) if options is not None else config.get("options"), has_weights=form is not None,
+            options=dict(options) if options is not None else config.get("options") or _average_options(config),
+            has_weights=form is not None, member_weights=_member_weights(diag),
         )
 
     @classmethod
@@ -147,13 +149,16 @@ class RunSummary(NamedTuple):
             compilations=None if compilations is None else int(compilations), options=entry.get("options"),
             has_weights=per_node is None, status=entry.get("status", "ok"), error=entry.get("error"),
             netcdf=entry.get("netcdf"),
+            member_weights=None if "member_weights" not in entry else
+            {member: np.asarray(w, float) for member, w in entry["member_weights"].items()},
         )
 
     def to_json(self) -> dict[str, Any]:
         """The ``summary.json`` entry: status, method, fusion and options; then, for a failed
         method, the error; for a finished one, the final and network-mean TAE, timings,
-        traffic, log score and late MSE; for a baseline also the per-node TAE; and the netCDF
-        file's name once one is written."""
+        traffic, log score and late MSE; for a baseline also the per-node TAE; for a model average
+        each member's weight per step (network mean); and the netCDF file's name once one is
+        written."""
         entry: dict[str, Any] = {"status": self.status, "method": self.method, "fusion": self.fusion,
                                  "options": self.options}
         if self.status == "failed":
@@ -170,6 +175,8 @@ class RunSummary(NamedTuple):
                 raise InputError(f"the summary of baseline {self.method!r} has a per-node TAE but no time steps")
             entry.update(time=[int(t) for t in self.time], tae_per_node=np.asarray(self.tae, float).tolist(),
                          half_mse=float(self.half_mse), family=self.family, unit=self.unit)
+        if self.member_weights is not None:
+            entry["member_weights"] = {member: [float(v) for v in w] for member, w in self.member_weights.items()}
         if self.netcdf is not None:
             entry["netcdf"] = self.netcdf
         return entry
@@ -207,6 +214,20 @@ def _method_and_fusion(config: Mapping[str, Any], fallback: str) -> tuple[str, s
         else:
             name, fusion = name or fallback, fusion or "distributed"
     return name, fusion
+
+
+def _member_weights(diagnostics) -> dict[str, np.ndarray] | None:
+    """A model average's weight of each member per step, network mean (``weight`` over
+    ``(member, time, node)`` in its diagnostics); None for any other run."""
+    if "weight" not in diagnostics or "member" not in diagnostics["weight"].dims:
+        return None
+    mean = diagnostics["weight"].mean("node").transpose("member", "time")
+    return {str(member): np.asarray(w, float) for member, w in zip(mean["member"].values, mean.values)}
+
+
+def _average_options(config: Mapping[str, Any]) -> dict | None:
+    """A model average's option, as the command line reports it."""
+    return {"forgetting": config["forgetting"]} if config.get("fusion") == "average" and "forgetting" in config else None
 
 
 def _edges(config: Mapping[str, Any]) -> list | None:

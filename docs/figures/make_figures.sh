@@ -7,8 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-bayeslstm compare --methods pf,ekf,dpf,dekf --steps 300 --nodes 6 --no-progress --seed 0 --out "$out"
-for name in tae ess weights network; do
+bayeslstm compare --methods pf,ekf,dpf,dekf --steps 300 --nodes 6 --no-progress --seed 0 --average --out "$out"
+for name in tae ess weights network average; do
     python - "$out/$name.png" "$here/$name.png" <<'PY'
 import sys
 from PIL import Image

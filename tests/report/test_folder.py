@@ -97,3 +97,29 @@ def test_a_model_without_w_out_gets_a_line_and_var_name_draws_its_site(tmp_path,
     assert "](weights.png)" in report and "Posterior of `Wh` at the last step" in report and "No weights" not in report
     with pytest.raises(InputError, match=r"var_name='w_out': no run has a weight site of that name; their sites are"):
         rebuild_report(out, var_name="w_out")
+
+
+def test_a_model_average_gets_a_figure_of_its_members_weights(tmp_path, runs):
+    """The report of runs with their model average draws each member's weight per step
+    (network mean, stacked): the figure is written and linked, and what it draws -- from the
+    run, or from summary.json's entry as `bayeslstm report` reads it -- is the average's
+    diagnostics."""
+    import bayeslstm as bl
+    from bayeslstm.report.plots import plot_average_weights
+
+    members = {label: runs[label] for label in ("pf", "ekf")}
+    average = bl.model_average(members, forgetting=0.9)
+    expected = average.diagnostics["weight"].mean("node").transpose("member", "time")
+    files = write_report(tmp_path, {**members, "average": average})
+    assert files.figures["average"] == tmp_path / "average.png" and files.figures["average"].stat().st_size > 5000
+    assert "](average.png)" in (tmp_path / "report.md").read_text()
+    entry = json.loads(json.dumps(RunSummary.from_result(average).to_json()))  # as summary.json keeps it
+    assert list(entry["member_weights"]) == ["pf", "ekf"] and entry["options"] == {"forgetting": 0.9}
+    for run in (average, RunSummary.from_json(entry, "average")):
+        layers = plot_average_weights(run, detached=True).axes[0].collections  # bottom to top
+        top = np.cumsum(expected.values, axis=0)
+        for layer, upper, lower in zip(layers, top, np.vstack([np.zeros_like(top[0]), top[:-1]])):
+            points = layer.get_paths()[0].vertices
+            for t, low, high in zip(expected["time"].values, lower, upper):  # the band at step t
+                at = points[points[:, 0] == t, 1]
+                np.testing.assert_allclose([at.min(), at.max()], [low, high], atol=1e-12)

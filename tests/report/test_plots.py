@@ -6,10 +6,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bayeslstm.report.comparison import compare_results  # noqa: E402
-from bayeslstm.report.plots import plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
+from bayeslstm.report.plots import hdi, plot_ess, plot_network, plot_tae, plot_weights  # noqa: E402
 
 az = pytest.importorskip("arviz")
 
@@ -29,3 +30,21 @@ def test_plots_draw(runs, idatas):
     assert len(net.axes) >= len(runs)
     assert plot_weights(idatas, var_name="nope") is None
     plt.close("all")
+
+
+def test_weights_figure_draws_each_nodes_hdi(idatas):
+    """The forest plot's thin lines are ArviZ's HDI of each node's draws of every entry, its
+    circles their medians; a legend names the nodes' colours."""
+    rng = np.random.default_rng(0)
+    draws = rng.standard_t(3, size=(5, 301))
+    lower, upper = hdi(draws, 0.94)
+    assert np.allclose(np.stack([lower, upper], -1), az.hdi(draws.T[None], hdi_prob=0.94))  # (chain=1, draw, 5)
+    fig = plot_weights({"ekf": idatas["ekf"]}, detached=True)
+    ax = fig.axes[0]
+    site = idatas["ekf"].posterior["w_out"]  # (chain, draw, entry)
+    thin = ax.collections[0].get_segments()  # chain-major: every entry of node 0, then of node 1...
+    values = site.values.transpose(0, 2, 1).reshape(-1, site.sizes["draw"])
+    assert np.allclose([[s[0, 0], s[1, 0]] for s in thin], np.stack(hdi(values, 0.94), -1))
+    assert np.allclose(ax.collections[2].get_offsets()[:, 0], np.median(values, -1))
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"w_out[{k}]" for k in range(site.shape[-1])]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [f"node {k}" for k in range(site.sizes["chain"])]
