@@ -185,14 +185,14 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
 
 
 def hdi(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """The narrowest interval holding ``prob`` of the draws on the last axis, as ArviZ's
-    ``hdi`` finds it for a unimodal sample: (lower, upper) over the other axes."""
-    x = np.sort(np.asarray(values, float), axis=-1)
-    n = x.shape[-1]
-    k = int(np.floor(prob * n))
-    widths = x[..., k:] - x[..., : n - k]
-    start = np.argmin(np.where(np.isnan(widths), np.inf, widths), axis=-1)[..., None]
-    return np.take_along_axis(x, start, -1)[..., 0], np.take_along_axis(x, start + k, -1)[..., 0]
+    """ArviZ's highest-density interval of the draws on the last axis of ``values``, each row
+    apart: (lower, upper) over the other axes."""
+    import arviz as az
+
+    dims = tuple(f"axis_{i}" for i in range(np.ndim(values) - 1)) + ("draw",)
+    bounds = az.hdi(xr.DataArray(np.asarray(values, float), dims=dims), hdi_prob=prob, input_core_dims=[["draw"]])
+    bounds = bounds[next(iter(bounds.data_vars))] if isinstance(bounds, xr.Dataset) else bounds
+    return bounds.sel(hdi="lower").values, bounds.sel(hdi="higher").values
 
 
 def _forest(ax, site: xr.DataArray, var_name: str, hdi_prob: float, cycle: Sequence[str], name_rows: bool,

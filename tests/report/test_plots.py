@@ -39,6 +39,10 @@ def test_weights_figure_draws_each_nodes_hdi(idatas):
     draws = rng.standard_t(3, size=(5, 301))
     lower, upper = hdi(draws, 0.94)
     assert np.allclose(np.stack([lower, upper], -1), az.hdi(draws.T[None], hdi_prob=0.94))  # (chain=1, draw, 5)
+    x = np.sort(draws, -1)  # the narrowest window of 94% of the sorted draws, by hand
+    k = int(np.floor(0.94 * 301))
+    start = np.argmin(x[:, k:] - x[:, :301 - k], -1)
+    assert np.allclose(lower, x[np.arange(5), start]) and np.allclose(upper, x[np.arange(5), start + k])
     fig = plot_weights({"ekf": idatas["ekf"]}, detached=True)
     ax = fig.axes[0]
     site = idatas["ekf"].posterior["w_out"]  # (chain, draw, entry)
