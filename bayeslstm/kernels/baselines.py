@@ -6,8 +6,11 @@
 
 Both are kernels like the filters (``init``/``step`` over a NamedTuple state), so they run in
 the ``local`` (per node) and ``centralized`` (all nodes' labels) modes, and are scored the same
-way. The predictive variance is the running variance of the past labels (1 before two labels
-have been seen), which gives them an honest log predictive density too.
+way. The predictive variance is the mean of the forecast's own past squared errors (of the
+predictions made once a label had been seen), which gives each an honest log predictive
+density, and so a fair weight in a model average: the last value of a persistent series errs
+far less than the labels vary. Before two such errors it is the running variance of the past
+labels, and 1 before two labels have been seen.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class BaselineState(NamedTuple):
     count: Array  # type: ignore[assignment]  # labels seen (the field shadows tuple.count)
     mean: Array  # their running mean
     m2: Array  # sum of squared deviations (Chan et al.'s pairwise update)
+    sq_errors: Array  # sum of the squared errors of the predictions made after a label was seen
+    errors: Array  # how many such errors
 
 
 class BaselineInfo(NamedTuple):
@@ -51,7 +56,7 @@ def baseline(kind: str, ssm=None, target_feature: int | None = None) -> Kernel:
 
     def init(key: Array) -> BaselineState:
         zero = jnp.zeros((), jnp.result_type(float))
-        return BaselineState(zero, zero, zero, zero)
+        return BaselineState(zero, zero, zero, zero, zero, zero)
 
     def step(key: Array, state: BaselineState, batch: Batch) -> tuple[BaselineState, BaselineInfo]:
         B = batch.d.shape[0]
@@ -63,11 +68,15 @@ def baseline(kind: str, ssm=None, target_feature: int | None = None) -> Kernel:
             if target_feature >= batch.X.shape[-1]:
                 raise OptionError(f"target_feature={target_feature} but the inputs have {batch.X.shape[-1]} columns")
             prediction = _last_input(batch, int(target_feature)).astype(state.mean.dtype)
-        var = jnp.where(state.count > 1, jnp.maximum(state.m2 / jnp.maximum(state.count - 1, 1), MIN_VAR), 1.0)
-        var = jnp.broadcast_to(var, (B,))
+        label_var = jnp.where(state.count > 1, state.m2 / jnp.maximum(state.count - 1, 1), 1.0)
+        var = jnp.where(state.errors > 1, state.sq_errors / jnp.maximum(state.errors, 1), label_var)
+        var = jnp.broadcast_to(jnp.maximum(var, MIN_VAR), (B,))
         info = BaselineInfo(prediction, var, gaussian_log_density(batch.d, prediction, var))
         valid = batch.valid.astype(state.mean.dtype)
         n = jnp.sum(valid)
+        scored = valid * (state.count > 0)
+        sq_errors = state.sq_errors + jnp.sum(scored * (batch.d - prediction) ** 2)
+        errors = state.errors + jnp.sum(scored)
         batch_mean = jnp.sum(valid * batch.d) / jnp.maximum(n, 1)
         batch_m2 = jnp.sum(valid * (batch.d - batch_mean) ** 2)
         total = state.count + n
@@ -76,6 +85,6 @@ def baseline(kind: str, ssm=None, target_feature: int | None = None) -> Kernel:
         m2 = jnp.where(n > 0, state.m2 + batch_m2 + delta**2 * state.count * n / jnp.maximum(total, 1), state.m2)
         last_valid = jnp.max(jnp.where(batch.valid, jnp.arange(B), -1))
         last = jnp.where(last_valid >= 0, batch.d[jnp.maximum(last_valid, 0)], state.last)
-        return BaselineState(last.astype(state.mean.dtype), total, mean, m2), info
+        return BaselineState(last.astype(state.mean.dtype), total, mean, m2, sq_errors, errors), info
 
     return Kernel(init, step, f"baseline-{kind}")
