@@ -71,27 +71,31 @@ def original_variance(ts: TableStream, var) -> np.ndarray:
 
 
 def in_table_units(ts: TableStream) -> TableStream:
-    """``ts`` with its labels, and the target's own input column, in the table's units, shifted
-    by one constant: what a naive forecast learns from.
+    """``ts`` with its labels, and the target's own input column, in the table's units up to one
+    constant affine map: what a naive forecast learns from.
 
     A standardised label is scaled with the statistics of its own time, so averaging labels
-    across steps in that frame mixes scales. Here ``d = label - c`` with ``c`` the table's
-    running mean of the target when the first pair is predicted (past information only), and the
-    returned offsets are ``c`` with scale 1: a method that predicts 0 before it has seen a label
-    predicts ``c``, as it predicts the running mean in the standardised frame, and running
-    means, last values and variances are those of the labels as given.
+    across steps in that frame mixes scales. Here ``d = (label - c) / s`` with ``c`` and ``s``
+    the table's running mean and standard deviation of the target when the first pair is
+    predicted (past information only), and the returned offsets and scales are ``c`` and ``s``
+    at every step: a method that predicts 0 before it has seen a label predicts ``c``, as it
+    predicts the running mean in the standardised frame; running means, last values and
+    variances are those of the labels as given, mapped by one fixed affine map, so their
+    defaults (a variance of 1 before any data) mean one standard deviation of the target.
     """
     stream = ts.stream
     present = stream.observed & np.isfinite(ts.labels)
     c = float(ts.label_offset[present][0]) if present.any() else 0.0
-    d = np.where(present, np.nan_to_num(ts.labels) - c, 0.0).astype(stream.d.dtype)
+    s = float(ts.label_scale[present][0]) if present.any() else 1.0
+    s = s if np.isfinite(s) and s > 0 else 1.0
+    d = np.where(present, (np.nan_to_num(ts.labels) - c) / s, 0.0).astype(stream.d.dtype)
     X = stream.X
     if ts.target in ts.features:
         j = ts.features.index(ts.target)
         X = X.copy()
-        X[..., j] = X[..., j] * ts.label_scale[..., None] + (ts.label_offset[..., None] - c)
+        X[..., j] = (X[..., j] * ts.label_scale[..., None] + (ts.label_offset[..., None] - c)) / s
     shape = ts.label_offset.shape
-    return ts._replace(stream=stream._replace(X=X, d=d), label_offset=np.full(shape, c), label_scale=np.ones(shape))
+    return ts._replace(stream=stream._replace(X=X, d=d), label_offset=np.full(shape, c), label_scale=np.full(shape, s))
 
 
 def read_table(table) -> pd.DataFrame:

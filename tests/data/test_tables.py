@@ -418,16 +418,17 @@ def test_warmup_constant():
     assert WARMUP_ROWS == 2  # docs/data.md states it
 
 
-def test_in_table_units_gives_the_labels_and_the_targets_column_as_given_less_one_constant():
+def test_in_table_units_gives_the_labels_and_the_targets_column_as_given_up_to_one_affine_map():
     from bayeslstm.data.tables import in_table_units
 
     frame = pd.DataFrame({"y": [3.0, 5.0, 4.0, 10.0, 7.0, 8.0, 12.0], "u": [1.0, 0.0, 2.0, 1.0, 3.0, 0.0, 1.0]})
     ts = table_stream(frame, "y", features=["y", "u"], window=(2, 2), horizon=1)
     raw = in_table_units(ts)
-    c = raw.label_offset[0, 0]
-    assert c == ts.label_offset[0, 0] and np.all(raw.label_offset == c) and np.all(raw.label_scale == 1)
-    np.testing.assert_allclose(raw.stream.d[:, 0] + c, ts.labels[:, 0], rtol=1e-6)
+    c, s = raw.label_offset[0, 0], raw.label_scale[0, 0]
+    assert c == ts.label_offset[0, 0] and s == ts.label_scale[0, 0] and s != 1
+    assert np.all(raw.label_offset == c) and np.all(raw.label_scale == s)  # one map for every step
+    np.testing.assert_allclose(raw.stream.d[:, 0] * s + c, ts.labels[:, 0], rtol=1e-6)
     # each pair's last input row of the target column is the label one row earlier, as given
-    last = raw.stream.X[np.arange(ts.stream.steps), 0, raw.stream.lengths[:, 0] - 1, 0] + c
+    last = raw.stream.X[np.arange(ts.stream.steps), 0, raw.stream.lengths[:, 0] - 1, 0] * s + c
     np.testing.assert_allclose(last, frame["y"].to_numpy()[ts.row_index[:, 0] - 1], rtol=1e-5)
     np.testing.assert_array_equal(raw.stream.X[..., 1], ts.stream.X[..., 1])  # other columns untouched
