@@ -75,9 +75,9 @@ def in_table_units(ts: TableStream) -> TableStream:
     constant affine map: what a naive forecast learns from.
 
     A standardised label is scaled with the statistics of its own time, so averaging labels
-    across steps in that frame mixes scales. Here ``d = (label - c) / s`` with ``c`` and ``s``
-    the table's running mean and standard deviation of the target when the first pair is
-    predicted (past information only), and the returned offsets and scales are ``c`` and ``s``
+    across steps in that frame mixes scales. Here ``d = (label - c) / s`` with ``c`` the table's
+    running mean of the target when the first pair is predicted and ``s`` its first running
+    standard deviation (past information only), and the returned offsets and scales are ``c`` and ``s``
     at every step: a method that predicts 0 before it has seen a label predicts ``c``, as it
     predicts the running mean in the standardised frame; running means, last values and
     variances are those of the labels as given, mapped by one fixed affine map, so their
@@ -86,8 +86,8 @@ def in_table_units(ts: TableStream) -> TableStream:
     stream = ts.stream
     present = stream.observed & np.isfinite(ts.labels)
     c = float(ts.label_offset[present][0]) if present.any() else 0.0
-    s = float(ts.label_scale[present][0]) if present.any() else 1.0
-    s = s if np.isfinite(s) and s > 0 else 1.0
+    warm = ts.label_scale[present & np.isfinite(ts.label_scale) & (ts.label_scale > 0) & (ts.label_scale != 1.0)]
+    s = float(warm[0]) if warm.size else 1.0  # the table's first running sd (its first rows have none: 1)
     d = np.where(present, (np.nan_to_num(ts.labels) - c) / s, 0.0).astype(stream.d.dtype)
     X = stream.X
     if ts.target in ts.features:

@@ -7,11 +7,12 @@
 Both are kernels like the filters (``init``/``step`` over a NamedTuple state), so they run in
 the ``local`` (per node) and ``centralized`` (all nodes' labels) modes, and are scored the same
 way. The predictive variance is the mean of the forecast's own past squared errors (of the
-predictions made once a label had been seen), with the running variance of the past labels (1
-before two labels) counted as one more: that gives each an honest log predictive density, and
-so a fair weight in a model average (the last value of a persistent series errs far less than
-the labels vary), and never a variance of 0 after a few exact forecasts of a series that
-repeats its values.
+predictions made once a label had been seen), with two more: the running variance of the past
+labels (1 before two labels) and 1, the variance of the frame the labels come in (standardised,
+or a table's labels over its target's standard deviation). That gives each an honest log
+predictive density, and so a fair weight in a model average (the last value of a persistent
+series errs far less than the labels vary), and never a variance near 0 after a few exact
+forecasts of a series that repeats its values.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def baseline(kind: str, ssm=None, target_feature: int | None = None) -> Kernel:
                 raise OptionError(f"target_feature={target_feature} but the inputs have {batch.X.shape[-1]} columns")
             prediction = _last_input(batch, int(target_feature)).astype(state.mean.dtype)
         label_var = jnp.where(state.count > 1, state.m2 / jnp.maximum(state.count - 1, 1), 1.0)
-        var = (state.sq_errors + label_var) / (state.errors + 1)
+        var = (state.sq_errors + label_var + 1.0) / (state.errors + 2)
         var = jnp.broadcast_to(jnp.maximum(var, MIN_VAR), (B,))
         info = BaselineInfo(prediction, var, gaussian_log_density(batch.d, prediction, var))
         valid = batch.valid.astype(state.mean.dtype)

@@ -26,14 +26,14 @@ def predictions(kind, batches):
     return out
 
 
-@pytest.mark.parametrize("kind, expected, var", [("mean", [0.0, 1.0, 2.0, 2.0], [1.0, 1.0, 3.0, 5 / 3]),
-                                                  ("last", [0.0, 1.0, 3.0, 2.0], [1.0, 1.0, 3.0, 2.0])])
+@pytest.mark.parametrize("kind, expected, var", [("mean", [0.0, 1.0, 2.0, 2.0], [1.0, 1.0, 7 / 3, 6 / 4]),
+                                                  ("last", [0.0, 1.0, 3.0, 2.0], [1.0, 1.0, 7 / 3, 7 / 4])])
 def test_predictions_before_each_label(kind, expected, var):
     """Labels 1, 3, 2, 6: the running means before them are 0 (nothing seen), 1, 2, 2 and the
     previous labels 0, 1, 3, 2. The variance is the mean of the squared errors of the forecasts
-    made after a label was seen, with the labels' sample variance (1 before two labels) as one
-    more: 1, 1, then (4 + 2) / 2 for both, then (4 + 0 + 1) / 3 for the mean and
-    (4 + 1 + 1) / 3 for the last value."""
+    made after a label was seen, with two more: the labels' sample variance (1 before two
+    labels) and 1. So 1, 1, then (4 + 2 + 1) / 3 for both, then (4 + 0 + 1 + 1) / 4 for the
+    mean and (4 + 1 + 1 + 1) / 4 for the last value."""
     infos = predictions(kind, [single(X, MASK, jnp.asarray(d)) for d in LABELS])
     np.testing.assert_allclose([float(i.prediction[0]) for i in infos], expected, rtol=1e-6)
     np.testing.assert_allclose([float(i.predictive_var[0]) for i in infos], var, rtol=1e-6)
@@ -56,7 +56,7 @@ def test_centralized_batches_give_the_running_mean_and_variance_of_valid_labels(
     """Batches of three labels, some flagged not valid (with labels of 100 that must not count):
     before each batch the prediction is the mean (or the last) of every valid label so far and
     the variance the mean squared error of the forecasts of valid labels made after one was
-    seen, with their sample variance as one more, as NumPy computes them over the flat list. A running
+    seen, with their sample variance and 1 as two more, as NumPy computes them over the flat list. A running
     variance that took in the invalid labels would be thousands of times too large."""
     labels = np.array([[1.0, 2.0, 100.0], [4.0, 100.0, 0.5], [100.0, 100.0, 100.0], [3.0, -2.0, 7.0], [0.0, 1.0, 2.0]])
     valid = np.array([[True, True, False], [True, False, True], [False, False, False], [True, True, True],
@@ -70,7 +70,7 @@ def test_centralized_batches_give_the_running_mean_and_variance_of_valid_labels(
             expected = np.mean(seen) if kind == "mean" else seen[-1]
             np.testing.assert_allclose(np.asarray(info.prediction), expected, rtol=1e-6)
         prior = np.var(seen, ddof=1) if len(seen) > 1 else 1.0
-        np.testing.assert_allclose(np.asarray(info.predictive_var), (np.sum(errors) + prior) / (len(errors) + 1),
+        np.testing.assert_allclose(np.asarray(info.predictive_var), (np.sum(errors) + prior + 1) / (len(errors) + 2),
                                    rtol=1e-6)
         if seen:
             errors += list((labels[t][valid[t]] - np.asarray(info.prediction)[valid[t]]) ** 2)
