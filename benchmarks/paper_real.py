@@ -38,7 +38,7 @@ DEFAULT_METHODS = (
     "dgspf", "gspf@local",
     "denkf", "enkf@local",
     "dekf", "ekf@local",
-    "dekf[fading=0.9]", "dekf[robust=4]",
+    "dekf[fading=0.9]", "dekf[robust=4]", "dgspf[fading=0.9]", "dgspf[robust=4]",
     "dsgd", "dadam",
 ) + BASELINES  # the Markov-chain DPF and the centralized references: --methods adds them (hours more)
 PLOTTED = DISTRIBUTED_FILTERS + LOCAL_FILTERS + BASELINES + ("dsgd",)
@@ -278,6 +278,12 @@ def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
         cost = rows[-1]
         cells += [f"{cost['ms_per_step']:.3g}", f"{cost['floats_per_step']:.0f}"] if cost else ["-", "-"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean log predictive density per label in the label's units (higher is better; the naive forecasts' "
+              "Gaussian predictive has their running variance of errors), mean over seeds.", "",
+              "| method | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for label in labels:
+        rows = [summary["tables"][n].get(label) for n in names]
+        lines.append(f"| {label} | " + " | ".join(f"{r['log_score']:.4g}" if r else "-" for r in rows) + " |")
     lines += ["", "## Claims", ""]
     for n, c in summary["per_dataset"].items():
         lines.append(f"- **{n}**: best distributed filter `{c['best_distributed_filter']}`; beats the baselines: "
