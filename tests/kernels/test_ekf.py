@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from outliers import outlier_stream
 
 from bayeslstm.errors import ModelError, OptionError
 from bayeslstm.kernels.ekf import extended_kalman_filter, joseph_update
@@ -67,12 +68,7 @@ def test_robust_updates_keep_outliers_from_moving_the_weights():
     without it, it is several times worse (measured: 6x)."""
     import bayeslstm as bl
 
-    stream, _ = bl.teacher_stream(steps=400, nodes=1, features=2, min_len=2, max_len=4, seed=3, noise_var=0.01)
-    rng = np.random.default_rng(0)
-    bad = rng.random(stream.steps) < 0.05
-    d = stream.d.copy()
-    d[bad, 0] += 20 * stream.d[:, 0].std() * rng.choice([-1, 1], size=bad.sum())
-    late = (np.arange(stream.steps) >= stream.steps // 2) & ~bad
+    stream, d, late = outlier_stream()
 
     def late_mse(data, **options):
         result = bl.run(data, "ekf", model_options={"hidden": 2}, **options)
