@@ -293,9 +293,9 @@ def _main(args: argparse.Namespace, where: Where) -> int:
     if getattr(args, "average", None) is not None and len(results) >= 2:
         from ..engine.averaging import model_average
 
-        results["average"] = model_average(results, forgetting=args.average)
+        results["average"] = model_average(results, forgetting=args.average, pool=args.average_pool)
         print(f"{'average':>20s}  final TAE {results['average'].network_tae[-1]:.5g}{unit_squared(plan.table)}  "
-              f"(of {len(results) - 1} methods, forgetting {args.average})", flush=True)
+              f"(of {len(results) - 1} methods, forgetting {args.average}, pooled over the {args.average_pool})", flush=True)
     code = EXIT_FAILED if failures else EXIT_OK
     if not writer:  # waits until process 0 has written the outputs, and ends as it does
         code = _agree(code)

@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "densities mixed with weights from their log scores of the earlier labels, discounted "
                               "by FORGETTING per label (default 0.98; 1: Bayesian model averaging); the report draws each "
                               "method's weight over time (average.png); needs --record full")
+    compare.add_argument("--average-pool", choices=("network", "node"), default="network",
+                         help="how --average weighs: every node by the network's mean score at each step "
+                              "(network, the default: the nodes forecast one process) or each node by its own labels")
     _common(compare)
     report = sub.add_parser("report", help="redraw report.md and the figures of an output folder", formatter_class=raw,
                             description="Redraw OUT/report.md and its figures from OUT/summary.json and the netCDF "
