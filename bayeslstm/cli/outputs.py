@@ -85,8 +85,7 @@ def write_outputs(args, out: pathlib.Path, config: dict, built, results: dict, f
             runs[label] = result
     for label in set(results) - {assembled.label for assembled in built}:  # the model average: no weights of its own
         result = results[label]
-        methods[label] = RunSummary.from_result(result, fusion="average", options={k: result.config[k] for k in ("forgetting", "pool")},
-                                                unit=config.get("unit")).to_json()
+        methods[label] = RunSummary.from_result(result, fusion="average", unit=config.get("unit")).to_json()
         runs[label] = result
     title = f"bayeslstm run: {built[0].label}" if args.command == "run" else "bayeslstm comparison"
     return write_folder(out, {"config": config, "methods": methods}, idatas, runs, title=title)

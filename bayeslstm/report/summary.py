@@ -226,8 +226,10 @@ def _member_weights(diagnostics) -> dict[str, np.ndarray] | None:
 
 
 def _average_options(config: Mapping[str, Any]) -> dict | None:
-    """A model average's option, as the command line reports it."""
-    return {"forgetting": config["forgetting"]} if config.get("fusion") == "average" and "forgetting" in config else None
+    """A model average's options (its forgetting and how the nodes pool their scores)."""
+    if config.get("fusion") != "average":
+        return None
+    return {k: config[k] for k in ("forgetting", "pool") if k in config} or None
 
 
 def _edges(config: Mapping[str, Any]) -> list | None:
