@@ -27,14 +27,14 @@ from ..errors import InputError
 from .comparison import Comparison, compare_results, table_markdown
 from .inference_data import to_inference_data
 from .names import netcdf_name
-from .reading import is_inference_data
+from .reading import is_inference_data, weight_sites
 from .summary import RunSummary, replicates, summarize_run
 
 FIGURES = {
     "tae": ("tae.png", "Network-mean TAE over time (log scale); lower is better."),
     "ess": ("ess.png", "Effective sample size of the particle methods, as a fraction of the particle count; "
                        "the dotted line is the resampling threshold."),
-    "weights": ("weights.png", "Posterior of {site} at the last step, one colour per node."),
+    "weights": ("weights.png", "Posterior of {site} at the last step (a point estimate: its value), one colour per node."),
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
     "average": ("average.png", "The model average: the weight of each member's predictive density in the mixture "
                                "that predicts each step (network mean over nodes), learnt from the members' log "
@@ -225,10 +225,9 @@ def weights_site(idatas: Mapping[str, Any], var_name: str | None = None) -> tupl
     """The site the weights figure draws, and when it draws none, the report's line saying why.
 
     ``var_name`` (default: ``w_out`` when a run has it) must be a site of some run's
-    posterior; a model without ``w_out`` gets no figure and a line naming its sites.
+    posterior or point estimate; a model without ``w_out`` gets no figure and a line naming its sites.
     """
-    posteriors = [idata.posterior for idata in idatas.values() if idata is not None and "posterior" in idata.groups()]
-    sites = sorted({str(name) for posterior in posteriors for name in posterior.data_vars})
+    sites = sorted({name for idata in idatas.values() if idata is not None for name in weight_sites(idata)})
     if var_name is not None:
         if var_name not in sites:
             raise InputError(f"var_name={var_name!r}: no run has a weight site of that name; "

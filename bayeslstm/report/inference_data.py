@@ -12,8 +12,13 @@ ArviZ reads (``az.summary``, ``az.plot_forest``, ``az.plot_trace``, ``az.plot_pp
   weighted sample, a Gaussian or a point estimate). Draws: particle filters give their
   particles after a final systematic resampling by weight (equally weighted, one draw per
   particle; with equal weights the particles are kept as they are), EKFs ``num_draws``
-  draws of their Gaussian, gradient methods their single point estimate. The trivial
-  baselines learn no weights and have no posterior.
+  draws of their Gaussian. Gradient methods learn a point estimate, not a posterior: their
+  weights are in ``point_estimate`` instead, and their ``posterior`` holds only the noise
+  sites learnt through the label variance (draws of the inverse-gamma posterior of r they
+  keep), when the model has one. The trivial baselines learn no weights and have no posterior.
+* ``point_estimate`` (an extra group, gradient methods only) -- the learnt weights, one
+  variable per block, dims ``(node, ...)``: one value per node, or a centralized method's
+  single value with no node axis. Never a chain of one draw, which ArviZ would diagnose.
 * ``sample_stats`` -- per draw, dims ``(chain, draw)``: ``log_weight`` (the filter's weight of
   the particle a draw copies, before that final resampling) and ``ancestor`` (that
   particle's index), or ``component`` (Gaussian sums); absent when a method has none.
@@ -60,6 +65,7 @@ import xarray as xr
 from ..engine.encoding import to_json
 from ..engine.records import RunResult
 from ..errors import InputError, number
+from ..kernels.protocol import PointEstimate
 from ..model.layout import ParamLayout, constrain
 from ..version import __version__
 from .draws import Draws, label_site_draws, posterior_draws, predictive_samples, resample_equally
@@ -77,6 +83,8 @@ from .reading import (
     prequential_log_score,
     run_config,
     tae_from_inference_data,
+    weight_draws,
+    weight_sites,
 )
 
 __all__ = [  # the building here; the rest is re-exported from draws, names and reading, where it lives
@@ -84,7 +92,7 @@ __all__ = [  # the building here; the rest is re-exported from draws, names and 
     "Draws", "posterior_draws", "predictive_samples", "resample_equally",
     "netcdf_name", "parameter_dims", "parameter_labels",
     "LOG_SCORE", "SCORE_GROUP", "loo", "mean_per_step", "num_particles", "per_step", "pit", "pit_arguments", "predictive_arrays",
-    "prequential_log_score", "run_config", "tae_from_inference_data",
+    "prequential_log_score", "run_config", "tae_from_inference_data", "weight_draws", "weight_sites",
 ]
 
 
@@ -147,6 +155,47 @@ def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamL
     if drawn.stats:
         groups["sample_stats"] = xr.Dataset({name: (d, v) for name, (d, v) in drawn.stats.items()}, coords=chain_draw)
     return groups
+
+
+POINT_KIND = "none: the weights are a point estimate (the point_estimate group)"
+LABEL_NOISE_KIND = "; the label noise sites are drawn from the inverse-gamma posterior of r"
+
+
+def _point_estimate_groups(result: RunResult, form: PointEstimate, drawn: Draws, layout: ParamLayout, centralized: bool,
+                           names: Mapping[str, Sequence[str]] | None, num_draws: int, seed: int) -> dict[str, xr.Dataset]:
+    """A gradient method's weights as what they are, one value per node: the ``point_estimate``
+    group, dims ``(node, ...)`` (no node axis for a centralized method's single estimate), never
+    a posterior chain of one draw. A noise site learnt through the label variance r, whose
+    inverse-gamma posterior the kernel keeps, is a posterior: ``num_draws`` draws of it in the
+    ``posterior`` group (chain = node, as for every method)."""
+    chains = drawn.theta.shape[0]
+    dims = parameter_dims(layout, names)
+    blocks = {name: np.asarray(v)[:, 0] for name, v in constrain(layout, drawn.theta).items()}
+    drawn_sites: dict[str, np.ndarray] = {}
+    if form.label_var is not None:
+        if form.label_noise is not None and result.label_sites is not None:
+            found = label_site_draws(form, result.label_sites, None, num_draws, seed)
+            drawn_sites = {name: v.reshape((chains, num_draws) + blocks[name].shape[1:])
+                           for name, v in found.items() if name in blocks}
+        else:  # read back from a file without the posterior of r: the learnt value of the last step
+            for name in blocks:
+                learnt = result.diagnostics.get(f"learnt_{name}")
+                if learnt is not None:
+                    blocks[name] = np.asarray(learnt.isel(time=-1).values)[:chains].reshape(blocks[name].shape)
+    lead = () if centralized else ("node",)
+    point = xr.Dataset({name: (lead + dims[name], v[0] if centralized else v)
+                        for name, v in blocks.items() if name not in drawn_sites})
+    groups = {"point_estimate": _name_axes(point)}
+    if drawn_sites:
+        chain_draw = {"chain": np.arange(chains), "draw": np.arange(num_draws)}
+        groups["posterior"] = _name_axes(xr.Dataset(
+            {name: (("chain", "draw") + dims[name], v) for name, v in drawn_sites.items()}, coords=chain_draw))
+    return groups
+
+
+def _name_axes(dataset: xr.Dataset) -> xr.Dataset:
+    """``dataset`` with an integer coordinate on every axis that has none."""
+    return dataset.assign_coords({dim: np.arange(dataset.sizes[dim]) for dim in dataset.dims if dim not in dataset.coords})
 
 
 def _filter_state_group(drawn: Draws, layout: ParamLayout, chains: int) -> xr.Dataset:
@@ -220,9 +269,10 @@ def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, la
                       predictive_draws: int = 100, dims: Mapping[str, Sequence[str]] | None = None):
     """An ``az.InferenceData`` of ``result`` (a :class:`~bayeslstm.engine.runner.RunResult`).
 
-    ``num_draws``: draws from an EKF's Gaussian (particle filters give one draw per particle,
-    gradient methods one); ``predictive_draws``: draws from each step's one-step predictive
-    distribution (the ``posterior_predictive`` group); ``seed``: the NumPy seed of all draws
+    ``num_draws``: draws from an EKF's Gaussian (particle filters give one draw per particle;
+    gradient methods' weights are a point estimate, and only their learnt label noise is
+    drawn); ``predictive_draws``: draws from each step's one-step predictive distribution (the
+    ``posterior_predictive`` group); ``seed``: the NumPy seed of all draws
     and of the final resampling; ``label``: the name reports use (default: the method's
     label, as the command line writes it); ``dims``: site -> the names of its dimensions
     (``{"Wh": ("hidden", "gate")}``), over the names the model gives (its plates and
@@ -244,11 +294,15 @@ def to_inference_data(result: RunResult, num_draws: int = 200, seed: int = 0, la
         if layout.size != drawn.theta.shape[-1]:
             raise InputError(f"the layout has {layout.size} parameters but the state has {drawn.theta.shape[-1]}")
         chains = drawn.theta.shape[0]
+    centralized = chains == 1 and (np.shape(result.predictions)[1] > 1 or config.get("fusion") == "centralized")
+    if drawn is not None and isinstance(form, PointEstimate):
+        groups.update(_point_estimate_groups(result, form, drawn, layout, centralized, dims, num_draws, seed))
+        drawn = drawn._replace(kind=POINT_KIND + (LABEL_NOISE_KIND if "posterior" in groups else ""))
+    elif drawn is not None:
         groups.update(_posterior_groups(result, form, drawn, layout, dims, seed))
     groups.update(_data_groups(result, config.get("unit"), predictive_draws, seed))
     if drawn is not None:
         groups["filter_state"] = _filter_state_group(drawn, layout, chains)
     for dataset in groups.values():
         dataset.attrs.update(_group_attrs())
-    centralized = chains == 1 and (np.shape(result.predictions)[1] > 1 or config.get("fusion") == "centralized")
     return az.InferenceData(attrs=_root_attrs(result, drawn, centralized, label), warn_on_custom_groups=False, **groups)

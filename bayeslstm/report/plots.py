@@ -22,6 +22,7 @@ from matplotlib.colors import to_rgba
 
 from ..errors import InputError
 from .comparison import Comparison, edges_of
+from .reading import weight_draws
 
 FAMILY_COLORS = {"pf": "tab:blue", "ekf": "tab:orange", "sgd": "tab:green", "adam": "tab:red"}
 FUSION_STYLES = {"distributed": "-", "local": "--", "centralized": ":"}
@@ -150,8 +151,9 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
     every entry of the site (``w_out[0]``...), one row per node, node 0 at the top, with the
     ``hdi_prob`` highest-density interval (thin line), the interquartile range (thick line) and
     the median (circle), as ArviZ's ``plot_forest(..., combined=True)`` draws them with one model
-    per node. A legend names the nodes' colours; with more nodes than colours every row is named
-    instead. A centralized run's one filter is drawn in dark grey.
+    per node. A gradient method's point estimate is one circle per node. A legend names the
+    nodes' colours; with more nodes than colours every row is named instead. A centralized
+    run's one filter is drawn in dark grey.
 
     Local nodes learn on their own and may settle on different (equally good, e.g. permuted)
     weights; cooperative methods should agree. Returns the Figure, or None if no run has
@@ -159,20 +161,22 @@ def plot_weights(idatas: Mapping[str, Any], var_name: str = "w_out", ncols: int 
     """
     from matplotlib.lines import Line2D
 
-    runs = {label: idata for label, idata in idatas.items() if "posterior" in idata.groups() and var_name in idata.posterior}
-    if not runs:
+    found = {label: weight_draws(idata, var_name) for label, idata in idatas.items()}
+    sites = {label: site for label, site in found.items() if site is not None}
+    if not sites:
         return None
-    rows_per_panel = max(idata.posterior[var_name].size // idata.posterior.sizes["draw"] for idata in runs.values())
-    nrows, ncols = _grid(len(runs), ncols)
+    rows_per_panel = max(site.size // site.sizes["draw"] for site in sites.values())
+    nrows, ncols = _grid(len(sites), ncols)
     fig, axes = _subplots(detached, nrows, ncols, figsize=(max(4.6 * ncols, 7.0), 0.9 + nrows * (1.2 + 0.14 * rows_per_panel)),
                           squeeze=False)
     cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    chains = {idata.posterior.sizes["chain"] for idata in runs.values()}
+    chains = {site.sizes["chain"] for site in sites.values()}
     name_rows = max(chains) > len(cycle)
-    for ax, (label, idata) in zip(axes.flat, runs.items()):
-        _forest(ax, idata.posterior[var_name], var_name, hdi_prob, cycle, name_rows)
-        ax.set_title(f"{label}  ({idata.attrs.get('draws_are', '')})", fontsize=9)
-    for ax in list(axes.flat)[len(runs):]:
+    for ax, (label, site) in zip(axes.flat, sites.items()):
+        _forest(ax, site, var_name, hdi_prob, cycle, name_rows)
+        ax.set_title(f"{label}  ({'point estimate' if site.sizes['draw'] == 1 else idatas[label].attrs.get('draws_are', '')})",
+                     fontsize=9)
+    for ax in list(axes.flat)[len(sites):]:
         ax.set_visible(False)
     if not name_rows:
         handles = [Line2D([], [], color=cycle[k], linewidth=2.4, label=f"node {k}") for k in range(max(chains) if max(chains) > 1 else 0)]
@@ -205,8 +209,8 @@ def _forest(ax, site: xr.DataArray, var_name: str, hdi_prob: float, cycle: Seque
     entry_dims = [d for d in site.dims if d not in ("chain", "draw")]
     values = site.transpose("chain", *entry_dims, "draw").values.reshape(chains, -1, site.sizes["draw"])
     entries = values.shape[1]
-    lower, upper = hdi(values, hdi_prob)
     q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=-1)
+    lower, upper = hdi(values, hdi_prob) if values.shape[-1] > 1 else (median, median)  # a point estimate: its value
     top = np.arange(entries) * (chains + 1)  # each group's first row; a blank row between groups
     y = -(top[None, :] + np.arange(chains)[:, None])  # (chain, entry)
     palette = [cycle[c % len(cycle)] for c in range(chains)] if chains > 1 else [NETWORK_COLOR]

@@ -154,3 +154,22 @@ def num_particles(idata) -> int | None:
     state = getattr(idata, "filter_state", None)
     return int(state.sizes["particle"]) if state is not None and "particle" in state.dims else None
 
+
+
+def weight_sites(idata) -> list[str]:
+    """The names of the sites a run learnt: its posterior's and its point estimate's."""
+    groups = [getattr(idata, group) for group in ("posterior", "point_estimate") if group in idata.groups()]
+    return sorted({str(name) for group in groups for name in group.data_vars})
+
+
+def weight_draws(idata, name: str) -> xr.DataArray | None:
+    """Site ``name`` as draws over ``(chain, draw, ...)``: its posterior draws, or a point
+    estimate as one draw per node (a centralized run's single estimate as one chain); None
+    when the run learnt no such site."""
+    if "posterior" in idata.groups() and name in idata.posterior:
+        return idata.posterior[name]
+    if "point_estimate" not in idata.groups() or name not in idata.point_estimate:
+        return None
+    site = idata.point_estimate[name]
+    site = site.rename(node="chain") if "node" in site.dims else site.expand_dims(chain=[0])
+    return site.expand_dims(draw=[0], axis=1)

@@ -28,6 +28,7 @@ from .reading import (
     prequential_log_score,
     run_config,
     tae_from_inference_data,
+    weight_sites,
 )
 
 NAN = float("nan")
@@ -124,7 +125,7 @@ class RunSummary(NamedTuple):
             ess_threshold=_ess_threshold(config), unit=config.get("unit"), network_tae=tae.mean(axis=0),
             time=np.asarray(idata.observed_data["time"].values, int),
             compilations=None if compilations is None else int(compilations), options=config.get("options"),
-            has_weights="posterior" in idata.groups(), netcdf=netcdf,
+            has_weights=bool(weight_sites(idata)), netcdf=netcdf,
         )
 
     @classmethod

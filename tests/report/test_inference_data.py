@@ -112,8 +112,15 @@ def test_centralized_and_point_states(runs, idatas):
     assert idata.observed_data.sizes["node"] == 3  # predictions stay per node
     theta = np.random.default_rng(0).normal(size=(3, runs["pf"].layout.size)).astype(np.float32)
     point = to_inference_data(runs["pf"]._replace(final_state=GradientState(theta, None), posterior=gradient_posterior))
-    assert point.posterior.sizes["draw"] == 1
-    np.testing.assert_array_equal(point.posterior["w_out"].values[:, 0], theta[:, -2:])
+    assert "posterior" not in point.groups() and point.attrs["draws_are"].startswith("none: the weights are a point")
+    assert point.point_estimate["w_out"].dims == ("node", "hidden")  # apart, never a chain of one draw
+    np.testing.assert_array_equal(point.point_estimate["w_out"].values, theta[:, -2:])
+    assert reading.weight_draws(point, "w_out").dims == ("chain", "draw", "hidden")  # what the weights figure reads
+    assert reading.weight_sites(point) == sorted(runs["pf"].layout.names)
+    central = to_inference_data(runs["pf@centralized"]._replace(final_state=GradientState(theta[0], None),
+                                                                posterior=gradient_posterior))
+    assert central.point_estimate["w_out"].dims == ("hidden",)  # one estimate for the network: no node axis
+    np.testing.assert_array_equal(reading.weight_draws(central, "w_out").values[0, 0], theta[0, -2:])
     unnamed = to_inference_data(runs["pf"]._replace(layout=None))
     assert unnamed.posterior["theta"].dims == ("chain", "draw", "theta_dim_0")
     with pytest.raises(OptionError, match="num_draws"):
@@ -265,11 +272,12 @@ def test_every_name_still_imports_from_inference_data():
     assert {"posterior_draws", "netcdf_name", "prequential_log_score", "to_inference_data"} <= set(inference_data.__all__)
 
 
-@pytest.mark.parametrize("method", ["ekf", "gspf@centralized"])
+@pytest.mark.parametrize("method", ["ekf", "gspf@centralized", "sgd"])
 def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_filter_keeps(method):
-    """The label variance a Kalman-type filter learns in closed form is reported as draws from
-    its IG(shape, rate) posterior (for the site ``r`` itself: mean rate / (shape - 1)), not as a
-    value repeated in every draw, so az.summary's diagnostics are finite."""
+    """The label variance a Kalman-type filter (or a gradient method) learns in closed form is
+    reported as draws from its IG(shape, rate) posterior (for the site ``r`` itself: mean
+    rate / (shape - 1)), not as a value repeated in every draw, so az.summary's diagnostics are
+    finite. A gradient method's weights stay apart, as its point estimate."""
     import arviz as az
 
     stream, _ = bl.teacher_stream(steps=40, nodes=2, features=1, min_len=1, max_len=3, seed=1)
@@ -289,3 +297,10 @@ def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_f
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.isfinite(az.summary(idata, var_names=["r"])["ess_bulk"]).all()
+    if method == "sgd":
+        assert list(idata.posterior.data_vars) == ["r"] and "r" not in idata.point_estimate
+        assert idata.point_estimate["w_out"].dims == ("node", "hidden")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary = az.summary(idata)  # every row finite: nothing diagnosed from a single draw
+        assert list(summary.index) == ["r"] and np.isfinite(summary.to_numpy(float)).all()

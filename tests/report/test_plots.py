@@ -52,3 +52,20 @@ def test_weights_figure_draws_each_nodes_hdi(idatas):
     assert np.allclose(ax.collections[2].get_offsets()[:, 0], np.median(values, -1))
     assert [t.get_text() for t in ax.get_yticklabels()] == [f"w_out[{k}]" for k in range(site.shape[-1])]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [f"node {k}" for k in range(site.sizes["chain"])]
+
+
+def test_weights_figure_draws_a_point_estimate_as_its_value(runs):
+    """A gradient method's weights (its point_estimate group) are one circle per node at the
+    value, with no interval, beside the posteriors of the other methods."""
+    from bayeslstm.kernels.gradient import GradientState
+    from bayeslstm.kernels.gradient import posterior as gradient_posterior
+    from bayeslstm.report.inference_data import to_inference_data
+
+    theta = np.random.default_rng(1).normal(size=(3, runs["pf"].layout.size)).astype(np.float32)
+    point = to_inference_data(runs["pf"]._replace(final_state=GradientState(theta, None), posterior=gradient_posterior))
+    fig = plot_weights({"sgd": point}, detached=True)
+    ax = fig.axes[0]
+    expected = theta[:, -2:].reshape(-1)  # node-major: both entries of node 0, then node 1...
+    assert np.allclose(ax.collections[2].get_offsets()[:, 0], expected)
+    assert np.allclose([s[0, 0] - s[1, 0] for s in ax.collections[0].get_segments()], 0.0)  # no interval
+    assert "point estimate" in ax.get_title()
