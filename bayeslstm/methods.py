@@ -75,7 +75,7 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("resampling", "--resampling", "resampling scheme",
            choices=("systematic", "stratified", "multinomial", "residual")),
     Option("ess_threshold", "--ess-threshold", "resample when the effective sample size is below this times N", float),
-    Option("move", "--move", "rejuvenate the particles after resampling (auto: Liu-West on learnt noise sites only)",
+    Option("move", "--move", "rejuvenate the particles after resampling (auto: Liu-West on static sites only)",
            choices=("auto", "none", "liu-west")),
     Option("discount", "--discount", "Liu-West discount delta in (0, 1), with --move liu-west", float),
     Option("walk_steps", "--walk-steps", "random-walk steps S per time step", int, 1),

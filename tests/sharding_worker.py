@@ -72,7 +72,8 @@ def one_step_differences() -> dict:
 
 # particle methods over many steps: resampling, walks and (for the consensus DPF) leader
 # elections happen at every step, so any per-node key or exchange that depended on the layout
-# would make the sharded run drift from the unsharded one
+# would make the sharded run drift from the unsharded one; the model learns its label variance,
+# which the particle methods integrate out (each particle's posterior of r travels with it)
 MANY_STEPS = [
     ("dpf", {"num_particles": 16, "walk_steps": 3}),
     ("dpf-consensus", {"num_particles": 16, "ess_threshold": 0.9, "exchange": "halo"}),
@@ -86,7 +87,7 @@ def many_step_differences(steps: int = 30) -> dict:
     stream = bl.teacher_stream(steps=steps, nodes=8, features=2, max_len=4, seed=2)[0]
     out = {}
     for method, options in MANY_STEPS:
-        runs = [bl.run(stream, method, graph="ring", model_options={"hidden": 2}, mesh=mesh, **options)
+        runs = [bl.run(stream, method, graph="ring", model_options={"hidden": 2, "learn_r": True}, mesh=mesh, **options)
                 for mesh in (None, 4)]
         pairs = [(runs[0].predictions, runs[1].predictions)]
         pairs += list(zip(jax.tree_util.tree_leaves(runs[0].final_state), jax.tree_util.tree_leaves(runs[1].final_state)))

@@ -10,7 +10,12 @@ update (with r = beta / alpha) and beta = beta_prior + (residual^2 + H P_post H^
 Those iterations' r has seen the label, so the filters' evidence of a label does not use it:
 it is the label's predictive density before it is seen, N(d; f, H P H^T + r) with r the
 estimate before this label, :func:`estimate` of the posterior it starts from.
-Particle filters need none of this: each particle carries its own value of the site.
+Particle filters integrate r out instead (Rao-Blackwellisation, as in Storvik's filter and
+particle learning): each particle keeps the exact IG posterior of r given its own past
+residuals, weighs a label by the Student-t predictive that posterior gives
+(:func:`marginal_log_likelihood`), and adds the label's squared residual to it. A value of r
+carried in the particles would be copied by every resampling and never renewed, so it would
+collapse onto one value per filter.
 
 :func:`check_sites` refuses, with the site and the method named, the sites a Gaussian filter
 cannot learn: a noise site that moves with theta_prev or also moves the mean, more than one
@@ -24,6 +29,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax import Array
+from jax.scipy.special import gammaln
 
 from ..errors import ModelError
 from ..model.statespace import StateSpace
@@ -81,3 +87,29 @@ def observe_residuals(noise: NoiseState, squared: Array, valid: Array) -> NoiseS
 def label_variance(noise: NoiseState | None) -> Array | None:
     """The learnt label variance a posterior reports: :func:`estimate`, or None when r is fixed."""
     return None if noise is None else estimate(noise)
+
+
+def marginalisable(ssm: StateSpace) -> bool:
+    """Whether a particle filter integrates the label variance out of the particles: one static
+    scalar site sets it and nothing else (every other site leaves the variance alone), with the
+    inverse-gamma prior the declaration implies."""
+    noise = ssm.noise_sites
+    return (ssm.obs_var is None and ssm.label_var_prior is not None and len(noise) == 1 and noise[0].size == 1
+            and noise[0].static and not noise[0].affects_mean)
+
+
+def marginal_log_likelihood(noise: NoiseState, squared_sum: Array, count: Array) -> Array:
+    """log p(labels) of ``count`` labels with residuals whose squares sum to ``squared_sum``,
+    r ~ IG(shape, rate) integrated out: lgamma(a + n/2) - lgamma(a) + a log b
+    - (a + n/2) log(b + S/2) - (n/2) log(2 pi). One label: the Student-t density with 2a
+    degrees of freedom and scale^2 b / a. ``count`` may be fractional (a tempered likelihood)."""
+    a, b = noise.shape, noise.rate
+    half = 0.5 * count
+    return (gammaln(a + half) - gammaln(a) + a * jnp.log(b) - (a + half) * jnp.log(b + 0.5 * squared_sum)
+            - half * jnp.log(2.0 * jnp.pi))
+
+
+def predictive_variance(noise: NoiseState) -> Array:
+    """The variance r adds to a label's predictive: E[r] = rate / (shape - 1) (the Student-t's
+    variance; the shape starts above 1 and only grows)."""
+    return noise.rate / (noise.shape - 1.0)

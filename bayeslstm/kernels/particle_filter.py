@@ -6,6 +6,14 @@ log weights, and the particles are resampled when the ESS falls below ``ess_thre
 (``ess_threshold=1`` resamples every step). Weights stay normalised in log space; the log
 evidence increment log sum_i w_i p(d | theta_i) is exact for any resampling schedule.
 
+When one static scalar site sets the label's variance r (a learnt noise scale), the filter
+integrates r out rather than carrying it in the particles: each particle keeps the
+inverse-gamma posterior of r given its own past residuals (``ParticleState.noise``), a label
+is weighed by the Student-t predictive it gives, and resampling copies it with the particle
+(see :mod:`~bayeslstm.kernels.label_noise`). A value of r carried in the particles is never
+renewed once resampling has copied it, so every particle of a filter would soon hold the same
+one; the posterior of r then was a single value.
+
 The pieces (:func:`move_and_observe`, :func:`observe_all`, :func:`mixture_prediction`, :func:`reweight`,
 :func:`resample_state`) are public so that the distributed particle filters reuse them
 rather than copy them.
@@ -24,11 +32,21 @@ from jax.scipy.special import logsumexp
 from ..errors import OptionError, choose, number
 from ..model.noise import random_walk_noise
 from ..model.statespace import StateSpace
+from .label_noise import (
+    NoiseState,
+    estimate,
+    initial_noise,
+    marginal_log_likelihood,
+    marginalisable,
+    observe_residuals,
+    predictive_variance,
+)
 from .protocol import Batch, Kernel, WeightedSample
 from .resampling import Resampled, adaptive, get_scheme
 
 DEFAULT_PARTICLES = 300  # every particle method's default: enough to learn, small enough for minutes-long runs
 LOGLIK_FLOOR = -1e6  # distributed filters keep impossible particles finite so sums never meet inf - inf
+SQUARED_CEILING = 2e6  # and their squared residuals, where r is integrated out (2 r |LOGLIK_FLOOR| at r = 1)
 
 
 class ParticleState(NamedTuple):
@@ -36,6 +54,7 @@ class ParticleState(NamedTuple):
     log_weights: Array  # (N,), normalised: logsumexp == 0
     log_evidence: Array  # scalar, log p(d_1..d_t)
     labels_seen: Array | None = None  # labels absorbed (merging groups keep the state that saw most)
+    noise: NoiseState | None = None  # (N,) each: each particle's IG posterior of r, where r is integrated out
 
 
 class ParticleInfo(NamedTuple):
@@ -49,10 +68,45 @@ class ParticleInfo(NamedTuple):
 
 
 def init_particles(ssm: StateSpace, key: Array, num_particles: int) -> ParticleState:
-    """N draws from the declaration's prior, equally weighted."""
+    """N draws from the declaration's prior, equally weighted; each with the prior IG of r when
+    the filter integrates r out."""
     particles = jax.vmap(ssm.sample_prior)(jax.random.split(key, num_particles))
     log_w = jnp.full((num_particles,), -jnp.log(num_particles), particles.dtype)
-    return ParticleState(particles, log_w, jnp.zeros((), particles.dtype))
+    noise = initial_noise(ssm, particles.dtype) if marginalisable(ssm) else None
+    if noise is not None:
+        noise = jax.tree_util.tree_map(lambda a: jnp.full((num_particles,), a), noise)
+    return ParticleState(particles, log_w, jnp.zeros((), particles.dtype), noise=noise)
+
+
+def integrate_noise(noise: NoiseState | None, mean: Array, var: Array, loglik: Array,
+                    batch: Batch) -> tuple[Array, Array, Array]:
+    """(var, loglik, total): each entry's predictive variance and log density, and each
+    particle's log likelihood of the batch's valid entries ((N, B), (N, B), (N,)). With r
+    integrated out (``noise``): r's predictive variance, each label's Student-t density, and the
+    batch's joint density (one r shared by its labels); otherwise the model's own."""
+    if noise is None:
+        return var, loglik, jnp.sum(jnp.where(batch.valid[None, :], loglik, 0.0), axis=1)
+    column = jax.tree_util.tree_map(lambda a: a[:, None], noise)
+    squared = (batch.d[None, :] - mean) ** 2
+    entry = marginal_log_likelihood(column, squared, jnp.ones_like(squared))
+    entry = jnp.where(jnp.isnan(entry), -jnp.inf, entry)
+    total = marginal_log_likelihood(noise, jnp.sum(jnp.where(batch.valid[None, :], squared, 0.0), axis=1),
+                                    jnp.sum(batch.valid).astype(mean.dtype))
+    total = jnp.where(jnp.isnan(total), -jnp.inf, total)
+    return jnp.broadcast_to(predictive_variance(column), mean.shape), entry, total
+
+
+def absorb_residuals(noise: NoiseState | None, mean: Array, batch: Batch) -> NoiseState | None:
+    """Each particle's IG posterior of r after the batch's valid labels (None when r is not
+    integrated out)."""
+    if noise is None:
+        return None
+
+    def squared(m):  # an impossible particle (a NaN output) keeps a finite posterior
+        return jnp.where(batch.valid, jnp.minimum(jnp.nan_to_num((batch.d - m) ** 2, nan=SQUARED_CEILING), SQUARED_CEILING),
+                         0.0)
+
+    return jax.vmap(lambda n, m: observe_residuals(n, squared(m), batch.valid))(noise, mean)
 
 
 def observe_all(ssm: StateSpace, particles: Array, batch: Batch) -> tuple[Array, Array, Array]:
@@ -94,13 +148,18 @@ def reweight(log_weights: Array, loglik: Array) -> tuple[Array, Array, Array]:
 
 
 def resample_state(state: ParticleState, resampled: Resampled) -> ParticleState:
-    """The particles and weights an (adaptive) resampler chose."""
-    return state._replace(particles=state.particles[resampled.indices], log_weights=resampled.log_weights)
+    """The particles and weights an (adaptive) resampler chose (with each one's IG posterior of r)."""
+    noise = None if state.noise is None else jax.tree_util.tree_map(lambda a: a[resampled.indices], state.noise)
+    return state._replace(particles=state.particles[resampled.indices], log_weights=resampled.log_weights, noise=noise)
 
 
 def posterior(state: ParticleState) -> WeightedSample:
-    """The particles with their weights."""
-    return WeightedSample(state.particles, state.log_weights, state.log_evidence)
+    """The particles with their weights, and where r is integrated out, each particle's IG
+    posterior of it (``label_noise``) and their weighted estimate of r (``label_var``)."""
+    if state.noise is None:
+        return WeightedSample(state.particles, state.log_weights, state.log_evidence)
+    label_var = jnp.sum(jnp.exp(state.log_weights) * estimate(state.noise), axis=-1)
+    return WeightedSample(state.particles, state.log_weights, state.log_evidence, label_var, state.noise)
 
 
 MOVES = ("auto", "none", "liu-west")
@@ -130,11 +189,13 @@ def liu_west(key: Array, particles: Array, log_weights: Array, discount: float =
 
 def moved_entries(ssm: StateSpace, move: str) -> np.ndarray | None:
     """The entries of theta that Liu-West moves rejuvenate: all of them (``"liu-west"``), the
-    static sites' (``"auto"``: static parameters are learnt only if something moves them), or
-    none (``"none"``, or ``"auto"`` for a model without static sites)."""
+    static sites' (``"auto"``: static parameters are learnt only if something moves them; not
+    a label variance the filter integrates out), or none (``"none"``, or ``"auto"`` for a model
+    without such sites)."""
     if move == "liu-west":
         return np.arange(ssm.dim)
-    index = ssm.static_index
+    integrated = ssm.noise_sites[0].index if marginalisable(ssm) else np.zeros(0, np.int64)
+    index = np.setdiff1d(ssm.static_index, integrated)
     return index if move == "auto" and index.size else None
 
 
@@ -191,11 +252,11 @@ def particle_filter(
     def step(key: Array, state: ParticleState, batch: Batch) -> tuple[ParticleState, ParticleInfo]:
         key_move, key_resample = jax.random.split(key)
         particles, (mean, var, loglik) = move_and_observe(ssm, key_move, state.particles, batch)
-        state = state._replace(particles=particles)
+        var, loglik, total = integrate_noise(state.noise, mean, var, loglik, batch)
         prediction, pred_var, log_pred = mixture_prediction(state.log_weights, mean, var, loglik)
-        total = jnp.sum(jnp.where(batch.valid[None, :], loglik, 0.0), axis=1)
         log_w, increment, collapsed = reweight(state.log_weights, total)
-        state = ParticleState(state.particles, log_w, state.log_evidence + increment)
+        state = ParticleState(particles, log_w, state.log_evidence + increment,
+                              noise=absorb_residuals(state.noise, mean, batch))
         resampled = resample(key_resample, log_w)
         state = rejuvenate(jax.random.fold_in(key, MOVE_SALT), resample_state(state, resampled), resampled.resampled,
                            entries, discount)

@@ -7,7 +7,10 @@ over a spanning tree of the group (``consensus="exact"``, the default), or by L 
 average consensus times the group's size (``consensus="average"``, the paper's form, after
 which the leader's estimate is flooded so that the members still agree bit for bit). Every
 member then reweights, decides to resample and resamples from the same numbers with the same
-shared key, and holds bit-identical particles and weights after every step.
+shared key, and holds bit-identical particles and weights after every step. Where the
+filter integrates the label variance r out, the group agrees on the sum of the particles'
+squared residuals instead (the same N numbers), from which every member computes each
+particle's marginal likelihood and its new posterior of r.
 
 Under faults each live group is a centralized particle filter over its own labels: every
 present label is counted once, whatever the group's size, and a node with no live link learns
@@ -22,14 +25,17 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from ..kernels.label_noise import NoiseState, marginal_log_likelihood
 from ..kernels.particle_filter import (
     DEFAULT_DISCOUNT,
     DEFAULT_PARTICLES,
     LOGLIK_FLOOR,
     MOVE_SALT,
+    SQUARED_CEILING,
     ParticleState,
     check_particle_options,
     init_particles,
+    integrate_noise,
     mixture_prediction,
     move_and_observe,
     moved_entries,
@@ -87,16 +93,27 @@ def consensus_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows = axis.index
         groups, adopted = join_groups(agreement, links, axis, state, state.labels_seen)
-        stale = changed((adopted.particles, adopted.log_weights), (state.particles, state.log_weights))
+        stale = changed((adopted.particles, adopted.log_weights, adopted.noise), (state.particles, state.log_weights, state.noise))
         key_move, key_resample = jax.random.split(key)  # shared by every node
-        particles, (mean, var, loglik) = node_map(lambda p, b: move_and_observe(ssm, key_move, p, b),
-                                                  adopted.particles, own_batch(data))
+        own = own_batch(data)
+        particles, (mean, var, loglik) = node_map(lambda p, b: move_and_observe(ssm, key_move, p, b), adopted.particles, own)
+        var, loglik, _ = jax.vmap(integrate_noise)(adopted.noise, mean, var, loglik, own)
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(adopted.log_weights, mean, var, loglik)
-        local_ll = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
-        agreed = agree_on_total(agreement, groups, local_ll, data.observed, links, rows, axis)
-        log_w, increment, collapsed = jax.vmap(reweight)(adopted.log_weights, agreed.total)
-        log_w, increment, collapsed = from_leader((log_w, increment, collapsed), groups.leader, axis)
-        state = ParticleState(particles, log_w, adopted.log_evidence + increment, adopted.labels_seen + agreed.labels)
+        if adopted.noise is None:  # the group agrees on the sum of its log likelihoods
+            local = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
+        else:  # r integrated out: on the sum of its squared residuals, the statistic of r's posterior
+            squared = jnp.nan_to_num((own.d[:, None, :] - mean)[..., 0] ** 2, nan=SQUARED_CEILING)
+            local = jnp.where(data.observed[:, None], jnp.minimum(squared, SQUARED_CEILING), 0.0)
+        agreed = agree_on_total(agreement, groups, local, data.observed, links, rows, axis)
+        noise, total = adopted.noise, agreed.total
+        if noise is not None:
+            count = agreed.labels.astype(local.dtype)[:, None]
+            total = marginal_log_likelihood(noise, agreed.total, count)
+            noise = NoiseState(noise.shape + 0.5 * count, noise.rate + 0.5 * agreed.total)
+        log_w, increment, collapsed = jax.vmap(reweight)(adopted.log_weights, total)
+        log_w, increment, collapsed, noise = from_leader((log_w, increment, collapsed, noise), groups.leader, axis)
+        state = ParticleState(particles, log_w, adopted.log_evidence + increment, adopted.labels_seen + agreed.labels,
+                              noise)
         resampled = jax.vmap(lambda log_w: resample(key_resample, log_w))(state.log_weights)
         state = jax.vmap(resample_state)(state, resampled)
         key_jitter = jax.random.fold_in(key, MOVE_SALT)
@@ -104,7 +121,8 @@ def consensus_particle_filter(
         out = own_prediction(prediction, pred_var, log_pred)
         out.update(log_evidence_increment=increment, ess=resampled.ess, resampled=resampled.resampled,
                    collapsed=collapsed, **group_report(groups, state))
-        out.update(traffic(agreed.messages + stale, agreed.floats + stale * (n * (ssm.dim + 1) + 2)))
+        carried = n * (ssm.dim + 1 + (0 if state.noise is None else 2)) + 2  # particles, weights (r's posteriors), 2 counts
+        out.update(traffic(agreed.messages + stale, agreed.floats + stale * carried))
         return state, out
 
     init_fn = start_together(network, lambda key: init_particles(ssm, key, n))

@@ -8,6 +8,11 @@ group's log-likelihoods, the centralized weight over its labels, every present l
 once. Each node then resamples N particles among those that ended with it. Particles that
 cross an edge are the communication (S * N per node and step); the nodes learn |C| each step
 by a flood and a count up and down the group's tree (:mod:`bayeslstm.network.agreement`).
+
+Where the filter integrates the label variance r out (a learnt noise scale), a walk adds
+(|C| / S) times each visited label's squared residual and count to the statistics of its
+particle's posterior of r instead, and its log weight is the marginal likelihood of that
+tempered total; the particle carries its posterior of r along.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ import jax.numpy as jnp
 from jax import Array
 
 from ..errors import number
+from ..kernels.label_noise import NoiseState, marginal_log_likelihood
 from ..kernels.particle_filter import (
     DEFAULT_DISCOUNT,
     DEFAULT_PARTICLES,
     LOGLIK_FLOOR,
     MOVE_SALT,
+    SQUARED_CEILING,
     ParticleState,
     check_particle_options,
     init_particles,
+    integrate_noise,
     mixture_prediction,
     move_and_observe,
     moved_entries,
@@ -77,34 +85,50 @@ def markov_chain_particle_filter(
     def node_step(key: Array, state: ParticleState, data: StepData, links: Links, axis: NodeAxis):
         rows, K = axis.index, axis.nodes
         key_move, key_walk, key_resample = jax.random.split(key, 3)
+        own = own_batch(data)
         particles, (mean, var, loglik) = node_map(lambda k, p, b: move_and_observe(ssm, k, p, b),
-                                                  node_keys(key_move, rows), state.particles, own_batch(data))
+                                                  node_keys(key_move, rows), state.particles, own)
+        var, loglik, _ = jax.vmap(integrate_noise)(state.noise, mean, var, loglik, own)
         prediction, pred_var, log_pred = jax.vmap(mixture_prediction)(state.log_weights, mean, var, loglik)
 
         everyone = axis.gather_all(data)  # a walk reaches S hops away
         log_moves = jnp.log(jnp.where(links.live, links.weights, 0.0))
+        integrated = state.noise is not None
 
-        def loglik_at(theta, j):
+        def score_at(theta, j):
+            """What a visit to node j adds: the log likelihood of its label, or with r integrated
+            out its squared residual."""
+            if integrated:
+                squared = (everyone.d[j] - ssm.mean(theta, everyone.X[j], everyone.mask[j])) ** 2
+                return jnp.where(everyone.observed[j], jnp.minimum(jnp.nan_to_num(squared, nan=SQUARED_CEILING),
+                                                                   SQUARED_CEILING), 0.0)
             ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
             return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
 
         def walk(carry, key_s):
-            where, log_w, sent = carry
+            where, score, count, sent = carry
             # one key per starting node, so a particle's path does not depend on the layout
             slot = jax.vmap(lambda k, w: jax.random.categorical(k, log_moves[w]))(node_keys(key_s, rows), where)
             nxt = table[where, slot]
             sent = sent.at[where.ravel()].add((nxt != where).ravel().astype(sent.dtype))
-            ll = node_map(jax.vmap(loglik_at), particles, nxt)
-            return (nxt, log_w + ll, sent), None
+            added = node_map(jax.vmap(score_at), particles, nxt)
+            return (nxt, score + added, count + everyone.observed[nxt].astype(score.dtype), sent), None
 
         groups = find_groups(links, rows, table, axis, jnp.zeros(rows.shape, jnp.int32))
         size = group_sum(jnp.ones(rows.shape, particles.dtype), groups, rows, table, axis)
         start = jnp.broadcast_to(rows[:, None], (rows.shape[0], n)).astype(table.dtype)
-        init_walk = (start, jnp.zeros((rows.shape[0], n), particles.dtype), jnp.zeros(K, jnp.float32))
-        (where, log_w, sent), _ = jax.lax.scan(walk, init_walk, jax.random.split(key_walk, S))
-        log_w = (size[:, None] / S) * log_w  # a walk stays in the group of the node it started from
+        zeros = jnp.zeros((rows.shape[0], n), particles.dtype)
+        (where, score, count, sent), _ = jax.lax.scan(walk, (start, zeros, zeros, jnp.zeros(K, jnp.float32)),
+                                                      jax.random.split(key_walk, S))
+        temper = size[:, None] / S  # a walk stays in the group of the node it started from
+        score, count = temper * score, temper * count
+        walked, log_w = None, score
+        if state.noise is not None:
+            walked = NoiseState(state.noise.shape + 0.5 * count, state.noise.rate + 0.5 * score)
+            log_w = marginal_log_likelihood(state.noise, score, count)
         sent = axis.total(sent)[rows]
-        pool = axis.gather_all(particles).reshape(K * n, -1)
+        pool = axis.gather_all((particles, walked))
+        pool = jax.tree_util.tree_map(lambda a: a.reshape((K * n,) + a.shape[2:]), pool)
         where, log_w = axis.gather_all(where).reshape(-1), axis.gather_all(log_w).reshape(-1)
         occupancy = jnp.sum(where[None, :] == rows[:, None], axis=1)
 
@@ -113,13 +137,15 @@ def markov_chain_particle_filter(
             empty = ~jnp.any(where == node)
             safe = jnp.where(empty, 0.0, candidates)  # any finite weights; result discarded if empty
             idx = scheme(key_k, safe, n)
-            chosen = jnp.where(empty, own, pool[idx])
+            chosen = jax.tree_util.tree_map(lambda mine, pooled: jnp.where(empty, mine, pooled[idx]), own, pool)
             ess = jnp.where(empty, 0.0, effective_sample_size(safe))
             return chosen, ess, empty
 
-        new_particles, ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), particles)
-        flat = jnp.full((rows.shape[0], n), -jnp.log(n), pool.dtype)
-        state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0))
+        (new_particles, new_noise), ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows),
+                                                                  (particles, state.noise))
+        flat = jnp.full((rows.shape[0], n), -jnp.log(n), particles.dtype)
+        state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0),
+                              noise=new_noise)
         state = jax.vmap(lambda k, s, e: rejuvenate(k, s, ~e, entries, discount))(
             node_keys(jax.random.fold_in(key, MOVE_SALT), rows), state, empty)
         out = own_prediction(prediction, pred_var, log_pred)

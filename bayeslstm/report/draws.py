@@ -231,7 +231,8 @@ def label_site_draws(form: PosteriorForm, label_sites, picks: np.ndarray | None,
                      seed: int = 0) -> dict[str, np.ndarray]:
     """Draws (chain, draw, *shape) of the static sites that set the label variance, from the
     inverse-gamma posterior IG(shape, rate) of r the filter keeps (``form.label_noise``): each
-    draw takes r ~ IG (a mixture: that of the draw's component, ``picks``), then the site value
+    draw takes r ~ IG (a mixture: that of the draw's component; particles: that of the draw's
+    particle; ``picks``), then the site value
     that gives r (``label_sites``, the run's map from a form's ``label_var`` to the sites)."""
     import jax
     import jax.numpy as jnp

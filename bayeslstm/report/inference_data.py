@@ -121,12 +121,14 @@ def _group_attrs(extra: dict | None = None) -> dict:
 
 def _learnt_blocks(result: RunResult, form: Any, drawn: Draws, blocks: dict[str, np.ndarray],
                    seed: int) -> dict[str, np.ndarray]:
-    """The blocks a Kalman-type filter learnt through its label variance: drawn from the
-    inverse-gamma posterior of r it keeps; from a result without that posterior (read back
-    from an older file), every draw holds the learnt value of the last step."""
+    """The blocks a filter learnt through its label variance: drawn from the inverse-gamma
+    posterior of r it keeps (a Gaussian sum: that of each draw's component; a particle filter:
+    that of each draw's particle); from a result without that posterior (read back from an
+    older file), every draw holds the learnt value of the last step."""
     chains, draws = drawn.theta.shape[:2]
     if getattr(form, "label_noise", None) is not None and result.label_sites is not None:
-        found = label_site_draws(form, result.label_sites, drawn.stats.get("component", (None, None))[1], draws, seed)
+        picks = drawn.stats.get("component", drawn.stats.get("ancestor", (None, None)))[1]
+        found = label_site_draws(form, result.label_sites, picks, draws, seed)
         return {**blocks, **{name: v.reshape(blocks[name].shape) for name, v in found.items() if name in blocks}}
     for name in blocks:
         learnt = result.diagnostics.get(f"learnt_{name}")
@@ -144,7 +146,7 @@ def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamL
     chains, draws = theta.shape[:2]
     dims = parameter_dims(layout, names)
     blocks = {name: np.asarray(v) for name, v in constrain(layout, theta).items()}
-    if getattr(form, "label_var", None) is not None:  # a Kalman-type filter learnt the noise site through r
+    if getattr(form, "label_var", None) is not None:  # the filter learnt the noise site through r
         blocks = _learnt_blocks(result, form, drawn, blocks, seed)
     chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
     posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},

@@ -206,6 +206,46 @@ def test_a_batch_scores_each_label_after_the_ones_before_it(kind):
             np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-9, atol=1e-12)
 
 
+def test_a_particle_filter_integrates_the_label_variance_out_exactly():
+    """With every particle at the true weights and no drift, a particle filter that integrates
+    r out scores each label by the Student-t predictive of the normal-inverse-gamma model: 2a
+    degrees of freedom, scale^2 b / a, (a, b) the prior IG the declaration implies updated by
+    the labels before it (scipy's density, 30 labels one at a time, float64). A batch of three
+    labels is scored jointly, as the three one after another; r's posterior ends exactly at
+    IG(a + n/2, b + S/2), and the filter's learnt r is its estimate b / a."""
+    from scipy import stats
+
+    from bayeslstm.kernels.particle_filter import particle_filter
+    from bayeslstm.kernels.particle_filter import posterior as particle_posterior
+
+    with jax.enable_x64(True):
+        X, mask, d = noisy_examples(33, seed=5)
+        ssm = read_model(noisy_regression(), X[0], mask[0])
+        ssm = ssm._replace(transition_var=jnp.zeros_like(ssm.transition_var))
+        kernel = particle_filter(ssm, num_particles=8)
+        w = ssm.sites[[site.name for site in ssm.sites].index("w")].index
+        start = kernel.init(jax.random.key(0))
+        start = start._replace(particles=start.particles.at[:, w].set(jnp.asarray(W)))
+        step = jax.jit(kernel.step)
+        a, b = ssm.label_var_prior
+        residuals = np.asarray((X.sum(1) / mask.sum(1)[:, None]) @ W - d)
+        state, expected = start, []
+        for t in range(30):
+            expected.append(stats.t.logpdf(residuals[t], df=2 * a, scale=np.sqrt(b / a)))
+            a, b = a + 0.5, b + 0.5 * residuals[t] ** 2
+            state, info = step(jax.random.key(t), state, Batch(X[t:t + 1], mask[t:t + 1], d[t:t + 1], jnp.ones(1, bool)))
+            assert float(info.log_pred_density[0]) == pytest.approx(expected[-1], rel=1e-9)
+            assert float(info.log_evidence_increment) == pytest.approx(expected[-1], rel=1e-9)
+        np.testing.assert_allclose(np.asarray(state.noise.shape), a, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(state.noise.rate), b, rtol=1e-12)
+        assert float(particle_posterior(state).label_var) == pytest.approx(b / a, rel=1e-9)
+        joint = sum(stats.t.logpdf(residuals[30 + k], df=2 * (a + k / 2),
+                                   scale=np.sqrt((b + 0.5 * np.sum(residuals[30:30 + k] ** 2)) / (a + k / 2)))
+                    for k in range(3))
+        _, info = step(jax.random.key(99), state, Batch(X[30:], mask[30:], d[30:], jnp.ones(3, bool)))
+        assert float(info.log_evidence_increment) == pytest.approx(joint, rel=1e-9)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method, options", [
     ("ekf", {}), ("lofi", dict(rank=3)), ("gspf", {}),

@@ -272,12 +272,13 @@ def test_every_name_still_imports_from_inference_data():
     assert {"posterior_draws", "netcdf_name", "prequential_log_score", "to_inference_data"} <= set(inference_data.__all__)
 
 
-@pytest.mark.parametrize("method", ["ekf", "gspf@centralized", "sgd"])
+@pytest.mark.parametrize("method", ["ekf", "gspf@centralized", "sgd", "dpf-consensus"])
 def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_filter_keeps(method):
     """The label variance a Kalman-type filter (or a gradient method) learns in closed form is
     reported as draws from its IG(shape, rate) posterior (for the site ``r`` itself: mean
     rate / (shape - 1)), not as a value repeated in every draw, so az.summary's diagnostics are
-    finite. A gradient method's weights stay apart, as its point estimate."""
+    finite. A gradient method's weights stay apart, as its point estimate. A particle filter
+    integrates r out and keeps one such posterior per particle: each draw is of its particle's."""
     import arviz as az
 
     stream, _ = bl.teacher_stream(steps=40, nodes=2, features=1, min_len=1, max_len=3, seed=1)
@@ -286,9 +287,9 @@ def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_f
     r = idata.posterior["r"].values.reshape(idata.posterior.sizes["chain"], -1)
     form = result.posterior(result.final_state)
     shape, rate = np.atleast_1d(np.asarray(form.label_noise.shape)), np.atleast_1d(np.asarray(form.label_noise.rate))
-    if method.startswith("gspf"):  # one IG per component: the draws' mean is the mixture's
+    if method.startswith(("gspf", "dpf")):  # one IG per component or particle: the draws' mean is the mixture's
         weights = np.exp(np.asarray(form.log_weights))
-        expected = np.array([weights @ (rate / (shape - 1))])
+        expected = np.atleast_1d(np.sum(weights * (rate / (shape - 1)), axis=-1))
     else:
         expected = (rate / (shape - 1)).reshape(-1)
     sd = np.sqrt(expected**2 / (shape.min() - 2))
@@ -296,7 +297,10 @@ def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_f
     np.testing.assert_array_less(np.abs(r.mean(axis=1) - expected), 5 * sd / np.sqrt(r.shape[1]) + 1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert np.isfinite(az.summary(idata, var_names=["r"])["ess_bulk"]).all()
+        summary = az.summary(idata, var_names=["r"])
+    assert np.isfinite(summary["ess_bulk"]).all()
+    if method == "dpf-consensus":  # every node holds the same particles: its chains are draws of one posterior
+        assert float(summary["r_hat"].iloc[0]) < 1.1
     if method == "sgd":
         assert list(idata.posterior.data_vars) == ["r"] and "r" not in idata.point_estimate
         assert idata.point_estimate["w_out"].dims == ("node", "hidden")
