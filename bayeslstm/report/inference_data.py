@@ -65,7 +65,7 @@ import xarray as xr
 from ..engine.encoding import to_json
 from ..engine.records import RunResult
 from ..errors import InputError, number
-from ..kernels.protocol import PointEstimate
+from ..kernels.protocol import PointEstimate, WeightedSample
 from ..model.layout import ParamLayout, constrain
 from ..version import __version__
 from .draws import Draws, label_site_draws, posterior_draws, predictive_samples, resample_equally
@@ -127,7 +127,9 @@ def _learnt_blocks(result: RunResult, form: Any, drawn: Draws, blocks: dict[str,
     older file), every draw holds the learnt value of the last step."""
     chains, draws = drawn.theta.shape[:2]
     if getattr(form, "label_noise", None) is not None and result.label_sites is not None:
-        picks = drawn.stats.get("component", drawn.stats.get("ancestor", (None, None)))[1]
+        picks = drawn.stats.get("component", (None, None))[1]
+        if isinstance(form, WeightedSample) and np.ndim(form.label_noise.shape) == np.ndim(form.log_weights):
+            picks = drawn.stats["ancestor"][1]  # one posterior of r per particle (an ensemble keeps one per filter)
         found = label_site_draws(form, result.label_sites, picks, draws, seed)
         return {**blocks, **{name: v.reshape(blocks[name].shape) for name, v in found.items() if name in blocks}}
     for name in blocks:

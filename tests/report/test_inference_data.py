@@ -272,7 +272,7 @@ def test_every_name_still_imports_from_inference_data():
     assert {"posterior_draws", "netcdf_name", "prequential_log_score", "to_inference_data"} <= set(inference_data.__all__)
 
 
-@pytest.mark.parametrize("method", ["ekf", "gspf@centralized", "sgd", "dpf-consensus"])
+@pytest.mark.parametrize("method", ["ekf", "gspf@centralized", "sgd", "dpf-consensus", "enkf"])
 def test_a_learnt_label_variance_is_drawn_from_the_inverse_gamma_posterior_the_filter_keeps(method):
     """The label variance a Kalman-type filter (or a gradient method) learns in closed form is
     reported as draws from its IG(shape, rate) posterior (for the site ``r`` itself: mean
