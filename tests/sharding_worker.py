@@ -74,8 +74,7 @@ def one_step_differences() -> dict:
 # elections happen at every step, so any per-node key or exchange that depended on the layout
 # would make the sharded run drift from the unsharded one; the model learns its label variance,
 # which the particle methods integrate out (each particle's posterior of r travels with it)
-MANY_STEPS = [
-    ("dpf", {"num_particles": 16, "walk_steps": 3}),
+MANY_STEPS = [  # the Markov-chain DPF's walks run under faults: its fault-free walks are the same code
     ("dpf-consensus", {"num_particles": 16, "ess_threshold": 0.9, "exchange": "halo"}),
     ("dpf", {"num_particles": 16, "walk_steps": 2, "link_failure": 0.2, "node_dropout": 0.2}),
 ]

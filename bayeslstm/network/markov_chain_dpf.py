@@ -17,6 +17,8 @@ tempered total; the particle carries its posterior of r along.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -58,6 +60,31 @@ from .method import (
 from .mixing import Links
 
 
+def visit_score(ssm: StateSpace, everyone: StepData, integrated: bool) -> Callable[[Array, Array], Array]:
+    """What a particle's visit to node j adds to its walk: the log likelihood of j's label, or
+    with r integrated out (``integrated``) its squared residual; nothing where j has no label.
+    An impossible particle (a NaN output) stays finite, so sums never meet inf - inf."""
+
+    def score_at(theta: Array, j: Array) -> Array:
+        if integrated:
+            squared = (everyone.d[j] - ssm.mean(theta, everyone.X[j], everyone.mask[j])) ** 2
+            return jnp.where(everyone.observed[j], jnp.minimum(jnp.nan_to_num(squared, nan=SQUARED_CEILING),
+                                                               SQUARED_CEILING), 0.0)
+        ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
+        return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
+
+    return score_at
+
+
+def walk_weights(noise: NoiseState | None, score: Array, count: Array) -> tuple[Array, NoiseState | None]:
+    """The log weights of walks that gathered the (tempered) ``score`` over ``count`` labels:
+    the log likelihood they summed; with r integrated out, the marginal likelihood of their
+    squared residuals, and each particle's posterior of r after them."""
+    if noise is None:
+        return score, None
+    return marginal_log_likelihood(noise, score, count), NoiseState(noise.shape + 0.5 * count, noise.rate + 0.5 * score)
+
+
 def markov_chain_particle_filter(
     ssm: StateSpace,
     network: Network,
@@ -93,17 +120,7 @@ def markov_chain_particle_filter(
 
         everyone = axis.gather_all(data)  # a walk reaches S hops away
         log_moves = jnp.log(jnp.where(links.live, links.weights, 0.0))
-        integrated = state.noise is not None
-
-        def score_at(theta, j):
-            """What a visit to node j adds: the log likelihood of its label, or with r integrated
-            out its squared residual."""
-            if integrated:
-                squared = (everyone.d[j] - ssm.mean(theta, everyone.X[j], everyone.mask[j])) ** 2
-                return jnp.where(everyone.observed[j], jnp.minimum(jnp.nan_to_num(squared, nan=SQUARED_CEILING),
-                                                                   SQUARED_CEILING), 0.0)
-            ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
-            return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
+        score_at = visit_score(ssm, everyone, state.noise is not None)
 
         def walk(carry, key_s):
             where, score, count, sent = carry
@@ -121,14 +138,9 @@ def markov_chain_particle_filter(
         (where, score, count, sent), _ = jax.lax.scan(walk, (start, zeros, zeros, jnp.zeros(K, jnp.float32)),
                                                       jax.random.split(key_walk, S))
         temper = size[:, None] / S  # a walk stays in the group of the node it started from
-        score, count = temper * score, temper * count
-        walked, log_w = None, score
-        if state.noise is not None:
-            walked = NoiseState(state.noise.shape + 0.5 * count, state.noise.rate + 0.5 * score)
-            log_w = marginal_log_likelihood(state.noise, score, count)
+        log_w, walked = walk_weights(state.noise, temper * score, temper * count)
         sent = axis.total(sent)[rows]
-        pool = axis.gather_all((particles, walked))
-        pool = jax.tree_util.tree_map(lambda a: a.reshape((K * n,) + a.shape[2:]), pool)
+        pool = jax.tree_util.tree_map(lambda a: a.reshape((K * n,) + a.shape[2:]), axis.gather_all((particles, walked)))
         where, log_w = axis.gather_all(where).reshape(-1), axis.gather_all(log_w).reshape(-1)
         occupancy = jnp.sum(where[None, :] == rows[:, None], axis=1)
 
@@ -141,11 +153,9 @@ def markov_chain_particle_filter(
             ess = jnp.where(empty, 0.0, effective_sample_size(safe))
             return chosen, ess, empty
 
-        (new_particles, new_noise), ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows),
-                                                                  (particles, state.noise))
-        flat = jnp.full((rows.shape[0], n), -jnp.log(n), particles.dtype)
-        state = ParticleState(new_particles, flat, state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0),
-                              noise=new_noise)
+        (chosen, noise), ess, empty = jax.vmap(gather)(rows, node_keys(key_resample, rows), (particles, state.noise))
+        evidence = state.log_evidence + jnp.where(data.observed, log_pred[:, 0], 0.0)
+        state = ParticleState(chosen, jnp.full((rows.shape[0], n), -jnp.log(n), particles.dtype), evidence, noise=noise)
         state = jax.vmap(lambda k, s, e: rejuvenate(k, s, ~e, entries, discount))(
             node_keys(jax.random.fold_in(key, MOVE_SALT), rows), state, empty)
         out = own_prediction(prediction, pred_var, log_pred)

@@ -50,7 +50,7 @@ def stream_with_noise(seed: int, steps: int = 600, nodes: int = 2):
 
 
 @pytest.mark.parametrize("method, options", [
-    ("pf", dict(num_particles=300)), ("ekf", {}), ("enkf", dict(num_members=64)), ("gspf", {}),
+    ("pf", dict(num_particles=100)), ("ekf", {}), ("enkf", dict(num_members=64)), ("gspf", {}),
 ])
 def test_a_static_noise_scale_is_learnt_by_every_filter(method, options):
     """On 3 seeds of data with sigma = 0.3 every filter's learnt sigma ends within 20% of it,
