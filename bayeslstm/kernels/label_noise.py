@@ -102,11 +102,14 @@ def marginal_log_likelihood(noise: NoiseState, squared_sum: Array, count: Array)
     """log p(labels) of ``count`` labels with residuals whose squares sum to ``squared_sum``,
     r ~ IG(shape, rate) integrated out: lgamma(a + n/2) - lgamma(a) + a log b
     - (a + n/2) log(b + S/2) - (n/2) log(2 pi). One label: the Student-t density with 2a
-    degrees of freedom and scale^2 b / a. ``count`` may be fractional (a tempered likelihood)."""
+    degrees of freedom and scale^2 b / a. ``count`` may be fractional (a tempered likelihood).
+    Written as -a log1p(S / 2b) - (n/2) log(b + S/2) + ...: after thousands of labels a log b
+    and (a + n/2) log(b + S/2) are each near 1e5, and their float32 difference would carry
+    errors of 0.01 nats that differ between particles."""
     a, b = noise.shape, noise.rate
     half = 0.5 * count
-    return (gammaln(a + half) - gammaln(a) + a * jnp.log(b) - (a + half) * jnp.log(b + 0.5 * squared_sum)
-            - half * jnp.log(2.0 * jnp.pi))
+    return (gammaln(a + half) - gammaln(a) - a * jnp.log1p(0.5 * squared_sum / b)
+            - half * jnp.log(b + 0.5 * squared_sum) - half * jnp.log(2.0 * jnp.pi))
 
 
 def predictive_variance(noise: NoiseState) -> Array:
