@@ -12,8 +12,10 @@ import pytest  # noqa: E402
 # Many tests run the same configuration more than once; the persistent compilation cache
 # (keyed by the compiled program, not by Python object identity) lets them share programs.
 # BAYESLSTM_TEST_CACHE names a folder to share across sessions (benchmarks/mutation_probe.py
-# runs many short sessions); by default each session starts with an empty one.
-CACHE = os.environ.get("BAYESLSTM_TEST_CACHE") or tempfile.mkdtemp(prefix="bayeslstm-jax-cache-")
+# runs many short sessions); by default each session starts with an empty one, which the
+# pytest-xdist workers share: they inherit the variable from the controller, which imports
+# this file first, so a program one worker compiled the other reads.
+CACHE = os.environ.setdefault("BAYESLSTM_TEST_CACHE", tempfile.mkdtemp(prefix="bayeslstm-jax-cache-"))
 jax.config.update("jax_compilation_cache_dir", CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
