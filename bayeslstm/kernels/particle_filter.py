@@ -96,17 +96,19 @@ def integrate_noise(noise: NoiseState | None, mean: Array, var: Array, loglik: A
     return jnp.broadcast_to(predictive_variance(column), mean.shape), entry, total
 
 
+def capped_squares(d: Array, mean: Array) -> Array:
+    """(d - mean)^2, kept finite: an impossible particle (a NaN output) gets SQUARED_CEILING, so
+    its posterior of r stays finite and sums over nodes never meet inf - inf."""
+    return jnp.minimum(jnp.nan_to_num((d - mean) ** 2, nan=SQUARED_CEILING), SQUARED_CEILING)
+
+
 def absorb_residuals(noise: NoiseState | None, mean: Array, batch: Batch) -> NoiseState | None:
     """Each particle's IG posterior of r after the batch's valid labels (None when r is not
     integrated out)."""
     if noise is None:
         return None
-
-    def squared(m):  # an impossible particle (a NaN output) keeps a finite posterior
-        return jnp.where(batch.valid, jnp.minimum(jnp.nan_to_num((batch.d - m) ** 2, nan=SQUARED_CEILING), SQUARED_CEILING),
-                         0.0)
-
-    return jax.vmap(lambda n, m: observe_residuals(n, squared(m), batch.valid))(noise, mean)
+    squared = jnp.where(batch.valid[None, :], capped_squares(batch.d[None, :], mean), 0.0)
+    return jax.vmap(lambda n, s: observe_residuals(n, s, batch.valid))(noise, squared)
 
 
 def observe_all(ssm: StateSpace, particles: Array, batch: Batch) -> tuple[Array, Array, Array]:

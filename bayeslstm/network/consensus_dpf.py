@@ -31,8 +31,8 @@ from ..kernels.particle_filter import (
     DEFAULT_PARTICLES,
     LOGLIK_FLOOR,
     MOVE_SALT,
-    SQUARED_CEILING,
     ParticleState,
+    capped_squares,
     check_particle_options,
     init_particles,
     integrate_noise,
@@ -102,8 +102,7 @@ def consensus_particle_filter(
         if adopted.noise is None:  # the group agrees on the sum of its log likelihoods
             local = jnp.where(data.observed[:, None], jnp.maximum(loglik[..., 0], LOGLIK_FLOOR), 0.0)
         else:  # r integrated out: on the sum of its squared residuals, the statistic of r's posterior
-            squared = jnp.nan_to_num((own.d[:, None, :] - mean)[..., 0] ** 2, nan=SQUARED_CEILING)
-            local = jnp.where(data.observed[:, None], jnp.minimum(squared, SQUARED_CEILING), 0.0)
+            local = jnp.where(data.observed[:, None], capped_squares(own.d[:, None, :], mean)[..., 0], 0.0)
         agreed = agree_on_total(agreement, groups, local, data.observed, links, rows, axis)
         noise, total = adopted.noise, agreed.total
         if noise is not None:

@@ -30,8 +30,8 @@ from ..kernels.particle_filter import (
     DEFAULT_PARTICLES,
     LOGLIK_FLOOR,
     MOVE_SALT,
-    SQUARED_CEILING,
     ParticleState,
+    capped_squares,
     check_particle_options,
     init_particles,
     integrate_noise,
@@ -67,9 +67,8 @@ def visit_score(ssm: StateSpace, everyone: StepData, integrated: bool) -> Callab
 
     def score_at(theta: Array, j: Array) -> Array:
         if integrated:
-            squared = (everyone.d[j] - ssm.mean(theta, everyone.X[j], everyone.mask[j])) ** 2
-            return jnp.where(everyone.observed[j], jnp.minimum(jnp.nan_to_num(squared, nan=SQUARED_CEILING),
-                                                               SQUARED_CEILING), 0.0)
+            squared = capped_squares(everyone.d[j], ssm.mean(theta, everyone.X[j], everyone.mask[j]))
+            return jnp.where(everyone.observed[j], squared, 0.0)
         ll = ssm.observation(theta, everyone.X[j], everyone.mask[j]).log_prob(everyone.d[j])
         return jnp.where(everyone.observed[j], jnp.maximum(jnp.nan_to_num(ll, nan=LOGLIK_FLOOR), LOGLIK_FLOOR), 0.0)
 

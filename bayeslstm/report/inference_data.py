@@ -132,12 +132,16 @@ def _learnt_blocks(result: RunResult, form: Any, drawn: Draws, blocks: dict[str,
             picks = drawn.stats["ancestor"][1]  # one posterior of r per particle (an ensemble keeps one per filter)
         found = label_site_draws(form, result.label_sites, picks, draws, seed)
         return {**blocks, **{name: v.reshape(blocks[name].shape) for name, v in found.items() if name in blocks}}
-    for name in blocks:
-        learnt = result.diagnostics.get(f"learnt_{name}")
-        if learnt is not None:
-            last = np.asarray(learnt.isel(time=-1).values)[:chains]
-            blocks[name] = np.broadcast_to(last.reshape((chains, 1) + blocks[name].shape[2:]), blocks[name].shape).copy()
+    for name, last in _last_learnt(result, blocks, chains).items():
+        blocks[name] = np.broadcast_to(last.reshape((chains, 1) + blocks[name].shape[2:]), blocks[name].shape).copy()
     return blocks
+
+
+def _last_learnt(result: RunResult, blocks: Mapping[str, np.ndarray], chains: int) -> dict[str, np.ndarray]:
+    """Each block's ``learnt_<name>`` diagnostic at the last step, one row per chain (the
+    blocks with none left out)."""
+    found = {name: result.diagnostics.get(f"learnt_{name}") for name in blocks}
+    return {name: np.asarray(learnt.isel(time=-1).values)[:chains] for name, learnt in found.items() if learnt is not None}
 
 
 def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamLayout,
@@ -153,9 +157,7 @@ def _posterior_groups(result: RunResult, form: Any, drawn: Draws, layout: ParamL
     chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
     posterior = xr.Dataset({name: (("chain", "draw") + dims[name], np.asarray(v)) for name, v in blocks.items()},
                            coords=chain_draw)
-    for dim in set().union(*map(set, dims.values())):
-        posterior = posterior.assign_coords({dim: np.arange(posterior.sizes[dim])})
-    groups = {"posterior": posterior}
+    groups = {"posterior": _name_axes(posterior)}
     if drawn.stats:
         groups["sample_stats"] = xr.Dataset({name: (d, v) for name, (d, v) in drawn.stats.items()}, coords=chain_draw)
     return groups
@@ -182,10 +184,7 @@ def _point_estimate_groups(result: RunResult, form: PointEstimate, drawn: Draws,
             drawn_sites = {name: v.reshape((chains, num_draws) + blocks[name].shape[1:])
                            for name, v in found.items() if name in blocks}
         else:  # read back from a file without the posterior of r: the learnt value of the last step
-            for name in blocks:
-                learnt = result.diagnostics.get(f"learnt_{name}")
-                if learnt is not None:
-                    blocks[name] = np.asarray(learnt.isel(time=-1).values)[:chains].reshape(blocks[name].shape)
+            blocks.update({name: last.reshape(blocks[name].shape) for name, last in _last_learnt(result, blocks, chains).items()})
     lead = () if centralized else ("node",)
     point = xr.Dataset({name: (lead + dims[name], v[0] if centralized else v)
                         for name, v in blocks.items() if name not in drawn_sites})
