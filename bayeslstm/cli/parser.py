@@ -87,6 +87,11 @@ def count(low: int) -> Callable[[str], int]:
     return parse
 
 
+def average_forgetting(text: str) -> float | str:
+    """An argparse type: ``learnt`` or a forgetting factor in (0, 1]."""
+    return text if text == "learnt" else forgetting_type(text)
+
+
 def forgetting_type(text: str) -> float:
     """An argparse type: a number in (0, 1]."""
     try:
@@ -243,14 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--methods", default=",".join(DEFAULT_COMPARE), metavar="NAME[@FUSION],...",
                          help=f"comma-separated; NAME: {' | '.join(names)}; FUSION: {' | '.join(FUSIONS)} "
                               f"(default: {','.join(DEFAULT_COMPARE)}; on real data the baselines are added)")
-    compare.add_argument("--average", type=forgetting_type, nargs="?", const=0.98, default=None, metavar="FORGETTING",
+    compare.add_argument("--average", type=average_forgetting, nargs="?", const="learnt", default=None,
+                         metavar="FORGETTING",
                          help="also score the online model average of the methods that finish: their predictive "
-                              "densities mixed with weights from their log scores of the earlier labels, discounted "
-                              "by FORGETTING per label (default 0.98; 1: Bayesian model averaging); the report draws each "
-                              "method's weight over time (average.png); needs --record full")
+                              "densities mixed with weights from how well each forecast the earlier labels, "
+                              "discounted by FORGETTING per label (1: Bayesian model averaging; default: learnt "
+                              "among 1, 0.995, 0.99, 0.98 and 0.95); the report draws each method's weight over "
+                              "time (average.png); needs --record full")
     compare.add_argument("--average-pool", choices=("network", "node"), default="network",
                          help="how --average weighs: every node by the network's mean score at each step "
                               "(network, the default: the nodes forecast one process) or each node by its own labels")
+    compare.add_argument("--average-score", choices=("mean", "density"), default="mean",
+                         help="what --average scores: each method's mean at the mixture's variance (mean, the "
+                              "default: squared error) or each method's own predictive density")
+    compare.add_argument("--average-calibrate", action="store_true",
+                         help="rescale the --average's variance to its past errors (a Gaussian predictive whose "
+                              "intervals cover what they claim)")
     _common(compare)
     report = sub.add_parser("report", help="redraw report.md and the figures of an output folder", formatter_class=raw,
                             description="Redraw OUT/report.md and its figures from OUT/summary.json and the netCDF "

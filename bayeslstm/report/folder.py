@@ -37,8 +37,8 @@ FIGURES = {
     "weights": ("weights.png", "Posterior of {site} at the last step (a point estimate: its value), one colour per node."),
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
     "average": ("average.png", "The model average: the weight of each member's predictive density in the mixture "
-                               "that predicts each step (network mean over nodes), learnt from the members' log "
-                               "scores of the earlier labels."),
+                               "that predicts each step (network mean over nodes), learnt from how well each "
+                               "member forecast the earlier labels."),
 }
 SUMMARY = "summary.json"
 REPORT = "report.md"

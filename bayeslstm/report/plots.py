@@ -334,12 +334,20 @@ def plot_average_weights(averages, detached: bool = False):
         colormap = matplotlib.colormaps["tab20" if len(weights) > 10 else "tab10"]
         colors = [colormap(k % colormap.N) for k in range(len(weights))]
         layers = ax.stackplot(time, *weights.values(), labels=list(weights), colors=colors, linewidth=0)
-        forgetting = (summary.options or {}).get("forgetting")
         ax.set(xlim=(time[0], time[-1]), ylim=(0, 1), xlabel="time step t", ylabel="weight (network mean)",
-               title=f"{label}: weight of each member" + (f" (forgetting {forgetting:g})" if forgetting is not None else ""))
+               title=f"{label}: weight of each member" + _forgetting_note((summary.options or {}).get("forgetting")))
         ax.legend(layers[::-1], list(weights)[::-1], fontsize="small", frameon=False, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # top to bottom, as stacked
     return fig
+
+
+def _forgetting_note(forgetting) -> str:
+    """A model average's forgetting for a title: one factor, or the factors it learnt among."""
+    if forgetting is None:
+        return ""
+    if np.ndim(forgetting):
+        return f" (forgetting learnt among {', '.join(f'{f:g}' for f in forgetting)})"
+    return f" (forgetting {forgetting:g})"
 
 
 def save_figure(fig, path) -> None:

@@ -227,10 +227,11 @@ def _member_weights(diagnostics) -> dict[str, np.ndarray] | None:
 
 
 def _average_options(config: Mapping[str, Any]) -> dict | None:
-    """A model average's options (its forgetting and how the nodes pool their scores)."""
+    """A model average's options (its forgetting, how the nodes pool their scores, what it
+    scores and whether it rescales its variance)."""
     if config.get("fusion") != "average":
         return None
-    return {k: config[k] for k in ("forgetting", "pool") if k in config} or None
+    return {k: config[k] for k in ("forgetting", "pool", "score", "calibrate") if k in config} or None
 
 
 def _edges(config: Mapping[str, Any]) -> list | None:

@@ -114,7 +114,10 @@ def test_a_model_average_gets_a_figure_of_its_members_weights(tmp_path, runs):
     assert files.figures["average"] == tmp_path / "average.png" and files.figures["average"].stat().st_size > 5000
     assert "](average.png)" in (tmp_path / "report.md").read_text()
     entry = json.loads(json.dumps(RunSummary.from_result(average).to_json()))  # as summary.json keeps it
-    assert list(entry["member_weights"]) == ["pf", "ekf"] and entry["options"] == {"forgetting": 0.9, "pool": "network"}
+    assert list(entry["member_weights"]) == ["pf", "ekf"]
+    assert entry["options"] == {"forgetting": 0.9, "pool": "network", "score": "mean", "calibrate": False}
+    learnt = plot_average_weights(bl.model_average(members), detached=True).axes[0].get_title()
+    assert learnt.endswith("(forgetting learnt among 1, 0.995, 0.99, 0.98, 0.95)")
     for run in (average, RunSummary.from_json(entry, "average")):
         layers = plot_average_weights(run, detached=True).axes[0].collections  # bottom to top
         top = np.cumsum(expected.values, axis=0)
