@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +38,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..errors import GraphError, OptionError, choose
+from .collective_order import program_order
 from .graph import Network
 from .method import NetworkMethod, NodeAxis
 from .mixing import live_links
@@ -86,11 +87,11 @@ def halo_offsets(network: Network, devices: int) -> tuple[int, ...]:
     return tuple(sorted(offsets))
 
 
-def _all_gather(tree):
-    return jax.tree_util.tree_map(lambda x: lax.all_gather(x, AXIS, tiled=True), tree)
+def _all_gather(tree, gather: Callable = lax.all_gather):
+    return jax.tree_util.tree_map(lambda x: gather(x, AXIS, tiled=True), tree)
 
 
-def _halo(offsets: tuple[int, ...], devices: int):
+def _halo(offsets: tuple[int, ...], devices: int, permute: Callable = lax.ppermute):
     """Gather that fills only the blocks of devices holding a neighbour (others stay zero)."""
 
     def gather_leaf(x):
@@ -99,23 +100,25 @@ def _halo(offsets: tuple[int, ...], devices: int):
         out = jnp.zeros((devices * block,) + x.shape[1:], x.dtype)
         out = lax.dynamic_update_slice_in_dim(out, x, here * block, axis=0)
         for s in offsets:
-            received = lax.ppermute(x, AXIS, perm=[(j, (j + s) % devices) for j in range(devices)])
+            received = permute(x, AXIS, perm=[(j, (j + s) % devices) for j in range(devices)])
             out = lax.dynamic_update_slice_in_dim(out, received, ((here - s) % devices) * block, axis=0)
         return out
 
     return lambda tree: jax.tree_util.tree_map(gather_leaf, tree)
 
 
-def _neighbour_gather(exchange: str, offsets: tuple[int, ...] | None, devices: int):
+def _neighbour_gather(exchange: str, offsets: tuple[int, ...] | None, devices: int, gather: Callable,
+                      permute: Callable):
+    gather_all = lambda tree: _all_gather(tree, gather)  # noqa: E731
     if exchange == "all-gather" or offsets is None:
-        return _all_gather
-    halo = _halo(offsets, devices)
+        return gather_all
+    halo = _halo(offsets, devices, permute)
     if exchange == "halo":
         return halo
 
     def auto(tree):
         nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(tree))
-        return halo(tree) if nbytes > HALO_FROM_BYTES and len(offsets) < devices - 1 else _all_gather(tree)
+        return halo(tree) if nbytes > HALO_FROM_BYTES and len(offsets) < devices - 1 else gather_all(tree)
 
     return auto
 
@@ -138,16 +141,18 @@ def shard(method: NetworkMethod, mesh, network: Network | None = None, exchange:
             f"{network.nodes} nodes cannot be split evenly over {devices} devices; use a device count that divides K"
         )
     offsets = halo_offsets(network, devices) if network is not None and exchange != "all-gather" else None
-    neighbour_gather = _neighbour_gather(exchange, offsets, devices)
     default_links = (lambda: live_links(network)) if network is not None else (lambda: None)
     nodes_sharded = NamedSharding(mesh, P(AXIS))
 
     def body(key, state, data, links):
         here = data.d.shape[0]
         index = lax.axis_index(AXIS) * here + jnp.arange(here)
-        axis = NodeAxis(index, here * devices, neighbour_gather, lambda x: lax.psum(x, AXIS), _all_gather)
+        ordered = program_order()  # every device runs the step's collectives in the same order
+        gather, permute, total = ordered(lax.all_gather), ordered(lax.ppermute), ordered(lax.psum)
+        axis = NodeAxis(index, here * devices, _neighbour_gather(exchange, offsets, devices, gather, permute),
+                        lambda x: total(x, AXIS), lambda tree: _all_gather(tree, gather))
         state, info = method.node_step(key, state, data, links, axis)
-        return state, _all_gather(info)  # diagnostics are small: every process gets all of them
+        return state, _all_gather(info, gather)  # diagnostics are small: every process gets all of them
 
     sharded_body = jax.shard_map(
         body, mesh=mesh, in_specs=(P(), P(AXIS), P(AXIS), P()), out_specs=(P(AXIS), P()), check_vma=False

@@ -20,15 +20,8 @@ WORKER = Path(__file__).resolve().parents[1] / "sharding_worker.py"  # tests/sha
 LIMIT = 420  # seconds: generous for a loaded 2-core machine
 
 
-# XLA ends a process whose CPU devices wait more than 40 s for each other at a collective: on
-# 2 loaded cores, 4 device threads can (seen once, with the other test worker busy). Waiting is
-# not a failure here; LIMIT bounds the whole run.
-PATIENT_COLLECTIVES = f"--xla_cpu_collective_call_terminate_timeout_seconds={LIMIT}"
-
-
 def _start(args, log):
-    flags = f"{os.environ.get('XLA_FLAGS', '')} {PATIENT_COLLECTIVES}".strip()
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
     return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
