@@ -38,7 +38,8 @@ FIGURES = {
     "network": ("network.png", "The network per method, each node coloured by its final TAE."),
     "average": ("average.png", "The model average: the weight of each member's predictive density in the mixture "
                                "that predicts each step (network mean over nodes), learnt from how well each "
-                               "member forecast the earlier labels."),
+                               "member forecast the earlier labels; beside it, the weight of each forgetting "
+                               "factor when the average learns how fast to forget."),
 }
 SUMMARY = "summary.json"
 REPORT = "report.md"

@@ -314,7 +314,8 @@ def plot_network(comparison, edges: Sequence[tuple[int, int]] | None = None, nco
 def plot_average_weights(averages, detached: bool = False):
     """The weight of each member of a model average (``bl.model_average``) against time, network
     mean over nodes, stacked (they sum to 1): the share of each method's predictive density in
-    the mixture that predicts each step. ``averages``: a model average's RunResult, or its
+    the mixture that predicts each step; beside it, for an average that learns how fast to
+    forget, the weight of each forgetting factor. ``averages``: a model average's RunResult, or its
     :class:`~bayeslstm.report.summary.RunSummary`, or ``{label: either}`` for one panel each.
     Returns the Figure, or None if none has member weights; ``detached``: draw on a figure that
     pyplot does not track."""
@@ -327,27 +328,31 @@ def plot_average_weights(averages, detached: bool = False):
     summaries = {label: s for label, s in summaries.items() if isinstance(s, RunSummary) and s.member_weights}
     if not summaries:
         return None
-    fig, axes = _subplots(detached, len(summaries), 1, figsize=(9.5, 0.5 + 3.5 * len(summaries)), squeeze=False)
-    for ax, (label, summary) in zip(axes[:, 0], summaries.items()):
+    columns = 2 if any(s.memory_weights for s in summaries.values()) else 1
+    fig, axes = _subplots(detached, len(summaries), columns, figsize=(9.5 + 4.5 * (columns - 1), 0.5 + 3.5 * len(summaries)),
+                          squeeze=False)
+    for row, (label, summary) in zip(axes, summaries.items()):
         weights = summary.member_weights or {}
         time = summary.time if summary.time is not None else np.arange(1, len(next(iter(weights.values()))) + 1)
-        colormap = matplotlib.colormaps["tab20" if len(weights) > 10 else "tab10"]
-        colors = [colormap(k % colormap.N) for k in range(len(weights))]
-        layers = ax.stackplot(time, *weights.values(), labels=list(weights), colors=colors, linewidth=0)
-        ax.set(xlim=(time[0], time[-1]), ylim=(0, 1), xlabel="time step t", ylabel="weight (network mean)",
-               title=f"{label}: weight of each member" + _forgetting_note((summary.options or {}).get("forgetting")))
-        ax.legend(layers[::-1], list(weights)[::-1], fontsize="small", frameon=False, loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # top to bottom, as stacked
+        forgetting = (summary.options or {}).get("forgetting")
+        note = f" (forgetting {forgetting:g})" if forgetting is not None and not np.ndim(forgetting) else ""
+        _stacked(row[0], time, weights, f"{label}: weight of each member{note}")
+        if columns == 2:
+            if summary.memory_weights:
+                _stacked(row[1], time, summary.memory_weights, f"{label}: weight of each forgetting factor")
+            else:
+                row[1].set_visible(False)
     return fig
 
 
-def _forgetting_note(forgetting) -> str:
-    """A model average's forgetting for a title: one factor, or the factors it learnt among."""
-    if forgetting is None:
-        return ""
-    if np.ndim(forgetting):
-        return f" (forgetting learnt among {', '.join(f'{f:g}' for f in forgetting)})"
-    return f" (forgetting {forgetting:g})"
+def _stacked(ax, time, weights: Mapping[str, np.ndarray], title: str) -> None:
+    """Weights that sum to 1 against time, stacked, with a legend from top to bottom."""
+    colormap = matplotlib.colormaps["tab20" if len(weights) > 10 else "tab10"]
+    colors = [colormap(k % colormap.N) for k in range(len(weights))]
+    layers = ax.stackplot(time, *weights.values(), labels=list(weights), colors=colors, linewidth=0)
+    ax.set(xlim=(time[0], time[-1]), ylim=(0, 1), xlabel="time step t", ylabel="weight (network mean)", title=title)
+    ax.legend(layers[::-1], list(weights)[::-1], fontsize="small", frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # top to bottom, as stacked
 
 
 def save_figure(fig, path) -> None:

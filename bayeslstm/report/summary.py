@@ -68,6 +68,7 @@ class RunSummary(NamedTuple):
     error: str | None = None  # why a failed method stopped
     netcdf: str | None = None  # the file of its InferenceData, in the output folder
     member_weights: dict[str, np.ndarray] | None = None  # a model average: {member: its weight per step, network mean}
+    memory_weights: dict[str, np.ndarray] | None = None  # one that learns its forgetting: {factor: weight per step}
 
     @classmethod
     def failed(cls, method: str, fusion: str, options: Mapping[str, Any] | None, error: str) -> RunSummary:
@@ -101,6 +102,7 @@ class RunSummary(NamedTuple):
             time=np.asarray(result.tae["time"].values, int), compilations=int(result.compilations),
             options=dict(options) if options is not None else config.get("options") or _average_options(config),
             has_weights=form is not None, member_weights=_member_weights(diag),
+            memory_weights=_member_weights(diag, "forgetting_weight", "forgetting"),
         )
 
     @classmethod
@@ -152,13 +154,16 @@ class RunSummary(NamedTuple):
             netcdf=entry.get("netcdf"),
             member_weights=None if "member_weights" not in entry else
             {member: np.asarray(w, float) for member, w in entry["member_weights"].items()},
+            memory_weights=None if "memory_weights" not in entry else
+            {factor: np.asarray(w, float) for factor, w in entry["memory_weights"].items()},
         )
 
     def to_json(self) -> dict[str, Any]:
         """The ``summary.json`` entry: status, method, fusion and options; then, for a failed
         method, the error; for a finished one, the final and network-mean TAE, timings,
         traffic, log score and late MSE; for a baseline also the per-node TAE; for a model average
-        each member's weight per step (network mean); and the netCDF file's name once one is
+        each member's weight per step (network mean) and, when it learns its forgetting, each
+        factor's; and the netCDF file's name once one is
         written."""
         entry: dict[str, Any] = {"status": self.status, "method": self.method, "fusion": self.fusion,
                                  "options": self.options}
@@ -176,8 +181,10 @@ class RunSummary(NamedTuple):
                 raise InputError(f"the summary of baseline {self.method!r} has a per-node TAE but no time steps")
             entry.update(time=[int(t) for t in self.time], tae_per_node=np.asarray(self.tae, float).tolist(),
                          half_mse=float(self.half_mse), family=self.family, unit=self.unit)
-        if self.member_weights is not None:
-            entry["member_weights"] = {member: [float(v) for v in w] for member, w in self.member_weights.items()}
+        for name in ("member_weights", "memory_weights"):
+            weights = getattr(self, name)
+            if weights is not None:
+                entry[name] = {key: [float(v) for v in w] for key, w in weights.items()}
         if self.netcdf is not None:
             entry["netcdf"] = self.netcdf
         return entry
@@ -217,13 +224,18 @@ def _method_and_fusion(config: Mapping[str, Any], fallback: str) -> tuple[str, s
     return name, fusion
 
 
-def _member_weights(diagnostics) -> dict[str, np.ndarray] | None:
+def _member_weights(diagnostics, name: str = "weight", over: str = "member") -> dict[str, np.ndarray] | None:
     """A model average's weight of each member per step, network mean (``weight`` over
-    ``(member, time, node)`` in its diagnostics); None for any other run."""
-    if "weight" not in diagnostics or "member" not in diagnostics["weight"].dims:
+    ``(member, time, node)`` in its diagnostics), or of each forgetting factor it learns among
+    (``forgetting_weight`` over ``forgetting``, keyed by the factor as text); None otherwise."""
+    if name not in diagnostics or over not in diagnostics[name].dims:
         return None
-    mean = diagnostics["weight"].mean("node").transpose("member", "time")
-    return {str(member): np.asarray(w, float) for member, w in zip(mean["member"].values, mean.values)}
+    mean = diagnostics[name].mean("node").transpose(over, "time")
+    return {_key(value): np.asarray(w, float) for value, w in zip(mean[over].values, mean.values)}
+
+
+def _key(value) -> str:
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def _average_options(config: Mapping[str, Any]) -> dict | None:

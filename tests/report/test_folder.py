@@ -116,8 +116,18 @@ def test_a_model_average_gets_a_figure_of_its_members_weights(tmp_path, runs):
     entry = json.loads(json.dumps(RunSummary.from_result(average).to_json()))  # as summary.json keeps it
     assert list(entry["member_weights"]) == ["pf", "ekf"]
     assert entry["options"] == {"forgetting": 0.9, "pool": "network", "score": "mean", "calibrate": False}
-    learnt = plot_average_weights(bl.model_average(members), detached=True).axes[0].get_title()
-    assert learnt.endswith("(forgetting learnt among 1, 0.995, 0.99, 0.98, 0.95)")
+    learnt = bl.model_average(members)  # the default: the forgetting learnt, drawn beside the members
+    memory = learnt.diagnostics["forgetting_weight"].mean("node").values
+    learnt_entry = json.loads(json.dumps(RunSummary.from_result(learnt).to_json()))
+    assert list(learnt_entry["memory_weights"]) == ["1", "0.995", "0.99", "0.98", "0.95"]
+    for run in (learnt, RunSummary.from_json(learnt_entry, "average")):
+        members_axes, memory_axes = plot_average_weights(run, detached=True).axes
+        assert members_axes.get_title() == "average: weight of each member"
+        assert memory_axes.get_title() == "average: weight of each forgetting factor"
+        bands = [layer.get_paths()[0].vertices for layer in memory_axes.collections]
+        tops = np.cumsum(memory, axis=0)
+        for band, top in zip(bands, tops):
+            np.testing.assert_allclose(band[band[:, 0] == 5, 1].max(), top[4], atol=1e-6)  # step 5
     for run in (average, RunSummary.from_json(entry, "average")):
         layers = plot_average_weights(run, detached=True).axes[0].collections  # bottom to top
         top = np.cumsum(expected.values, axis=0)
