@@ -148,9 +148,11 @@ def learnt_weights(means, variances, scores, labels, observed, forgetting: tuple
     per_factor = np.stack([level(means, variances, scores, f) for f in forgetting])
     if len(forgetting) == 1:
         return per_factor[0], None
-    mixtures = [mixture_moments(w, means, variances) for w in per_factor]
-    level_scores = np.stack([mixture_log_density(w, scores) for w in per_factor])
-    top = level(np.stack([m for m, _ in mixtures]), np.stack([v for _, v in mixtures]), level_scores, 1.0)
+    if score == "density":  # the second mixture scores each factor's mixture as the first scores members
+        top = level(None, None, np.stack([mixture_log_density(w, scores) for w in per_factor]), 1.0)
+    else:
+        mixtures = [mixture_moments(w, means, variances) for w in per_factor]
+        top = level(np.stack([m for m, _ in mixtures]), np.stack([v for _, v in mixtures]), None, 1.0)
     return np.einsum("ftk,fmtk->mtk", top, per_factor), top
 
 
