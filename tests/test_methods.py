@@ -78,8 +78,9 @@ def test_resolve_refuses_what_does_not_exist(method, fusion, message):
 
 
 def test_options_and_defaults_come_from_the_registry():
-    assert method_options("ekf") == ["covariance", "init", "robust", "fading"]
-    assert method_defaults("ekf", "distributed") == {"covariance": "full", "init": "sample", "robust": None, "fading": None}
+    assert method_options("ekf") == ["covariance", "init", "robust", "fading", "noise_forgetting"]
+    assert method_defaults("ekf", "distributed") == {"covariance": "full", "init": "sample", "robust": None, "fading": None,
+                                                     "noise_forgetting": None}
     dpf = method_defaults("dpf")
     assert dpf["num_particles"] == DEFAULT_PARTICLES and dpf["walk_steps"] == 10
     assert method_defaults("pf", "centralized")["num_particles"] == DEFAULT_PARTICLES

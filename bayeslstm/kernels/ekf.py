@@ -31,7 +31,16 @@ from jax.scipy.special import gammaln
 from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .fading import check_fading, next_level, q_scale
-from .label_noise import VB_ITERATIONS, NoiseState, check_sites, estimate, initial_noise, label_variance
+from .label_noise import (
+    VB_ITERATIONS,
+    NoiseState,
+    check_forgetting,
+    check_sites,
+    estimate,
+    forget,
+    initial_noise,
+    label_variance,
+)
 from .protocol import Batch, Gaussian, Kernel, gaussian_log_density
 
 COVARIANCES = ("full", "diagonal")
@@ -136,7 +145,7 @@ def student_t_log_density(d: Array, mean: Array, var: Array, nu: float) -> Array
 
 
 def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseState,
-              form: ScalarUpdate = JOSEPH, robust: float | None = None) -> tuple:
+              form: ScalarUpdate = JOSEPH, robust: float | None = None, forgetting: float | None = None) -> tuple:
     """The variational-Bayes joint update of the weights and the label variance (Sarkka &
     Nummenmaa 2009) for one label: (mean, cov, predictive variance, noise).
 
@@ -144,7 +153,9 @@ def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseStat
     The predictive variance is H P H^T + r with r the estimate before this label,
     ``estimate(noise)``: the variance of the label before it is seen, so that the evidence
     N(d; f, s) is a predictive density. (The fixed-point iterations' own innovation variances
-    use r already updated with the label's residual; they serve the weight update only.)"""
+    use r already updated with the label's residual; they serve the weight update only.)
+    ``forgetting``: the posterior first keeps this share of itself (:func:`forget`)."""
+    noise = forget(noise, forgetting)
     shape = noise.shape + 0.5
     rate = noise.rate
     predictive_var = H @ form.times(cov, H) + estimate(noise)
@@ -157,8 +168,8 @@ def vb_update(mean: Array, cov: Any, H: Array, residual: Array, noise: NoiseStat
 
 
 def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any, noise: NoiseState | None,
-                      batch: Batch, r: Array | None, robust: float | None = None
-                      ) -> tuple[Array, Any, NoiseState | None, EKFInfo]:
+                      batch: Batch, r: Array | None, robust: float | None = None,
+                      forgetting: float | None = None) -> tuple[Array, Any, NoiseState | None, EKFInfo]:
     """Predict every entry of ``batch`` from the predicted ``mean`` and ``cov``, then take in
     its valid labels one at a time, in order: (mean, cov, noise, info).
 
@@ -168,7 +179,7 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
     :func:`label_weight`, as if its variance were r / weight, and its squared residual adds to
     the learnt r with the same weight; scores stay those of the Gaussian predictive, and the
     info's ``robust_increment`` adds the labels' :func:`student_t_log_density` in the same order
-    (what a Gaussian sum weighs its components by)."""
+    (what a Gaussian sum weighs its components by). ``forgetting``: see :func:`vb_update`."""
     f0, H0 = jax.vmap(lambda X, m: value_and_jacobian(ssm, mean, X, m))(batch.X, batch.mask)
     r_now = r if noise is None else estimate(noise)
     pred_var = jax.vmap(lambda h: h @ form.times(cov, h))(H0) + r_now
@@ -186,7 +197,7 @@ def sequential_update(ssm: StateSpace, form: ScalarUpdate, mean: Array, cov: Any
             new_mean, new_cov, _, _ = form.update(mean, cov, H, d - f, r / label_weight(d - f, s, robust))
             new_noise = None
         else:
-            new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form, robust)
+            new_mean, new_cov, s, new_noise = vb_update(mean, cov, H, d - f, noise, form, robust, forgetting)
         keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
         increment = increment + jnp.where(valid, gaussian_log_density(d, f, s), 0.0)
         if robust is not None:
@@ -217,14 +228,16 @@ def check_robust(robust: float | None) -> float | None:
 
 
 def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample",
-                           robust: float | None = None, fading: float | None = None) -> Kernel:
+                           robust: float | None = None, fading: float | None = None,
+                           noise_forgetting: float | None = None) -> Kernel:
     """EKF kernel. ``init="sample"`` starts the mean at one prior draw: for the LSTM a zero
     mean is a saddle point where every gradient vanishes; ``"prior-mean"`` starts at the
     prior mean (the exact Kalman filter's start on linear-Gaussian models). ``robust``: see
-    :func:`sequential_update`; ``fading``: learnt process noise (:mod:`bayeslstm.kernels.fading`)."""
+    :func:`sequential_update`; ``fading``: learnt process noise (:mod:`bayeslstm.kernels.fading`);
+    ``noise_forgetting``: a learnt label variance that forgets (:mod:`bayeslstm.kernels.label_noise`)."""
     choose("EKF covariance", covariance, COVARIANCES)
     choose("EKF init", init, INITS)
-    robust, fading = check_robust(robust), check_fading(fading)
+    robust, fading, noise_forgetting = check_robust(robust), check_fading(fading), check_forgetting(noise_forgetting)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
     assert q is not None and prior_var is not None  # require_gaussian refuses a declaration without them
@@ -240,7 +253,8 @@ def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str 
         del key  # deterministic
         scaled_q = q_scale(state.level) * q
         cov = state.cov + (jnp.diag(scaled_q) if covariance == "full" else scaled_q).astype(state.cov.dtype)
-        mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r, robust)
+        mean, cov, noise, info = sequential_update(ssm, JOSEPH, state.mean, cov, state.noise, batch, r, robust,
+                                                   noise_forgetting)
         level = next_level(state.level, fading, batch, info, state.noise, r)
         return EKFState(mean, cov, state.log_evidence + info.log_evidence_increment, noise, level), info
 

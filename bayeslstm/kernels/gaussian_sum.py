@@ -25,8 +25,9 @@ wild label cannot hand the mixture to whichever component predicted widest; the 
 the scores stay those of the Gaussian predictive. ``fading=beta`` (learnt process noise,
 :mod:`bayeslstm.kernels.fading`): one alpha per filter, shared by its components, which all
 predict with P_c + alpha q; each step alpha moves by the average of the components' mean log
-ratios weighted by the mixture weights the step predicted with. With C = 1 both are the EKF's
-(LoFi's) exactly.
+ratios weighted by the mixture weights the step predicted with. ``noise_forgetting=rho``: each
+component's learnt label variance forgets as the EKF's does. With C = 1 all three are the
+EKF's (LoFi's) exactly.
 """
 
 from __future__ import annotations
@@ -89,20 +90,20 @@ class ComponentFilter(NamedTuple):
 
 
 def component_filter(ssm: StateSpace, covariance: str, init: str, rank: int,
-                     robust: float | None = None) -> ComponentFilter:
+                     robust: float | None = None, noise_forgetting: float | None = None) -> ComponentFilter:
     """EKF components (full or diagonal covariance) or LoFi components (low-rank precision),
-    with ``robust`` updates. A component predicts with the mixture's ``level`` but leaves it
+    with ``robust`` updates and ``noise_forgetting``. A component predicts with the mixture's ``level`` but leaves it
     alone (its kernel has no fading of its own): :func:`shared_level` moves it."""
     choose("Gaussian-sum covariance", covariance, MIXTURE_COVARIANCES)
     levels = lambda means, level: None if level is None else jnp.broadcast_to(level, means.shape[:1])  # noqa: E731
     if covariance == "low-rank":
         return ComponentFilter(
-            low_rank_filter(ssm, rank, init, robust),
+            low_rank_filter(ssm, rank, init, robust, noise_forgetting=noise_forgetting),
             lambda means, covs, noise, level: LoFiState(means, covs.diag, covs.factor, jnp.zeros(means.shape[:1], means.dtype),
                                                         noise, levels(means, level)),
             lambda state: (state.mean, LowRankPrecision(state.diag, state.factor)))
     return ComponentFilter(
-        extended_kalman_filter(ssm, covariance, init, robust),
+        extended_kalman_filter(ssm, covariance, init, robust, noise_forgetting=noise_forgetting),
         lambda means, covs, noise, level: EKFState(means, covs, jnp.zeros(means.shape[:1], means.dtype), noise,
                                                    levels(means, level)),
         lambda state: (state.mean, state.cov))
@@ -192,12 +193,13 @@ def initial_mixture(component: ComponentFilter, key: Array, count: int, fading: 
 
 def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENTS, covariance: str = "full",
                         init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
-                        rank: int = DEFAULT_RANK, robust: float | None = None, fading: float | None = None) -> Kernel:
+                        rank: int = DEFAULT_RANK, robust: float | None = None, fading: float | None = None,
+                        noise_forgetting: float | None = None) -> Kernel:
     """Gaussian-sum filter of ``num_components`` EKFs (``covariance`` "full" or "diagonal",
     ``init`` as the EKF's) or LoFi filters of rank ``rank`` (``covariance="low-rank"``);
-    ``robust`` and ``fading`` as in the module docstring."""
+    ``robust``, ``fading`` and ``noise_forgetting`` as in the module docstring."""
     count, robust, fading = check_mixture_options(num_components, respawn_below, robust, fading)
-    component = component_filter(ssm, covariance, init, rank, robust)
+    component = component_filter(ssm, covariance, init, rank, robust, noise_forgetting)
 
     def init_fn(key: Array) -> GaussianSumState:
         return initial_mixture(component, key, count, fading)

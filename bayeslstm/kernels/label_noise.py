@@ -17,6 +17,13 @@ residuals, weighs a label by the Student-t predictive that posterior gives
 carried in the particles would be copied by every resampling and never renewed, so it would
 collapse onto one value per filter.
 
+The Kalman-type and Gaussian-sum filters can also forget (``noise_forgetting=rho``): before
+each label the posterior's shape and rate are both multiplied by rho (the heuristic dynamics
+of the variance in Sarkka & Nummenmaa's variational filter), which keeps the estimate
+rate / shape and lowers its weight, so the posterior remembers about 1 / (1 - rho) labels. A
+learner's first residuals are larger than its late ones; without forgetting they stay in r for
+ever, and its intervals stay wider than its late errors ask for.
+
 :func:`check_sites` refuses, with the site and the method named, the sites a Gaussian filter
 cannot learn: a noise site that moves with theta_prev or also moves the mean, more than one
 noise site, or a site that changes neither the label's mean nor its variance (a prior scale:
@@ -31,7 +38,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import gammaln
 
-from ..errors import ModelError
+from ..errors import ModelError, number
 from ..model.statespace import StateSpace
 
 VB_ITERATIONS = 3
@@ -70,6 +77,21 @@ def initial_noise(ssm: StateSpace, dtype) -> NoiseState | None:
         return None
     shape, rate = ssm.label_var_prior
     return NoiseState(jnp.asarray(shape, dtype), jnp.asarray(rate, dtype))
+
+
+def check_forgetting(forgetting: float | None) -> float | None:
+    """``noise_forgetting`` (rho: the share of the label variance's posterior each label keeps)
+    in (1/2, 1), or None (a static r, never forgotten). Above 1/2 the shape stays above 1: it
+    tends to 1 / (2 (1 - rho))."""
+    return None if forgetting is None else number("noise_forgetting", forgetting, float, 0.5, 1.0, low_open=True,
+                                                  high_open=True)
+
+
+def forget(noise: NoiseState, forgetting: float | None) -> NoiseState:
+    """The posterior before a label: shape and rate times rho (unchanged without forgetting)."""
+    if forgetting is None:
+        return noise
+    return NoiseState(forgetting * noise.shape, forgetting * noise.rate)
 
 
 def estimate(noise: NoiseState) -> Array:

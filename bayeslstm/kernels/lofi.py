@@ -32,7 +32,7 @@ from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .ekf import INITS, EKFInfo, ScalarUpdate, check_robust, initial_mean, require_gaussian, sequential_update
 from .fading import check_fading, next_level, q_scale
-from .label_noise import NoiseState, initial_noise, label_variance
+from .label_noise import NoiseState, check_forgetting, initial_noise, label_variance
 from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
 DEFAULT_RANK = 10
@@ -104,11 +104,11 @@ LOW_RANK = ScalarUpdate(precision_times, update)
 
 
 def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample", robust: float | None = None,
-                    fading: float | None = None) -> Kernel:
-    """LoFi kernel of rank ``rank`` (see the module docstring); ``init``, ``robust`` and
-    ``fading`` as the EKF's."""
+                    fading: float | None = None, noise_forgetting: float | None = None) -> Kernel:
+    """LoFi kernel of rank ``rank`` (see the module docstring); ``init``, ``robust``,
+    ``fading`` and ``noise_forgetting`` as the EKF's."""
     rank = number("rank", rank, int, 1)
-    robust, fading = check_robust(robust), check_fading(fading)
+    robust, fading, noise_forgetting = check_robust(robust), check_fading(fading), check_forgetting(noise_forgetting)
     choose("LoFi init", init, INITS)
     learns_noise = require_gaussian(ssm)
     q, r, prior_var = ssm.transition_var, ssm.obs_var, ssm.prior_var
@@ -126,7 +126,8 @@ def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "samp
     def step(key: Array, state: LoFiState, batch: Batch) -> tuple[LoFiState, EKFInfo]:
         del key  # deterministic
         prior = LowRankPrecision(*predict(state.diag, state.factor, (q_scale(state.level) * q).astype(state.diag.dtype)))
-        mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r, robust)
+        mean, (diag, factor), noise, info = sequential_update(ssm, LOW_RANK, state.mean, prior, state.noise, batch, r, robust,
+                                                               noise_forgetting)
         level = next_level(state.level, fading, batch, info, state.noise, r)
         return LoFiState(mean, diag, factor, state.log_evidence + info.log_evidence_increment, noise, level), info
 

@@ -14,7 +14,7 @@ decides the same re-spawns and predicts with the same mixture weights, every pre
 counted once. When groups meet again the weights that have absorbed the most labels are kept.
 With C = 1 it is the DEKF (with low-rank components, diffusion LoFi).
 
-``robust`` and ``fading`` as the Gaussian-sum filter's: each component takes in its neighbours'
+``robust``, ``fading`` and ``noise_forgetting`` as the Gaussian-sum filter's: each component takes in its neighbours'
 labels with Student-t weights, and the group agrees on the components' Student-t log densities
 of their own labels as well (they set the weights; the Gaussian ones the evidence); each node
 keeps its own alpha, shared by its components and learnt from the labels it adapts on.
@@ -77,7 +77,7 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
                            consensus: str = "exact", consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
                            flood_rounds: int | None = None, rank: int = DEFAULT_RANK, robust: float | None = None,
-                           fading: float | None = None) -> NetworkMethod:
+                           fading: float | None = None, noise_forgetting: float | None = None) -> NetworkMethod:
     """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
     ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
@@ -89,7 +89,7 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
     """
     count, robust, fading = check_mixture_options(num_components, respawn_below, robust, fading)
     agreement = plan(network, "the distributed Gaussian-sum filter", consensus, consensus_iters, flood_rounds)
-    component = component_filter(ssm, covariance, init, rank, robust)
+    component = component_filter(ssm, covariance, init, rank, robust, noise_forgetting)
     table = agreement.table
     own_slot = own_slots(network)
     shares_examples = example_traffic(count * ssm.dim)  # the raw example and the C means
