@@ -88,75 +88,70 @@ def _numbers(summary: dict) -> dict:
             for label, entry in summary["methods"].items()}
 
 
-@pytest.mark.slow
-def test_two_processes_write_the_outputs_of_one(tmp_path):
-    """`bayeslstm compare` over two processes (the docs' launcher) writes summary.json, report.md
-    with its figures and one .nc per method, and its numbers are the one-process run's to float
-    rounding, for the DEKF and the consensus DPF (diffusion over the halo, exact sums over the
-    group's tree; the Markov-chain DPF's walks across hosts are checked by
-    tests/network/test_sharding.py)."""
-    methods = ["dekf", "dpf-consensus"]
-    args = ["compare", "--methods", ",".join(methods), "--steps", "24", "--particles", "16", *SMALL]
-    bin_dir = _command(tmp_path)
-    env = _environment(bin_dir)
-    status = _run(["bash", str(_launcher(tmp_path)), "2", *args, "--out", str(tmp_path / "two")], env,
-                  tmp_path / "two.log")
-    log = (tmp_path / "two.log").read_text()
-    assert status == 0, log[-4000:]
-    assert "process 1: done; process 0 wrote the outputs" in log, log[-4000:]
-    status = _run([sys.executable, "-m", "bayeslstm", *args, "--no-progress", "--out", str(tmp_path / "one")], env,
-                  tmp_path / "one.log")
-    assert status == 0, (tmp_path / "one.log").read_text()[-4000:]
-
-    two, one = tmp_path / "two", tmp_path / "one"
-    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
-    assert {"summary.json", "report.md"} <= {p.name for p in two.iterdir()}
-    assert len(list(two.glob("*.nc"))) == len(methods) and list(two.glob("*.png"))
-    figures = re.findall(r"\]\(([^)]+\.png)\)", (two / "report.md").read_text())
-    assert figures and all((two / f).exists() for f in figures)
-    multi, single = (_numbers(json.loads((f / "summary.json").read_text())) for f in (two, one))
-    assert sorted(multi) == sorted(single) == sorted(methods)
-    for label in methods:
-        assert multi[label]["status"] == single[label]["status"] == "ok"
-        for key, value in single[label].items():
-            if key != "status":  # float32 rounding: sums ordered differently per layout
-                np.testing.assert_allclose(multi[label][key], value, rtol=1e-4, atol=1e-6, err_msg=f"{label} {key}")
+def _same_outputs(first: Path, second: Path, methods: list[str], draws_within: float) -> None:
+    """Both folders hold the same files, every method ran, and their numbers, posterior draws
+    and pointwise log-likelihoods agree (``draws_within``: absolute tolerance of the draws)."""
     import arviz as az
 
-    for nc in one.glob("*.nc"):  # the draws come from the final state gathered from both processes
-        a, b = az.from_netcdf(two / nc.name), az.from_netcdf(nc)
-        for name in b.posterior.data_vars:  # measured: particles bit-identical; a Gaussian's draws within
-            # 3e-3 (float32 rounding of the covariance, through its factor); a node in the wrong place: O(1)
-            np.testing.assert_allclose(a.posterior[name].values, b.posterior[name].values, rtol=0, atol=1e-2,
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in second.iterdir())
+    a_numbers, b_numbers = (_numbers(json.loads((f / "summary.json").read_text())) for f in (first, second))
+    assert sorted(a_numbers) == sorted(b_numbers) == sorted(methods)
+    for label in methods:
+        assert a_numbers[label]["status"] == b_numbers[label]["status"] == "ok"
+        for key, value in b_numbers[label].items():
+            if key != "status":  # float32 rounding: sums ordered differently per layout
+                np.testing.assert_allclose(a_numbers[label][key], value, rtol=1e-4, atol=1e-6, err_msg=f"{label} {key}")
+    for nc in second.glob("*.nc"):
+        a, b = az.from_netcdf(first / nc.name), az.from_netcdf(nc)
+        for name in b.posterior.data_vars:
+            np.testing.assert_allclose(a.posterior[name].values, b.posterior[name].values, rtol=0, atol=draws_within,
                                        err_msg=f"{nc.name} {name}")
         np.testing.assert_allclose(a.prequential_log_likelihood["d"].values, b.prequential_log_likelihood["d"].values,
                                    rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
-def test_two_processes_checkpoint_and_resume(tmp_path):
-    """A two-process run checkpoints its gathered state (process 0 writes it); resuming it on
-    two processes (every process reads the folder and takes its own nodes' rows) gives the
-    outputs of the run that wrote it."""
-    bin_dir = _command(tmp_path)
-    launcher = _launcher(tmp_path)
+def test_two_processes_write_the_outputs_of_one_and_resume_their_checkpoint(tmp_path):
+    """`bayeslstm compare` over two processes (the docs' launcher) writes summary.json, report.md
+    with its figures and one .nc per method, and its numbers are the one-process run's to float
+    rounding, for the DEKF and the consensus DPF (diffusion over the halo, exact sums over the
+    group's tree; the Markov-chain DPF's walks across hosts are checked by
+    tests/network/test_sharding.py). It checkpoints its gathered state (process 0 writes it);
+    resuming that on two processes (every process reads the folder and takes its own nodes'
+    rows) gives the outputs of the run that wrote it, bit for bit."""
+    methods = ["dekf", "dpf-consensus"]
+    args = ["compare", "--methods", ",".join(methods), "--steps", "24", "--particles", "16", *SMALL]
+    launcher, bin_dir = _launcher(tmp_path), _command(tmp_path)
     checkpoint = tmp_path / "checkpoint"
-    status = _run(["bash", str(launcher), "2", "run", "--method", "dekf", "--steps", "16", *SMALL, "--no-progress",
-                   "--checkpoint", str(checkpoint), "--checkpoint-every", "8", "--out", str(tmp_path / "first")],
-                  _environment(bin_dir), tmp_path / "first.log")
-    assert status == 0, (tmp_path / "first.log").read_text()[-4000:]
-    assert json.loads((checkpoint / "manifest.json").read_text())["step"] == 16
-    status = _run(["bash", str(launcher), "2", "run", "--resume", str(checkpoint), "--no-progress",
+    status = _run(["bash", str(launcher), "2", *args, "--checkpoint", str(checkpoint), "--checkpoint-every", "12",
+                   "--out", str(tmp_path / "two")], _environment(bin_dir), tmp_path / "two.log")
+    log = (tmp_path / "two.log").read_text()
+    assert status == 0, log[-4000:]
+    assert "process 1: done; process 0 wrote the outputs" in log, log[-4000:]
+    status = _run([sys.executable, "-m", "bayeslstm", *args, "--no-progress", "--out", str(tmp_path / "one")],
+                  _environment(bin_dir), tmp_path / "one.log")
+    assert status == 0, (tmp_path / "one.log").read_text()[-4000:]
+
+    two, one = tmp_path / "two", tmp_path / "one"
+    assert {"summary.json", "report.md"} <= {p.name for p in two.iterdir()}
+    assert len(list(two.glob("*.nc"))) == len(methods) and list(two.glob("*.png"))
+    figures = re.findall(r"\]\(([^)]+\.png)\)", (two / "report.md").read_text())
+    assert figures and all((two / f).exists() for f in figures)
+    # the draws come from the final state gathered from both processes (measured: particles
+    # bit-identical; a Gaussian's draws within 3e-3, float32 rounding of the covariance through
+    # its factor; a node in the wrong place: O(1))
+    _same_outputs(two, one, methods, draws_within=1e-2)
+
+    assert all(json.loads((checkpoint / m / "manifest.json").read_text())["step"] == 24 for m in methods)
+    status = _run(["bash", str(launcher), "2", "compare", "--resume", str(checkpoint), "--no-progress",
                    "--out", str(tmp_path / "again")], _environment(bin_dir), tmp_path / "again.log")
     assert status == 0, (tmp_path / "again.log").read_text()[-4000:]
-    first, again = (_numbers(json.loads((tmp_path / f / "summary.json").read_text())) for f in ("first", "again"))
-    for key, value in first["dekf"].items():
-        np.testing.assert_array_equal(again["dekf"][key], value, err_msg=key)
-    import arviz as az
-
-    a, b = (az.from_netcdf(tmp_path / f / "dekf.nc") for f in ("first", "again"))
-    for name in a.posterior.data_vars:  # drawn from the restored state
-        np.testing.assert_array_equal(b.posterior[name].values, a.posterior[name].values, err_msg=name)
+    again = _numbers(json.loads((tmp_path / "again" / "summary.json").read_text()))
+    first = _numbers(json.loads((two / "summary.json").read_text()))
+    for label in methods:
+        for key, value in first[label].items():
+            np.testing.assert_array_equal(again[label][key], value, err_msg=f"{label} {key}")
+    _same_outputs(tmp_path / "again", two, methods, draws_within=0.0)  # drawn from the restored state
 
 
 @pytest.mark.slow

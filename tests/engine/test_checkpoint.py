@@ -210,10 +210,8 @@ class Interrupted(Exception):
 @pytest.mark.parametrize("method, options", [
     ("pf", dict(num_particles=16, move="liu-west")),
     ("dpf-consensus", dict(num_particles=16, graph="ring")),
-    ("enkf", dict(num_members=8, update="stochastic")),
-    ("denkf-consensus", dict(num_members=8, graph="ring")),
-    ("dgspf", dict(num_components=2, respawn_below=0.2, graph="ring")),
-    ("gspf", dict(num_components=2, respawn_below=0.2, covariance="low-rank", rank=2)),
+    ("denkf-consensus", dict(num_members=8, update="stochastic", graph="ring")),
+    ("dgspf", dict(num_components=2, respawn_below=0.2, covariance="low-rank", rank=2, graph="ring")),
     ("dlofi", dict(rank=3, graph="ring", model_options={"hidden": 2, "learn_r": True})),
 ])
 def test_interrupted_random_methods_resume_with_the_same_keys_and_state(method, options, tmp_path, monkeypatch):
