@@ -99,9 +99,9 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
                                  "degrees of freedom would be (e.g. 4)", float, none_means="a Gaussian label"),
     Option("fading", "--fading", "learnt process noise: q scaled by a factor learnt from the innovations, each "
                                  "update keeping this share of its past (e.g. 0.9)", float, none_means="the model's fixed q"),
-    Option("noise_forgetting", "--noise-forgetting", "a learnt label variance that forgets: its posterior keeps this "
-                                                     "share of itself at each label, in (0.5, 1) (e.g. 0.99)", float,
-           none_means="remembers every label"),
+    Option("noise_forgetting", "--noise-forgetting", "how much a learnt label variance remembers: its posterior keeps "
+                                                     "this share of itself at each label, in (0.5, 1] (1: every label)",
+           float, none_means="remembers every label"),
     Option("inflation", "--inflation", "multiplies the ensemble's spread each step, >= 1", float),
     Option("num_components", "--components", "Gaussian components, each an EKF", int, 1),
     Option("respawn_below", "--respawn-below", "re-spawn components whose weight falls below this (0 turns it off)",
@@ -111,11 +111,11 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
 )}
 
 _PF = {"num_particles": 300, "resampling": "systematic", "ess_threshold": 0.5, "move": "auto", "discount": 0.98}
-_EKF = {"covariance": "full", "init": "sample", "robust": None, "fading": None, "noise_forgetting": None}
+_EKF = {"covariance": "full", "init": "sample", "robust": None, "fading": None, "noise_forgetting": 0.99}
 _ENKF = {"num_members": 64, "update": "sqrt", "inflation": 1.0}
 _GSPF = {"num_components": 2, "covariance": "full", "init": "sample", "respawn_below": 0.0, "rank": 10, "robust": None,
-         "fading": None, "noise_forgetting": None}
-_LOFI = {"rank": 10, "init": "sample", "robust": None, "fading": None, "noise_forgetting": None}
+         "fading": None, "noise_forgetting": 0.99}
+_LOFI = {"rank": 10, "init": "sample", "robust": None, "fading": None, "noise_forgetting": 0.99}
 # a kernel's diffusion (adapt, then combine over live links) is one record naming this builder
 _DIFFUSION = "bayeslstm.network.diffusion:diffusion_of"
 _DPF = {k: v for k, v in _PF.items() if k != "ess_threshold"}

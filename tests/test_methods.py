@@ -80,7 +80,7 @@ def test_resolve_refuses_what_does_not_exist(method, fusion, message):
 def test_options_and_defaults_come_from_the_registry():
     assert method_options("ekf") == ["covariance", "init", "robust", "fading", "noise_forgetting"]
     assert method_defaults("ekf", "distributed") == {"covariance": "full", "init": "sample", "robust": None, "fading": None,
-                                                     "noise_forgetting": None}
+                                                     "noise_forgetting": 0.99}
     dpf = method_defaults("dpf")
     assert dpf["num_particles"] == DEFAULT_PARTICLES and dpf["walk_steps"] == 10
     assert method_defaults("pf", "centralized")["num_particles"] == DEFAULT_PARTICLES

@@ -32,6 +32,7 @@ from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .fading import check_fading, next_level, q_scale
 from .label_noise import (
+    DEFAULT_FORGETTING,
     VB_ITERATIONS,
     NoiseState,
     check_forgetting,
@@ -229,7 +230,7 @@ def check_robust(robust: float | None) -> float | None:
 
 def extended_kalman_filter(ssm: StateSpace, covariance: str = "full", init: str = "sample",
                            robust: float | None = None, fading: float | None = None,
-                           noise_forgetting: float | None = None) -> Kernel:
+                           noise_forgetting: float | None = DEFAULT_FORGETTING) -> Kernel:
     """EKF kernel. ``init="sample"`` starts the mean at one prior draw: for the LSTM a zero
     mean is a saddle point where every gradient vanishes; ``"prior-mean"`` starts at the
     prior mean (the exact Kalman filter's start on linear-Gaussian models). ``robust``: see

@@ -44,7 +44,7 @@ from ..errors import choose, number
 from ..model.statespace import StateSpace
 from .ekf import COVARIANCES, EKFState, check_robust, extended_kalman_filter
 from .fading import check_fading, log_ratio, moved_level
-from .label_noise import NoiseState, label_variance
+from .label_noise import DEFAULT_FORGETTING, NoiseState, label_variance
 from .lofi import DEFAULT_RANK, LoFiState, low_rank_filter
 from .protocol import Batch, GaussianMixture, Kernel, LowRankPrecision
 from .resampling import effective_sample_size
@@ -90,7 +90,7 @@ class ComponentFilter(NamedTuple):
 
 
 def component_filter(ssm: StateSpace, covariance: str, init: str, rank: int,
-                     robust: float | None = None, noise_forgetting: float | None = None) -> ComponentFilter:
+                     robust: float | None = None, noise_forgetting: float | None = DEFAULT_FORGETTING) -> ComponentFilter:
     """EKF components (full or diagonal covariance) or LoFi components (low-rank precision),
     with ``robust`` updates and ``noise_forgetting``. A component predicts with the mixture's ``level`` but leaves it
     alone (its kernel has no fading of its own): :func:`shared_level` moves it."""
@@ -194,7 +194,7 @@ def initial_mixture(component: ComponentFilter, key: Array, count: int, fading: 
 def gaussian_sum_filter(ssm: StateSpace, num_components: int = DEFAULT_COMPONENTS, covariance: str = "full",
                         init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
                         rank: int = DEFAULT_RANK, robust: float | None = None, fading: float | None = None,
-                        noise_forgetting: float | None = None) -> Kernel:
+                        noise_forgetting: float | None = DEFAULT_FORGETTING) -> Kernel:
     """Gaussian-sum filter of ``num_components`` EKFs (``covariance`` "full" or "diagonal",
     ``init`` as the EKF's) or LoFi filters of rank ``rank`` (``covariance="low-rank"``);
     ``robust``, ``fading`` and ``noise_forgetting`` as in the module docstring."""

@@ -17,12 +17,13 @@ residuals, weighs a label by the Student-t predictive that posterior gives
 carried in the particles would be copied by every resampling and never renewed, so it would
 collapse onto one value per filter.
 
-The Kalman-type and Gaussian-sum filters can also forget (``noise_forgetting=rho``): before
+The Kalman-type and Gaussian-sum filters forget (``noise_forgetting=rho``, 0.99 by default): before
 each label the posterior's shape and rate are both multiplied by rho (the heuristic dynamics
 of the variance in Sarkka & Nummenmaa's variational filter), which keeps the estimate
 rate / shape and lowers its weight, so the posterior remembers about 1 / (1 - rho) labels. A
 learner's first residuals are larger than its late ones; without forgetting they stay in r for
-ever, and its intervals stay wider than its late errors ask for.
+ever, and its intervals stay wider than its late errors ask for. ``noise_forgetting=1`` (or
+None) remembers every label: the exact posterior of a static r.
 
 :func:`check_sites` refuses, with the site and the method named, the sites a Gaussian filter
 cannot learn: a noise site that moves with theta_prev or also moves the mean, more than one
@@ -42,6 +43,7 @@ from ..errors import ModelError, number
 from ..model.statespace import StateSpace
 
 VB_ITERATIONS = 3
+DEFAULT_FORGETTING = 0.99  # the label variance's memory: about 100 labels
 
 
 class NoiseState(NamedTuple):
@@ -81,10 +83,12 @@ def initial_noise(ssm: StateSpace, dtype) -> NoiseState | None:
 
 def check_forgetting(forgetting: float | None) -> float | None:
     """``noise_forgetting`` (rho: the share of the label variance's posterior each label keeps)
-    in (1/2, 1), or None (a static r, never forgotten). Above 1/2 the shape stays above 1: it
-    tends to 1 / (2 (1 - rho))."""
-    return None if forgetting is None else number("noise_forgetting", forgetting, float, 0.5, 1.0, low_open=True,
-                                                  high_open=True)
+    in (1/2, 1], or None; 1 and None both mean a static r that remembers every label (None is
+    returned for both). Above 1/2 the shape stays above 1: it tends to 1 / (2 (1 - rho))."""
+    if forgetting is None:
+        return None
+    rho = number("noise_forgetting", forgetting, float, 0.5, 1.0, low_open=True)
+    return None if rho == 1.0 else rho
 
 
 def forget(noise: NoiseState, forgetting: float | None) -> NoiseState:

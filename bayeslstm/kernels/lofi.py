@@ -32,7 +32,7 @@ from ..errors import ModelError, choose, number
 from ..model.statespace import StateSpace
 from .ekf import INITS, EKFInfo, ScalarUpdate, check_robust, initial_mean, require_gaussian, sequential_update
 from .fading import check_fading, next_level, q_scale
-from .label_noise import NoiseState, check_forgetting, initial_noise, label_variance
+from .label_noise import DEFAULT_FORGETTING, NoiseState, check_forgetting, initial_noise, label_variance
 from .protocol import Batch, Kernel, LowRankGaussian, LowRankPrecision
 
 DEFAULT_RANK = 10
@@ -104,7 +104,7 @@ LOW_RANK = ScalarUpdate(precision_times, update)
 
 
 def low_rank_filter(ssm: StateSpace, rank: int = DEFAULT_RANK, init: str = "sample", robust: float | None = None,
-                    fading: float | None = None, noise_forgetting: float | None = None) -> Kernel:
+                    fading: float | None = None, noise_forgetting: float | None = DEFAULT_FORGETTING) -> Kernel:
     """LoFi kernel of rank ``rank`` (see the module docstring); ``init``, ``robust``,
     ``fading`` and ``noise_forgetting`` as the EKF's."""
     rank = number("rank", rank, int, 1)

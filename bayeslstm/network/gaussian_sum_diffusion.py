@@ -40,6 +40,7 @@ from ..kernels.gaussian_sum import (
     robust_reweight,
     shared_level,
 )
+from ..kernels.label_noise import DEFAULT_FORGETTING
 from ..kernels.lofi import DEFAULT_RANK
 from ..kernels.protocol import Batch
 from ..kernels.resampling import effective_sample_size
@@ -77,7 +78,7 @@ def diffusion_gaussian_sum(ssm: StateSpace, network: Network, num_components: in
                            covariance: str = "full", init: str = "sample", respawn_below: float = DEFAULT_RESPAWN_BELOW,
                            consensus: str = "exact", consensus_iters: int = DEFAULT_CONSENSUS_ITERS,
                            flood_rounds: int | None = None, rank: int = DEFAULT_RANK, robust: float | None = None,
-                           fading: float | None = None, noise_forgetting: float | None = None) -> NetworkMethod:
+                           fading: float | None = None, noise_forgetting: float | None = DEFAULT_FORGETTING) -> NetworkMethod:
     """dgspf with ``num_components`` EKF components per node, or LoFi components of rank
     ``rank`` with ``covariance="low-rank"`` (see the module docstring).
 
