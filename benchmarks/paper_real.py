@@ -39,6 +39,7 @@ DEFAULT_METHODS = (
     "denkf", "enkf@local",
     "dekf", "ekf@local",
     "dekf[fading=0.9]", "dekf[robust=4]", "dgspf[fading=0.9]", "dgspf[robust=4]",
+    "dekf[noise_forgetting=1]",
     "dsgd", "dadam",
 ) + BASELINES  # the Markov-chain DPF and the centralized references: --methods adds them (hours more)
 PLOTTED = DISTRIBUTED_FILTERS + LOCAL_FILTERS + BASELINES + ("dsgd",)
