@@ -54,14 +54,14 @@ def stream_with_noise(seed: int, steps: int = 600, nodes: int = 2):
     ("pf", dict(num_particles=100)), ("ekf", {}), ("enkf", dict(num_members=64)), ("gspf", {}),
 ])
 def test_a_static_noise_scale_is_learnt_by_every_filter(method, options):
-    """On 3 seeds of data with sigma = 0.3 every filter's learnt sigma ends within 20% of it,
-    at both nodes. Its prior, HalfNormal(1), has mean 0.8: a filter that froze sigma at a prior
-    draw, or never moved it, would be off by far more on some seed."""
-    for seed in range(3):
-        res = bl.run(stream_with_noise(seed), method, model=noisy_regression, seed=seed, **options)
-        learnt = res.diagnostics["learnt_sigma"].values
-        assert np.all(np.abs(learnt[-1] / SIGMA - 1) < 0.2), (seed, learnt[-1])
-        assert not np.allclose(learnt[0], learnt[-1])  # it moved
+    """On 6 independent nodes (each its own data, starting weights and draws) with sigma = 0.3
+    every filter's learnt sigma ends within 20% of it. Its prior, HalfNormal(1), has mean 0.8:
+    a filter that froze sigma at a prior draw, or never moved it, would be off by far more on
+    some node."""
+    res = bl.run(stream_with_noise(0, nodes=6), method, model=noisy_regression, **options)
+    learnt = res.diagnostics["learnt_sigma"].values
+    assert np.all(np.abs(learnt[-1] / SIGMA - 1) < 0.2), learnt[-1]
+    assert not np.any(np.isclose(learnt[0], learnt[-1]))  # it moved, at every node
 
 
 def test_the_label_variance_of_a_linear_gaussian_model_converges_to_the_truth():

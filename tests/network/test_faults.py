@@ -83,8 +83,7 @@ def test_dekf_survives_link_failures_and_node_dropout():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method, options", [("dgspf", {}), ("denkf", dict(num_members=32)), ("dlofi", dict(rank=5)),
-                                             ("dgspf", dict(covariance="low-rank", rank=3))])
+@pytest.mark.parametrize("method, options", [("dgspf", {}), ("denkf", dict(num_members=32)), ("dlofi", dict(rank=5))])
 def test_the_new_distributed_filters_survive_link_failures_and_node_dropout(method, options):
     """The same setting and bound as the DEKF's check above, for the distributed Gaussian-sum
     and ensemble filters: with 20% of links down and 10% of nodes away at every step, within
