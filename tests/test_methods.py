@@ -81,6 +81,10 @@ def test_options_and_defaults_come_from_the_registry():
     assert method_options("ekf") == ["covariance", "init", "robust", "fading", "noise_forgetting"]
     assert method_defaults("ekf", "distributed") == {"covariance": "full", "init": "sample", "robust": None, "fading": None,
                                                      "noise_forgetting": 0.99}
+    from bayeslstm.kernels.label_noise import DEFAULT_FORGETTING
+
+    assert {method_defaults(m).get("noise_forgetting") for m in ("ekf", "lofi", "gspf", "dekf", "dlofi", "dgspf")} \
+        == {DEFAULT_FORGETTING}
     dpf = method_defaults("dpf")
     assert dpf["num_particles"] == DEFAULT_PARTICLES and dpf["walk_steps"] == 10
     assert method_defaults("pf", "centralized")["num_particles"] == DEFAULT_PARTICLES

@@ -1,7 +1,7 @@
 """Multi-host command-line runs (jax.distributed, gloo on 127.0.0.1), started with the launcher
-script of docs/sharding.md: two processes write the outputs of a one-process run, and a process
-that fails makes the run fail, without anything waiting forever. Every process is started in
-its own session, bounded in time and always killed at the end."""
+script of docs/sharding.md: two processes write the outputs of a one-process run and resume its
+checkpoint, and a process that fails makes the run fail, without anything waiting forever.
+Every process is started in its own session, bounded in time and always killed at the end."""
 
 import json
 import os
@@ -66,20 +66,64 @@ def _environment(bin_dir: Path | None = None) -> dict:
     return env
 
 
+def _start(args, env, log: Path) -> subprocess.Popen:
+    """Start ``args`` in a session of its own, its output in ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _finish(proc: subprocess.Popen, log: Path, started: float) -> int:
+    """Wait for ``proc`` until LIMIT seconds after ``started``; kill its whole session at the end."""
+    try:
+        return proc.wait(timeout=max(1.0, LIMIT - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{proc.args[:3]} still running after {LIMIT} s:\n{log.read_text()[-3000:]}")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # what is left of the session: the launcher's children
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 def _run(args, env, log: Path) -> int:
     """Run ``args`` in a session of its own; kill the whole session if it outlives LIMIT."""
-    with open(log, "w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            return proc.wait(timeout=LIMIT)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{args[:3]} still running after {LIMIT} s:\n{log.read_text()[-3000:]}")
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # what is left of the session: the launcher's children
-            except ProcessLookupError:
-                pass
-            proc.wait()
+    started = time.monotonic()
+    return _finish(_start(args, env, log), log, started)
+
+
+def _start_refused_launch(folder: Path) -> tuple[subprocess.Popen, float]:
+    """A two-process run whose process 1 is refused an argument (--out naming a file): started
+    in the background, as it spends most of its time waiting (see :func:`_check_refused_launch`)."""
+    folder.mkdir()
+    not_a_folder = folder / "a-file"
+    not_a_folder.write_text("")
+    bin_dir = _command(folder, fail_process=1, bad=("--out", str(not_a_folder)))
+    args = ["bash", str(_launcher(folder)), "2", "run", "--method", "dekf", "--steps", "8", *SMALL, "--no-progress",
+            "--out", str(folder / "out")]
+    return _start(args, _environment(bin_dir), folder / "launch.log"), time.time()
+
+
+def _check_refused_launch(folder: Path, proc: subprocess.Popen, start: float) -> None:
+    """Process 1, refused an argument before JAX starts, joins the cluster only to leave it and
+    exits 2 at once; process 0 fails at its first exchange with it instead of waiting for it at
+    start-up (jax.distributed's timeout: 5 minutes); the launcher exits non-zero and nothing is
+    written."""
+    status = _finish(proc, folder / "launch.log", time.monotonic() - (time.time() - start))
+    log = (folder / "launch.log").read_text()
+    assert status != 0, log[-4000:]
+    assert "is a file, not a folder" in log
+    codes, ended = {}, {}
+    for i in (0, 1):
+        code, when = (folder / f"exit-{i}").read_text().split()
+        codes[i], ended[i] = int(code), float(when) - start
+    assert codes[1] == 2 and codes[0] != 0, (codes, log[-4000:])
+    # process 1 ends as soon as it is refused (measured: 10 s, mostly importing; 20 s beside the
+    # other launches), not after waiting at jax.distributed's shutdown barrier for process 0,
+    # itself waiting for it; process 0 then fails at its first exchange (measured: 60 s:
+    # compiling, then gloo's 30 s connection timeout, which JAX gives no way to shorten)
+    assert ended[1] < 90, (ended, log[-4000:])
+    assert not (folder / "out").exists()
 
 
 def _numbers(summary: dict) -> dict:
@@ -118,7 +162,10 @@ def test_two_processes_write_the_outputs_of_one_and_resume_their_checkpoint(tmp_
     group's tree; the Markov-chain DPF's walks across hosts are checked by
     tests/network/test_sharding.py). It checkpoints its gathered state (process 0 writes it);
     resuming that on two processes (every process reads the folder and takes its own nodes'
-    rows) gives the outputs of the run that wrote it, bit for bit."""
+    rows) gives the outputs of the run that wrote it, bit for bit. Meanwhile a launch whose
+    process 1 is refused an argument fails as a whole, at once (:func:`_check_refused_launch`;
+    it runs beside the others because it spends most of its time waiting for gloo)."""
+    refused = _start_refused_launch(tmp_path / "refused")
     methods = ["dekf", "dpf-consensus"]
     args = ["compare", "--methods", ",".join(methods), "--steps", "24", "--particles", "16", *SMALL]
     launcher, bin_dir = _launcher(tmp_path), _command(tmp_path)
@@ -152,34 +199,7 @@ def test_two_processes_write_the_outputs_of_one_and_resume_their_checkpoint(tmp_
         for key, value in first[label].items():
             np.testing.assert_array_equal(again[label][key], value, err_msg=f"{label} {key}")
     _same_outputs(tmp_path / "again", two, methods, draws_within=0.0)  # drawn from the restored state
-
-
-@pytest.mark.slow
-def test_a_process_given_a_bad_argument_fails_the_launch(tmp_path):
-    """Process 1 is refused an argument (before JAX starts): it joins the cluster only to leave
-    it, exits 2 at once, process 0 fails at its first exchange with it instead of waiting for it
-    at start-up (jax.distributed's timeout: 5 minutes), the launcher exits non-zero and nothing
-    is written."""
-    not_a_folder = tmp_path / "a-file"
-    not_a_folder.write_text("")
-    bin_dir = _command(tmp_path, fail_process=1, bad=("--out", str(not_a_folder)))
-    out = tmp_path / "out"
-    start = time.time()
-    status = _run(["bash", str(_launcher(tmp_path)), "2", "run", "--method", "dekf", "--steps", "8", *SMALL,
-                   "--no-progress", "--out", str(out)], _environment(bin_dir), tmp_path / "launch.log")
-    log = (tmp_path / "launch.log").read_text()
-    assert status != 0, log[-4000:]
-    assert "is a file, not a folder" in log
-    codes, ended = {}, {}
-    for i in (0, 1):
-        code, when = (tmp_path / f"exit-{i}").read_text().split()
-        codes[i], ended[i] = int(code), float(when) - start
-    assert codes[1] == 2 and codes[0] != 0, (codes, log[-4000:])
-    # process 1 ends as soon as it is refused (measured: 10 s, mostly importing), not after
-    # waiting at jax.distributed's shutdown barrier for process 0, itself waiting for it;
-    # process 0 then fails at its first exchange (measured: 60 s: compiling, then gloo's 30 s)
-    assert ended[1] < 90, (ended, log[-4000:])
-    assert not out.exists()
+    _check_refused_launch(tmp_path / "refused", *refused)
 
 
 @pytest.mark.slow

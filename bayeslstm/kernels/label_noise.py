@@ -84,7 +84,8 @@ def initial_noise(ssm: StateSpace, dtype) -> NoiseState | None:
 def check_forgetting(forgetting: float | None) -> float | None:
     """``noise_forgetting`` (rho: the share of the label variance's posterior each label keeps)
     in (1/2, 1], or None; 1 and None both mean a static r that remembers every label (None is
-    returned for both). Above 1/2 the shape stays above 1: it tends to 1 / (2 (1 - rho))."""
+    returned for both). Above 1/2 the stored shape (after each label) stays above 1, so the
+    inverse-gamma reported for r has a finite mean: it tends to 1 / (2 (1 - rho))."""
     if forgetting is None:
         return None
     rho = number("noise_forgetting", forgetting, float, 0.5, 1.0, low_open=True)

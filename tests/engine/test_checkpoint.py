@@ -1,7 +1,8 @@
 """Checkpoint and resume: a run killed with SIGKILL and resumed gives the uninterrupted run's
 exact numbers and saved state (a Markov-chain DPF, which draws random numbers at every step);
-interrupted runs of every other random method resume exactly; corrupt or foreign checkpoints
-are refused; ``record`` keeps what it says."""
+interrupted runs of the other random methods' state types (particles, ensembles, mixtures,
+low-rank precisions) resume exactly; corrupt or foreign checkpoints are refused; ``record``
+keeps what it says."""
 
 import json
 import os
@@ -73,8 +74,7 @@ def test_sigkilled_run_resumes_bit_identical(uninterrupted_dpf, tmp_path):
     resume that numbered its steps from 0 again would repeat the first steps' resampling and
     walks. (A random method is the harder case; the other methods' resumes are checked in
     process below.)"""
-    method, uninterrupted = "dpf", uninterrupted_dpf
-    argv = RUNS[method]
+    method, uninterrupted, argv = "dpf", uninterrupted_dpf, RUNS["dpf"]
     ck = tmp_path / "ck"
     command = [sys.executable, "-m", "bayeslstm.cli", *argv, "--checkpoint", str(ck), "--checkpoint-every", "10",
                "--out", str(tmp_path / "killed")]

@@ -15,20 +15,24 @@ SMALL = dict(model_options=dict(hidden=2))
 
 
 def test_one_component_is_the_ekf_exactly():
-    """With one component the filter is the EKF: centralized, so that each step's update takes
-    in both nodes' labels in turn (the single-label update of a local run is its first half)."""
+    """With one component the filter is the EKF, its learnt label variance (forgetting, by
+    default) included: centralized, so that each step's update takes in both nodes' labels in
+    turn (the single-label update of a local run is its first half)."""
+    learnt = {"model_options": {"hidden": 2, "learn_r": True}}
     with jax.enable_x64(True):
         stream, _ = bl.teacher_stream(steps=40, nodes=2, features=2, max_len=5, seed=3)
-        for fusion in ("centralized",):
-            ekf = bl.run(stream, "ekf", fusion=fusion, seed=1, **SMALL)
-            gspf = bl.run(stream, "gspf", fusion=fusion, num_components=1, seed=1, **SMALL)
-            np.testing.assert_allclose(gspf.predictions, ekf.predictions, rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(gspf.diagnostics["predictive_var"].values, ekf.diagnostics["predictive_var"].values,
-                                       rtol=1e-12)
-            np.testing.assert_allclose(np.asarray(gspf.final_state.means)[..., 0, :], np.asarray(ekf.final_state.mean),
-                                       rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(gspf.diagnostics["log_evidence_increment"].values,
-                                       ekf.diagnostics["log_evidence_increment"].values, rtol=1e-12)
+        fusion = "centralized"
+        ekf = bl.run(stream, "ekf", fusion=fusion, seed=1, **learnt)
+        gspf = bl.run(stream, "gspf", fusion=fusion, num_components=1, seed=1, **learnt)
+        np.testing.assert_allclose(np.asarray(gspf.final_state.noise.rate)[..., 0], np.asarray(ekf.final_state.noise.rate),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(gspf.predictions, ekf.predictions, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(gspf.diagnostics["predictive_var"].values, ekf.diagnostics["predictive_var"].values,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(gspf.final_state.means)[..., 0, :], np.asarray(ekf.final_state.mean),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(gspf.diagnostics["log_evidence_increment"].values,
+                                   ekf.diagnostics["log_evidence_increment"].values, rtol=1e-12)
 
 
 def test_one_low_rank_component_is_lofi_exactly():

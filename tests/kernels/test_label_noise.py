@@ -235,7 +235,9 @@ def test_a_batch_scores_each_label_after_the_ones_before_it(kind):
     """Several labels in one step are learnt in turn: the evidence of the batch is the sum of
     each label's predictive density given the labels before it (and r as they left it), and
     the state is the one the labels give one at a time. Without drift (q = 0) a step on a
-    batch of three is three steps on one label each."""
+    batch of three is three steps on one label each, and a batch whose last two labels are
+    not valid is one step on its first: the learnt r (which forgets once per label, by
+    default) and the weights move only with valid labels."""
     with jax.enable_x64(True):
         X, mask, d = noisy_examples(3, seed=4)
         ssm = read_model(noisy_regression(), X[0], mask[0])
@@ -243,13 +245,17 @@ def test_a_batch_scores_each_label_after_the_ones_before_it(kind):
         kernel = LEARNING_R[kind](ssm)
         step = jax.jit(kernel.step)
         start = kernel.init(jax.random.key(2))
-        one, expected = start, 0.0
+        one, expected, first = start, 0.0, None
         for b in range(3):
             expected += float(predictive_log_density(ssm, one, X[b], mask[b], d[b]))
             one, _ = step(jax.random.key(0), one, Batch(X[b:b + 1], mask[b:b + 1], d[b:b + 1], jnp.ones(1, bool)))
+            first = one if first is None else first
         whole, info = step(jax.random.key(0), start, Batch(X, mask, d, jnp.ones(3, bool)))
         assert float(info.log_evidence_increment) == pytest.approx(expected, rel=1e-10)
         for mine, theirs in zip(jax.tree_util.tree_leaves(whole), jax.tree_util.tree_leaves(one)):
+            np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-9, atol=1e-12)
+        masked, _ = step(jax.random.key(0), start, Batch(X, mask, d, jnp.array([True, False, False])))
+        for mine, theirs in zip(jax.tree_util.tree_leaves(masked), jax.tree_util.tree_leaves(first)):
             np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-9, atol=1e-12)
 
 

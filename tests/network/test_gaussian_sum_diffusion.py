@@ -13,10 +13,10 @@ from bayeslstm.kernels.lofi import low_rank_filter
 SMALL = dict(model_options=dict(hidden=2), graph="ring")
 
 
-def _shared_start(stream, name, seed, **options):
+def _shared_start(stream, name, seed, model_options=SMALL["model_options"], **options):
     """``name`` (dekf or dlofi) with every node started from the same draw, as dgspf's components
     start: the component filter's own start from the run's initial key."""
-    built = assemble(stream, name, seed=seed, **SMALL, **options)[0]
+    built = assemble(stream, name, seed=seed, graph=SMALL["graph"], model_options=model_options, **options)[0]
     kernel = (low_rank_filter if name == "dlofi" else extended_kalman_filter)(built.ssm, **options)
     init = lambda key, nodes: jax.vmap(lambda _: kernel.init(key))(np.arange(nodes))  # noqa: E731
     return run_method(built.method._replace(init=init), stream, seed=seed)
@@ -35,13 +35,20 @@ def test_one_component_is_the_dekf():
 
 
 def test_one_component_with_robust_and_fading_is_the_dekf_with_them():
-    """robust (the Student-t scores agreed in the groups run too) and fading (one alpha per node)."""
+    """robust (the Student-t scores agreed in the groups run too), fading (one alpha per node)
+    and a learnt label variance that forgets (each node's own posterior of r)."""
     stream, _ = bl.teacher_stream(steps=30, nodes=5, features=2, max_len=5, seed=4)
-    options = dict(robust=3.0, fading=0.8)
-    dekf = _shared_start(stream, "dekf", seed=2, **options)
-    dgspf = bl.run(stream, "dgspf", num_components=1, seed=2, **SMALL, **options)
+    options = dict(robust=3.0, fading=0.8, noise_forgetting=0.9)
+    model = {"model_options": {"hidden": 2, "learn_r": True}}
+    dekf = _shared_start(stream, "dekf", seed=2, **model, **options)
+    dgspf = bl.run(stream, "dgspf", num_components=1, seed=2, graph=SMALL["graph"], **model, **options)
     np.testing.assert_array_equal(dgspf.predictions, dekf.predictions)
     np.testing.assert_array_equal(np.asarray(dgspf.final_state.level), np.asarray(dekf.final_state.level))
+    for mine, theirs in zip(dgspf.final_state.noise, dekf.final_state.noise):
+        np.testing.assert_array_equal(np.asarray(mine)[:, 0], np.asarray(theirs))
+    # forgotten: with rho = 0.9 the shape stays near 1 / (2 (1 - rho)) = 5 (it counts each of
+    # about 90 labels a node adapts on fully without it)
+    assert float(np.max(dekf.final_state.noise.shape)) < 10
     assert dgspf.final_state.level.shape == (5,) and float(dgspf.final_state.level.max()) > 1.0  # alpha moved
 
 

@@ -21,7 +21,6 @@ PINNED = {
     "pf": (0.01705887377009374, 0.05473221610624975, 0.01895493418337942, 0.0),
     "ekf": (0.016297818395264434, 0.036973001031399624, 0.018584989756269828, 0.0),
     "dekf": (0.012912689930154148, 0.03697300060832916, 0.013805565129871147, 741.093994140625),
-    "dsgd": (0.03636744580619138, 0.036973001031399624, 0.03926840524732271, 592.0),
     # re-pinned when the Markov-chain DPF learnt its live group's size: it scales a walk's summed
     # log-likelihoods by |C| / S once, after the walk (K / S per visit before: the same value
     # without faults, rounded differently, so resampling follows other ancestors after a few
